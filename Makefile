@@ -1,0 +1,53 @@
+# The project's verbs. Every target sets up what it needs on a fresh machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+GEN_VENV := .venv-gen
+GRPCIO_TOOLS := grpcio-tools==1.62.3
+MYPY_PROTOBUF := mypy-protobuf==3.6.0
+
+.PHONY: install generate check-generated lint typecheck check test bench bench-quick demo clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,dev,progress]'
+	touch $@
+
+install: $(BIN)/.installed
+
+# Code generation has its own venv: the pinned grpcio-tools wants an older protobuf than the tests use.
+$(GEN_VENV)/.installed:
+	test -x $(GEN_VENV)/bin/python || $(PY) -m venv $(GEN_VENV)
+	$(GEN_VENV)/bin/python -m pip install -q '$(GRPCIO_TOOLS)' '$(MYPY_PROTOBUF)'
+	touch $@
+
+generate: $(GEN_VENV)/.installed
+	$(GEN_VENV)/bin/python tools/generate.py
+
+check-generated: $(GEN_VENV)/.installed
+	$(GEN_VENV)/bin/python tools/generate.py --check
+
+lint: install
+	$(BIN)/ruff check pymilvus_import tests tools benchmarks
+	$(BIN)/ruff format --check pymilvus_import tests tools benchmarks
+
+typecheck: install
+	$(BIN)/mypy
+
+check: lint typecheck check-generated
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+bench-quick: install
+	$(BIN)/python -m benchmarks --quick
+
+demo: install
+	$(BIN)/python -m tools.demo
+
+clean:
+	rm -rf $(VENV) $(GEN_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

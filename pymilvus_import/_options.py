@@ -1,0 +1,355 @@
+"""``BulkImportOption``: what to import, built like the Go SDK's option and validated before any RPC (pure)."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import posixpath
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ._errors import InvalidInputError
+from ._uri import mask_uri, parse_uri
+
+ROW_BASED = (".json", ".jsonl", ".ndjson", ".parquet", ".csv")
+COLUMN_BASED = (".npy",)
+SUPPORTED = ROW_BASED + COLUMN_BASED
+MAX_IDEMPOTENCY_KEY = 256
+
+_BOOLEAN_KEYS = ("backup", "l0_import", "skip_disk_quota_check", "auto_commit")
+_TIMESTAMP_KEYS = {"start_ts": "start", "startTs": "start", "end_ts": "end", "endTs": "end"}
+# A Go time.Duration string: "300s", "1.5h", "2h45m", "0".
+_GO_DURATION = re.compile(r"(?:0|(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)")
+_FORBIDDEN_SEP = {"\0": "NUL", "\n": "newline", "\r": "carriage return", '"': "double quote"}
+
+
+def _is_printable_ascii(text: str) -> bool:
+    return all(32 <= ord(ch) < 127 for ch in text)
+
+
+def _check_name(value: object, what: str, *, required: bool) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"{what} must be a string, got {type(value).__name__} {value!r}", value=value, field=what
+        )
+    if required and not value.strip():
+        raise InvalidInputError(f"{what} must not be empty, got {value!r}", value=value, field=what)
+    if value and value != value.strip():
+        raise InvalidInputError(f"{what} has leading or trailing white space: {value!r}", value=value, field=what)
+    return value
+
+
+def _extension(path: str) -> str:
+    return posixpath.splitext(path)[1].lower()
+
+
+def normalize_files(files: object) -> tuple[tuple[str, ...], ...]:
+    """Check the shape of ``files`` (a sequence of file groups, like Go's ``[][]string``) and freeze it."""
+    if isinstance(files, (str, bytes)):
+        raise InvalidInputError(
+            f"files must be a list of file groups such as [[{files!r}]], not a bare string {files!r}",
+            value=files,
+            field="files",
+        )
+    if not isinstance(files, Iterable):
+        raise InvalidInputError(
+            f"files must be a list of file groups (list of lists of paths), got {type(files).__name__} {files!r}",
+            value=files,
+            field="files",
+        )
+    groups = list(files)
+    if not groups:
+        raise InvalidInputError(
+            "files is empty: pass at least one file group, e.g. [['/data/rows.json']]", value=files, field="files"
+        )
+    if all(isinstance(g, str) for g in groups):
+        suggestion = [[g] for g in groups[:2]]
+        raise InvalidInputError(
+            f"files must be a list of file groups, got a flat list of paths {groups!r}; wrap each group in its own "
+            f"list, e.g. {suggestion!r} (one group per row-based file, or all .npy files of one group together)",
+            value=files,
+            field="files",
+        )
+    frozen: list[tuple[str, ...]] = []
+    for index, group in enumerate(groups):
+        if isinstance(group, (str, bytes)) or not isinstance(group, Iterable):
+            raise InvalidInputError(
+                f"file group {index} must be a list of paths, got {type(group).__name__} {group!r}",
+                value=group,
+                field="files",
+            )
+        paths = list(group)
+        if not paths:
+            raise InvalidInputError(f"file group {index} is empty: {group!r}", value=group, field="files")
+        for path in paths:
+            if not isinstance(path, str):
+                raise InvalidInputError(
+                    f"file group {index} holds a non-string path {path!r} ({type(path).__name__})",
+                    value=path,
+                    field="files",
+                )
+            if not path.strip():
+                raise InvalidInputError(f"file group {index} holds an empty path {path!r}", value=path, field="files")
+            if path != path.strip():
+                raise InvalidInputError(
+                    f"file group {index} holds a path with leading or trailing white space: {path!r}",
+                    value=path,
+                    field="files",
+                )
+        frozen.append(tuple(paths))
+    seen: dict[str, int] = {}
+    for index, group in enumerate(frozen):
+        for path in group:
+            if path in seen:
+                where = "twice in the same group" if seen[path] == index else f"in groups {seen[path]} and {index}"
+                raise InvalidInputError(
+                    f"duplicate path {path!r} ({where}); each file may be imported once per call",
+                    value=path,
+                    field="files",
+                )
+            seen[path] = index
+    return tuple(frozen)
+
+
+def check_group_types(index: int, group: Sequence[str]) -> None:
+    """The server's rules for one file group: one row-based file, or N column-based .npy files."""
+    kinds = {_extension(p) for p in group}
+    for path in group:
+        ext = _extension(path)
+        if ext not in SUPPORTED:
+            raise InvalidInputError(
+                f"file {path!r} in group {index} has an unsupported extension {ext or '(none)'!r}; supported: "
+                f"{', '.join(SUPPORTED)} (JSONL/NDJSON need Milvus 2.6+, CSV 2.5+). For a backup import, set "
+                f"with_option('backup', 'true') and pass directory prefixes",
+                value=path,
+                field="files",
+            )
+    if len(kinds) > 1:
+        raise InvalidInputError(
+            f"file group {index} mixes file types {sorted(kinds)}: {list(group)!r}; put each type in its own group",
+            value=list(group),
+            field="files",
+        )
+    (kind,) = kinds
+    if kind in ROW_BASED and len(group) > 1:
+        raise InvalidInputError(
+            f"file group {index} has {len(group)} {kind} files {list(group)!r}; a row-based group holds exactly one "
+            f"file, so give each its own group: {[[p] for p in group]!r}",
+            value=list(group),
+            field="files",
+        )
+    if kind in COLUMN_BASED:
+        names: dict[str, str] = {}
+        for path in group:
+            base = posixpath.basename(path)
+            if base in names:
+                raise InvalidInputError(
+                    f"file group {index} has two .npy files for field {base[:-4]!r}: {names[base]!r} and {path!r}; "
+                    "a NumPy group holds one file per field",
+                    value=path,
+                    field="files",
+                )
+            names[base] = path
+
+
+def check_option(key: object, value: object) -> tuple[str, str]:
+    """Validate one ``with_option`` pair; known keys get their value checked, unknown keys pass unchanged."""
+    if not isinstance(key, str):
+        raise InvalidInputError(
+            f"option keys must be strings, got {type(key).__name__} {key!r}", value=key, field="options"
+        )
+    if not key.strip():
+        raise InvalidInputError(f"option key must not be empty, got {key!r}", value=key, field="options")
+    if not isinstance(value, str):
+        hint = f" (write {str(value).lower()!r})" if isinstance(value, bool) else f" (write {str(value)!r})"
+        raise InvalidInputError(
+            f"option {key!r} needs a string value, got {type(value).__name__} {value!r}{hint}", value=value, field=key
+        )
+    if key == "timeout" and not _GO_DURATION.fullmatch(value):
+        raise InvalidInputError(
+            f"option 'timeout' must be a Go duration such as '300s', '1.5h' or '2h45m', got {value!r}",
+            value=value,
+            field=key,
+        )
+    if key in _BOOLEAN_KEYS and value.lower() not in ("true", "false"):
+        raise InvalidInputError(f"option {key!r} must be 'true' or 'false', got {value!r}", value=value, field=key)
+    if key == "sep":
+        if len(value) != 1:
+            raise InvalidInputError(
+                f"option 'sep' must be exactly one character, got {value!r} ({len(value)} characters)",
+                value=value,
+                field=key,
+            )
+        if value in _FORBIDDEN_SEP:
+            raise InvalidInputError(
+                f"option 'sep' cannot be {_FORBIDDEN_SEP[value]} ({value!r})", value=value, field=key
+            )
+    if key in _TIMESTAMP_KEYS and not (value.isascii() and value.isdigit() and int(value) < 2**64):
+        raise InvalidInputError(
+            f"option {key!r} must be an unsigned 64-bit integer (a hybrid timestamp), got {value!r}",
+            value=value,
+            field=key,
+        )
+    if key == "storage_version" and not (value.isascii() and value.lstrip("-").isdigit()):
+        raise InvalidInputError(f"option 'storage_version' must be an integer, got {value!r}", value=value, field=key)
+    return key, value
+
+
+def check_idempotency_key(key: object) -> str:
+    if not isinstance(key, str):
+        raise InvalidInputError(
+            f"idempotency key must be a string, got {type(key).__name__} {key!r}", value=key, field="idempotency_key"
+        )
+    if not key or not _is_printable_ascii(key) or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidInputError(
+            f"idempotency key must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters, got {key!r}",
+            value=key,
+            field="idempotency_key",
+        )
+    return key
+
+
+@dataclass(frozen=True)
+class BulkImportOption:
+    """What to import and where: the Go SDK's ``BulkImportOption`` as an immutable value.
+
+    Build it with :func:`new_bulk_import_option`; every ``with_*`` method returns a *new* option (the original is
+    unchanged), so chain the calls or keep the result. ``repr`` masks the API key.
+    """
+
+    uri: str
+    collection_name: str
+    files: tuple[tuple[str, ...], ...]
+    partition_name: str = ""
+    db_name: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+    api_key: str | None = field(default=None, repr=False)
+    idempotency_key: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"BulkImportOption(uri={mask_uri(self.uri)!r}, collection_name={self.collection_name!r}, "
+            f"files={self.files!r}, "
+            f"partition_name={self.partition_name!r}, db_name={self.db_name!r}, options={self.options!r}, "
+            f"api_key={'***' if self.api_key else None}, idempotency_key={self.idempotency_key!r})"
+        )
+
+    def with_partition(self, partition_name: str) -> BulkImportOption:
+        """Import into this partition (``''`` means the default partition)."""
+        return dataclasses.replace(self, partition_name=_check_name(partition_name, "partition name", required=False))
+
+    def with_option(self, key: str, value: str) -> BulkImportOption:
+        """Add a server option (``timeout``, ``backup``, ``sep``, ...). Setting a key again replaces its value in
+        place. Unknown keys are forwarded unchanged; known keys get their value checked."""
+        key, value = check_option(key, value)
+        replaced = False
+        pairs: list[tuple[str, str]] = []
+        for k, v in self.options:
+            if k == key:
+                pairs.append((k, value))
+                replaced = True
+            else:
+                pairs.append((k, v))
+        if not replaced:
+            pairs.append((key, value))
+        return dataclasses.replace(self, options=tuple(pairs))
+
+    def with_database(self, db_name: str) -> BulkImportOption:
+        """Import into this database (overrides a database named in the URI path)."""
+        return dataclasses.replace(self, db_name=_check_name(db_name, "database name", required=True))
+
+    def with_api_key(self, api_key: str) -> BulkImportOption:
+        """Authenticate with this API key / token (overrides credentials of the connection)."""
+        if not isinstance(api_key, str) or not api_key:
+            raise InvalidInputError(
+                f"API key must be a non-empty string, got {type(api_key).__name__}", value="***", field="api_key"
+            )
+        return dataclasses.replace(self, api_key=api_key)
+
+    def with_idempotency_key(self, key: str) -> BulkImportOption:
+        """Let the server recognise a retry of this import (Milvus >= 2.6.24 / >= 3.0.2; older servers ignore it).
+
+        Without it, every file group gets a fresh random key. With several groups, group ``i`` is sent with
+        ``f"{key}#{i}"`` so the groups stay distinct jobs.
+        """
+        return dataclasses.replace(self, idempotency_key=check_idempotency_key(key))
+
+    @property
+    def is_backup(self) -> bool:
+        return any(k == "backup" and v.lower() == "true" for k, v in self.options)
+
+    def validate(self) -> None:
+        """The checks that need the whole option (done by ``bulk_import`` before any RPC)."""
+        values = dict(self.options)
+        if self.is_backup:
+            if not self.partition_name:
+                raise InvalidInputError(
+                    "a backup import (option backup='true') needs a partition name: call with_partition(...)",
+                    value=self.partition_name,
+                    field="partition_name",
+                )
+            for index, group in enumerate(self.files):
+                if len(group) > 2:
+                    raise InvalidInputError(
+                        f"a backup import takes 1 or 2 path prefixes per group; group {index} has {len(group)}: "
+                        f"{list(group)!r}",
+                        value=list(group),
+                        field="files",
+                    )
+        else:
+            for index, group in enumerate(self.files):
+                check_group_types(index, group)
+        bounds: dict[str, int] = {}
+        for key, value in self.options:
+            if key in _TIMESTAMP_KEYS:
+                bounds[_TIMESTAMP_KEYS[key]] = int(value)
+        if "start" in bounds and "end" in bounds and bounds["start"] > bounds["end"]:
+            raise InvalidInputError(
+                f"option start_ts ({bounds['start']}) is after end_ts ({bounds['end']})",
+                value=bounds["start"],
+                field="start_ts",
+            )
+        if (
+            values.get("skip_disk_quota_check", "").lower() == "true"
+            and not self.is_backup
+            and values.get("l0_import", "").lower() != "true"
+        ):
+            raise InvalidInputError(
+                "option skip_disk_quota_check='true' only applies with backup='true' or l0_import='true'",
+                value="skip_disk_quota_check",
+                field="options",
+            )
+
+    def idempotency_keys(self, fresh: Iterable[str]) -> tuple[str, ...]:
+        """One key per group: the user's key (suffixed per group when there are several) or the fresh ones."""
+        count = len(self.files)
+        if self.idempotency_key is None:
+            return tuple(itertools.islice(fresh, count))
+        if count == 1:
+            return (self.idempotency_key,)
+        keys = tuple(f"{self.idempotency_key}#{i}" for i in range(count))
+        longest = max(keys, key=len)
+        if len(longest) > MAX_IDEMPOTENCY_KEY:
+            raise InvalidInputError(
+                f"idempotency key {self.idempotency_key!r} is too long for {count} groups: the per-group key "
+                f"{longest!r} exceeds {MAX_IDEMPOTENCY_KEY} characters",
+                value=self.idempotency_key,
+                field="idempotency_key",
+            )
+        return keys
+
+
+def new_bulk_import_option(uri: str, collection_name: str, files: Sequence[Sequence[str]]) -> BulkImportOption:
+    """Start an option like Go's ``NewBulkImportOption(uri, collectionName, files)``.
+
+    ``files`` is a list of file groups: each inner list is one row-based file (``.json``, ``.jsonl``, ``.ndjson``,
+    ``.parquet``, ``.csv``) or the ``.npy`` files of one column-based import (one per field). Each group becomes one
+    Import request, i.e. one job on Milvus 2.4+. Raises :class:`InvalidInputError` for input that cannot be right.
+    """
+    if not isinstance(uri, str):
+        raise InvalidInputError(f"uri must be a string, got {type(uri).__name__} {uri!r}", value=uri, field="uri")
+    if uri.strip():
+        parse_uri(uri)  # fail now on a URI that cannot be right; '' means "the client's or $MILVUS_URI"
+    collection = _check_name(collection_name, "collection name", required=True)
+    return BulkImportOption(uri=uri, collection_name=collection, files=normalize_files(files))
