@@ -7,6 +7,7 @@ response = bulk_import(option, timeout=30)
 print(response.data.job_id)
 """
 
+from ._aio import AsyncImportClient
 from ._client import ImportClient, bulk_import, get_import_progress, list_import_jobs, wait_for_import
 from ._core import Retry
 from ._errors import (
@@ -32,6 +33,7 @@ from ._options import BulkImportOption, new_bulk_import_option
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncImportClient",
     "AuthenticationError",
     "BulkImportData",
     "BulkImportError",

@@ -8,13 +8,13 @@ effects; every decision lives here once, and tests can drive a flow with plain v
 from __future__ import annotations
 
 import logging
-import random
+import math
+import os
 import re
 import time
-import uuid
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
@@ -31,6 +31,9 @@ from ._errors import (
 from ._models import BulkImportData, BulkImportResponse
 from ._options import BulkImportOption
 from ._uri import authorization_value
+
+if TYPE_CHECKING:
+    import random
 
 log = logging.getLogger("pymilvus_import")
 
@@ -100,7 +103,11 @@ class Retry:
     attempts: int = 5
 
     def delays(self, rng: random.Random | None = None) -> Iterator[float]:
-        draw = (rng or random).uniform
+        if rng is None:
+            import random  # only when a retry actually happens: keeps `import pymilvus_import` cheap
+
+            rng = random.Random()
+        draw = rng.uniform
         delay = self.initial
         for _ in range(self.attempts - 1):
             capped = min(self.maximum, delay)
@@ -126,15 +133,29 @@ def call_options(
     wait_for_ready: bool | None = None,
     compression: Any = None,
 ) -> CallOptions:
-    """Check the caller's call options before any RPC."""
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise InvalidInputError(f"timeout must be a positive number of seconds, got {timeout!r}", value=timeout)
+    """Check the caller's call options before any RPC. Messages name metadata keys, never metadata values."""
+    if timeout is None and metadata is None and credentials is None and wait_for_ready is None and compression is None:
+        return _NO_CALL_OPTIONS
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0
+    ):
+        raise InvalidInputError(
+            f"timeout must be a finite positive number of seconds (None for no deadline), got {timeout!r}",
+            value=timeout,
+        )
+    if metadata is not None and (isinstance(metadata, (str, bytes)) or not isinstance(metadata, Iterable)):
+        raise InvalidInputError(
+            f"metadata must be a sequence of (key, value) tuples, got {type(metadata).__name__} {metadata!r}",
+            value=metadata,
+            field="metadata",
+        )
     pairs: list[tuple[str, str | bytes]] = []
     for entry in metadata or ():
         if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)):
+            shown = _describe_entry(entry)
             raise InvalidInputError(
-                f"metadata entries must be (key, value) tuples with a string key, got {_mask_entry(entry)!r}",
-                value=_mask_entry(entry),
+                f"metadata entries must be (key, value) tuples with a string key, got {shown}",
+                value=shown,
                 field="metadata",
             )
         key, value = entry
@@ -152,13 +173,18 @@ def call_options(
     return CallOptions(timeout, tuple(pairs), credentials, wait_for_ready, compression)
 
 
-_SECRET_KEYS = ("authorization", "token", "password", "api-key", "apikey")
+_SECRET_KEYS = ("authorization", "token", "password", "api-key", "apikey", "x-api-key")
 
 
-def _mask_entry(entry: object) -> object:
-    if isinstance(entry, tuple) and entry and isinstance(entry[0], str) and entry[0].lower() in _SECRET_KEYS:
-        return (entry[0], "***")
-    return entry
+_NO_CALL_OPTIONS = CallOptions()
+
+
+def _describe_entry(entry: object) -> str:
+    """A bad metadata entry for a message: its repr, with the values of secret-looking keys masked."""
+    if isinstance(entry, (list, tuple)) and entry and isinstance(entry[0], str) and entry[0].lower() in _SECRET_KEYS:
+        masked = [entry[0], *("***" for _ in entry[1:])]
+        return repr(tuple(masked) if isinstance(entry, tuple) else masked)
+    return repr(entry)
 
 
 @dataclass
@@ -345,12 +371,14 @@ def _job_ids(reply: _wire.ImportReply) -> tuple[str, ...]:
         )
     if not reply.tasks:
         raise MalformedReplyError("the server accepted the Import but its reply carries no job id")
+    if any(task <= 0 for task in reply.tasks):
+        raise MalformedReplyError(f"the server accepted the Import but answered impossible job ids {list(reply.tasks)}")
     return tuple(str(task) for task in reply.tasks)
 
 
 def fresh_idempotency_keys() -> Iterator[str]:
     while True:
-        yield uuid.uuid4().hex
+        yield os.urandom(16).hex()
 
 
 def bulk_import_flow(
@@ -364,7 +392,7 @@ def bulk_import_flow(
 
     A failure at group ``k`` raises with ``created_job_ids`` holding the ids of groups ``0..k-1``.
     """
-    option.validate()
+    option.check()
     keys = option.idempotency_keys(fresh_keys or fresh_idempotency_keys())
     db_name = option.db_name or identity.db_name or ""
     auth = authorization_value(token=option.api_key, user=None, password=None) or identity.authorization

@@ -170,6 +170,9 @@ _BY_CODE: dict[grpc.StatusCode, type[TransportError]] = {
 }
 
 
+_TLS_MARKERS = ("CERTIFICATE_VERIFY_FAILED", "Hostname Verification", "TSI_", "SSL", "handshake")
+
+
 def from_grpc_error(error: grpc.RpcError, *, target: str, method: str) -> TransportError:
     """Map a ``grpc.RpcError`` to the exception class for its status code (``target`` must be masked already)."""
     code = error.code() if hasattr(error, "code") else None
@@ -178,6 +181,8 @@ def from_grpc_error(error: grpc.RpcError, *, target: str, method: str) -> Transp
     code_name = code.name if code is not None else "UNKNOWN"
     short = method.rsplit("/", 1)[-1]
     message = f"{short} to {target} failed with {code_name}: {details or 'no details'}"
+    if code == grpc.StatusCode.UNAVAILABLE and any(m in details for m in _TLS_MARKERS):
+        message += " (TLS handshake failed: check ca_cert, client_cert/client_key for mutual TLS, and server_name)"
     exc = cls(message, code=code, details=details, target=target, method=method)
     exc.__cause__ = error
     return exc

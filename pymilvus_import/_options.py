@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import posixpath
 import re
@@ -278,6 +279,15 @@ class BulkImportOption:
     @property
     def is_backup(self) -> bool:
         return any(k == "backup" and v.lower() == "true" for k, v in self.options)
+
+    def check(self) -> None:
+        """:meth:`validate`, done once per option value (options are immutable, so the answer cannot change)."""
+        _ = self._validated
+
+    @functools.cached_property
+    def _validated(self) -> bool:
+        self.validate()
+        return True
 
     def validate(self) -> None:
         """The checks that need the whole option (done by ``bulk_import`` before any RPC)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -38,12 +37,18 @@ class Target:
         )
 
 
-_USERINFO_PASSWORD = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*://)?[^/@:]*):[^/@]*@")
-
-
 def mask_uri(uri: str) -> str:
-    """``uri`` with the password of ``user:password@`` replaced by ``***``."""
-    return _USERINFO_PASSWORD.sub(r"\1:***@", uri, count=1)
+    """``uri`` with the password of ``user:password@`` replaced by ``***``.
+
+    Masks up to the *last* "@" (a password may itself hold "@" or "/"); masking too much is harmless.
+    """
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        scheme, rest = "", uri
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return uri
+    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}"
 
 
 def _bad(uri: str, why: str) -> InvalidInputError:
@@ -95,8 +100,17 @@ def parse_uri(uri: object) -> Target:
     try:
         parts = urlsplit(text)
         port = parts.port
-    except ValueError as exc:
-        raise _bad(uri.strip(), str(exc)) from None
+        unreadable = False
+    except ValueError:
+        unreadable = True
+    if unreadable:
+        # Raised outside the except block: urlsplit's message (kept as __context__ otherwise) quotes the text it
+        # could not read, which may be part of a password.
+        raise _bad(
+            uri.strip(),
+            "cannot be parsed: the port must be a number from 1 to 65535, and special characters in a user name "
+            "or password must be percent-encoded",
+        )
     password = unquote(parts.password) if parts.password is not None else None
     user = unquote(parts.username) if parts.username is not None else None
     scheme = parts.scheme.lower()

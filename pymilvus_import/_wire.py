@@ -9,26 +9,47 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
 from ._errors import MalformedReplyError
-from ._generated import common_pb2, milvus_pb2
-
-_SERVICE = milvus_pb2.DESCRIPTOR.services_by_name["MilvusService"]
 
 
-def _path(method: str) -> str:
-    return f"/{_SERVICE.full_name}/{_SERVICE.methods_by_name[method].name}"
+class _Generated:
+    """The generated modules, imported on first use: ``import pymilvus_import`` stays cheap, and the first
+    request pays for the descriptors once. After that the modules are plain attributes (no lookup cost)."""
+
+    common: Any
+    milvus: Any
+
+    def __getattr__(self, name: str) -> Any:
+        from ._generated import common_pb2, milvus_pb2
+
+        self.common, self.milvus = common_pb2, milvus_pb2
+        return object.__getattribute__(self, name)
 
 
-IMPORT = _path("Import")
-GET_IMPORT_STATE = _path("GetImportState")
-LIST_IMPORT_TASKS = _path("ListImportTasks")
-GET_VERSION = _path("GetVersion")
+_pb = _Generated()
 
-#: ImportState enum: number -> name, from our own descriptors.
-IMPORT_STATE_NAMES: Mapping[int, str] = {v.number: v.name for v in common_pb2.ImportState.DESCRIPTOR.values}
+# The gRPC method paths and the ImportState names, written out so no descriptor is needed at import time;
+# tests/test_wire_compat.py checks them against the generated descriptors (and pymilvus's).
+_SERVICE = "/milvus.proto.milvus.MilvusService/"
+IMPORT = _SERVICE + "Import"
+GET_IMPORT_STATE = _SERVICE + "GetImportState"
+LIST_IMPORT_TASKS = _SERVICE + "ListImportTasks"
+GET_VERSION = _SERVICE + "GetVersion"
+
+#: ImportState enum: number -> name.
+IMPORT_STATE_NAMES: Mapping[int, str] = {
+    0: "ImportPending",
+    1: "ImportFailed",
+    2: "ImportStarted",
+    5: "ImportPersisted",
+    6: "ImportCompleted",
+    7: "ImportFailedAndCleaned",
+    8: "ImportFlushed",
+}
 
 
 @dataclass(frozen=True)
@@ -84,11 +105,11 @@ def encode_import_request(
     db_name: str,
     idempotency_key: str,
 ) -> bytes:
-    request = milvus_pb2.ImportRequest(
+    request = _pb.milvus.ImportRequest(
         collection_name=collection_name,
         partition_name=partition_name,
         files=files,
-        options=[common_pb2.KeyValuePair(key=k, value=v) for k, v in options],
+        options=[_pb.common.KeyValuePair(key=k, value=v) for k, v in options],
         db_name=db_name,
         idempotency_key=idempotency_key,
     )
@@ -96,16 +117,16 @@ def encode_import_request(
 
 
 def encode_get_import_state_request(job_id: int) -> bytes:
-    return bytes(milvus_pb2.GetImportStateRequest(task=job_id).SerializeToString())
+    return bytes(_pb.milvus.GetImportStateRequest(task=job_id).SerializeToString())
 
 
 def encode_list_import_tasks_request(*, collection_name: str, limit: int, db_name: str) -> bytes:
-    request = milvus_pb2.ListImportTasksRequest(collection_name=collection_name, limit=limit, db_name=db_name)
+    request = _pb.milvus.ListImportTasksRequest(collection_name=collection_name, limit=limit, db_name=db_name)
     return bytes(request.SerializeToString())
 
 
 def encode_get_version_request() -> bytes:
-    return bytes(milvus_pb2.GetVersionRequest().SerializeToString())
+    return bytes(_pb.milvus.GetVersionRequest().SerializeToString())
 
 
 def _parse(message_class: type, data: bytes, what: str):  # type: ignore[no-untyped-def]
@@ -119,8 +140,10 @@ def _parse(message_class: type, data: bytes, what: str):  # type: ignore[no-unty
 
 def _status(message) -> StatusReply:  # type: ignore[no-untyped-def]
     if not message.HasField("status"):
-        return StatusReply(present=False)
+        return _MISSING
     s = message.status
+    if not (s.code or s.error_code or s.reason or s.retriable or s.detail or s.extra_info):
+        return _OK
     return StatusReply(
         code=s.code,
         error_code=int(s.error_code),
@@ -129,6 +152,10 @@ def _status(message) -> StatusReply:  # type: ignore[no-untyped-def]
         detail=s.detail,
         extra_info=dict(s.extra_info),
     )
+
+
+_OK = StatusReply()
+_MISSING = StatusReply(present=False)
 
 
 def _state(message) -> ImportStateReply:  # type: ignore[no-untyped-def]
@@ -146,19 +173,19 @@ def _state(message) -> ImportStateReply:  # type: ignore[no-untyped-def]
 
 
 def decode_import_response(data: bytes) -> ImportReply:
-    message = _parse(milvus_pb2.ImportResponse, data, "Import")
+    message = _parse(_pb.milvus.ImportResponse, data, "Import")
     return ImportReply(status=_status(message), tasks=tuple(message.tasks))
 
 
 def decode_get_import_state_response(data: bytes) -> ImportStateReply:
-    return _state(_parse(milvus_pb2.GetImportStateResponse, data, "GetImportState"))
+    return _state(_parse(_pb.milvus.GetImportStateResponse, data, "GetImportState"))
 
 
 def decode_list_import_tasks_response(data: bytes) -> ListImportTasksReply:
-    message = _parse(milvus_pb2.ListImportTasksResponse, data, "ListImportTasks")
+    message = _parse(_pb.milvus.ListImportTasksResponse, data, "ListImportTasks")
     return ListImportTasksReply(status=_status(message), tasks=tuple(_state(t) for t in message.tasks))
 
 
 def decode_get_version_response(data: bytes) -> VersionReply:
-    message = _parse(milvus_pb2.GetVersionResponse, data, "GetVersion")
+    message = _parse(_pb.milvus.GetVersionResponse, data, "GetVersion")
     return VersionReply(status=_status(message), version=message.version)

@@ -104,8 +104,11 @@ def main() -> int:
             for name in sorted(set(want) | set(have)):
                 if want.get(name) != have.get(name):
                     diff = difflib.unified_diff(
-                        have.get(name, "").splitlines(), want.get(name, "").splitlines(),
-                        f"generated/{name}", f"fresh/{name}", lineterm="",
+                        have.get(name, "").splitlines(),
+                        want.get(name, "").splitlines(),
+                        f"generated/{name}",
+                        f"fresh/{name}",
+                        lineterm="",
                     )
                     print("\n".join(list(diff)[:40]))
             print("generated/ is stale: run 'make generate' and commit the result", file=sys.stderr)

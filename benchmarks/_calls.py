@@ -1,0 +1,117 @@
+"""Warm per-call overhead (sync), in one fresh process: ``python -m benchmarks._calls ADDRESS N ROUNDS``.
+
+Three variants against the instant server, each on its own channel with the same channel options:
+
+- ``floor``: the raw generated stub: build an ``ImportRequest``, call ``stub.Import``, check status and task id.
+- ``ours``: a warm ``ImportClient.bulk_import(option)`` (option built once; validation, a fresh idempotency key,
+  encoding, the RPC and decoding happen per call).
+- ``pymilvus``: ``utility.do_bulk_insert`` on a ``connections.connect`` connection.
+
+``N`` calls of each are split into ``ROUNDS`` rounds; every round runs the variants one after the other in a
+rotating order; the per-call time of a variant is the median of its rounds' means, and its ratio to the floor the
+median of the per-round ratios (paired rounds: the drift of a shared machine's load mostly cancels).
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from ._stats import emit
+
+FILE = "/var/lib/milvus/data/bench/rows.json"
+COLLECTION = "bench"
+WARMUP = 200
+
+
+def make_variants(address: str, include_pymilvus: bool) -> tuple[dict[str, Callable[[], object]], Callable[[], None]]:
+    import grpc
+    from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
+
+    from pymilvus_import import ImportClient, new_bulk_import_option
+    from pymilvus_import._connection import DEFAULT_CHANNEL_OPTIONS
+
+    raw_channel = grpc.insecure_channel(address, options=list(DEFAULT_CHANNEL_OPTIONS))
+    stub = milvus_pb2_grpc.MilvusServiceStub(raw_channel)
+    request_class = milvus_pb2.ImportRequest
+
+    def floor() -> object:
+        reply = stub.Import(request_class(collection_name=COLLECTION, files=[FILE]))
+        if reply.status.code or reply.status.error_code or not reply.tasks:
+            raise RuntimeError(reply)
+        return reply.tasks[0]
+
+    client = ImportClient(f"http://{address}")
+    option = new_bulk_import_option("", COLLECTION, [[FILE]])
+
+    def ours() -> object:
+        return client.bulk_import(option)
+
+    variants: dict[str, Callable[[], object]] = {"floor": floor, "ours": ours}
+    closers: list[Callable[[], None]] = [raw_channel.close, client.close]
+    if include_pymilvus:
+        warnings.simplefilter("ignore")
+        from pymilvus import connections, utility
+
+        connections.connect(alias="bench", uri=f"http://{address}")
+
+        def pymilvus() -> object:
+            return utility.do_bulk_insert(COLLECTION, files=[FILE], using="bench")
+
+        variants["pymilvus"] = pymilvus
+        closers.append(lambda: connections.disconnect("bench"))
+
+    def close() -> None:
+        for closer in closers:
+            closer()
+
+    return variants, close
+
+
+def measure(variants: dict[str, Callable[[], object]], n: int, rounds: int) -> dict[str, Any]:
+    for fn in variants.values():
+        for _ in range(min(WARMUP, n)):
+            fn()
+    per_round = max(1, n // rounds)
+    names = list(variants)
+    means: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            fn = variants[name]
+            gc.collect()
+            started = time.perf_counter()
+            for _ in range(per_round):
+                fn()
+            means[name].append((time.perf_counter() - started) / per_round * 1e6)
+    per_call = {name: statistics.median(v) for name, v in means.items()}
+    return {
+        "calls_per_variant": per_round * rounds,
+        "rounds": rounds,
+        "per_call_us": per_call,
+        "round_means_us": means,
+        # Paired: each round's variants ran back to back, so the load drift of a busy machine mostly cancels.
+        "ratio_to_floor": {
+            name: statistics.median(a / b for a, b in zip(means[name], means["floor"], strict=True)) for name in names
+        },
+        "ratio_of_medians": {name: per_call[name] / per_call["floor"] for name in names},
+        "overhead_us": {name: per_call[name] - per_call["floor"] for name in names},
+    }
+
+
+def main(argv: list[str]) -> None:
+    address, n, rounds, include_pymilvus = argv[0], int(argv[1]), int(argv[2]), argv[3] == "1"
+    variants, close = make_variants(address, include_pymilvus)
+    try:
+        emit(measure(variants, n, rounds))
+    finally:
+        close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,227 @@
+"""Showing import progress on a terminal or in a log.
+
+A tqdm bar per job when tqdm is installed (the optional extra ``progress``) and the stream is a terminal; plain lines
+otherwise: one per change of state, progress changes at most once per ``min_interval`` seconds, and a "still ..."
+heartbeat when nothing has moved for ``heartbeat`` seconds, so a log never goes silent on a job stuck at 80 % while
+its indexes build. Which lines to print is decided by :class:`PlainLines` (no I/O, driven by a clock value);
+:class:`ProgressDisplay` only writes them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from ._models import COMPLETED, FAILED, ImportProgress
+
+
+def describe(progress: ImportProgress) -> str:
+    """``Importing 40%, 400 rows`` / ``Failed: <reason>``: one job's state for people."""
+    text = f"{progress.state} {progress.progress}%"
+    if progress.imported_rows or progress.state == COMPLETED:
+        text += f", {progress.imported_rows} rows"
+    if progress.state == FAILED:
+        text += f": {progress.reason or '(the server gave no reason)'}"
+    return text
+
+
+def tqdm_available() -> bool:
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def wants_bar(stream: TextIO) -> bool:
+    """A bar only on a real terminal (not ``TERM=dumb``) and with tqdm installed."""
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+    return tty and os.environ.get("TERM") != "dumb" and tqdm_available()
+
+
+class PlainLines:
+    """Decides the plain progress lines (pure: the caller passes the clock value ``now``)."""
+
+    def __init__(
+        self, job_ids: Sequence[str], *, start: float, min_interval: float = 1.0, heartbeat: float = 30.0
+    ) -> None:
+        self.job_ids = tuple(job_ids)
+        self.start = start
+        self.min_interval = min_interval
+        self.heartbeat = heartbeat
+        self._latest: dict[str, ImportProgress] = {}
+        self._shown: dict[str, ImportProgress] = {}
+        self._shown_at: dict[str, float] = {}
+        self._last_line_at = start
+
+    def _line(self, progress: ImportProgress, now: float, *, still: bool = False) -> str:
+        self._shown[progress.job_id] = progress
+        self._shown_at[progress.job_id] = now
+        self._last_line_at = now
+        return f"[{now - self.start:6.1f}s] job {progress.job_id}: {'still ' if still else ''}{describe(progress)}"
+
+    def update(self, progress: ImportProgress, now: float) -> list[str]:
+        """A job changed: show it now if its state changed or it finished, else at most once per interval."""
+        self._latest[progress.job_id] = progress
+        shown = self._shown.get(progress.job_id)
+        if (
+            shown is None
+            or shown.state != progress.state
+            or progress.done
+            or now - self._shown_at[progress.job_id] >= self.min_interval
+        ):
+            return [self._line(progress, now)]
+        return []
+
+    def _unshown(self) -> list[ImportProgress]:
+        return [p for j in self.job_ids if (p := self._latest.get(j)) is not None and p is not self._shown.get(j)]
+
+    def tick(self, now: float) -> list[str]:
+        """Time passed: show held-back changes that are due, or a heartbeat after a long silence."""
+        lines = [self._line(p, now) for p in self._unshown() if now - self._shown_at[p.job_id] >= self.min_interval]
+        if not lines and now - self._last_line_at >= self.heartbeat:
+            self._last_line_at = now
+            lines = [
+                self._line(p, now, still=True)
+                for j in self.job_ids
+                if (p := self._latest.get(j)) is not None and not p.done
+            ]
+        return lines
+
+    def flush(self, now: float) -> list[str]:
+        """The end: every change not shown yet."""
+        return [self._line(p, now) for p in self._unshown()]
+
+
+class _Bars:
+    """One tqdm bar per job (0-100 %), its state and rows as the postfix."""
+
+    def __init__(self, job_ids: Sequence[str], stream: TextIO) -> None:
+        from tqdm import tqdm
+
+        self._bars: dict[str, Any] = {}
+        for position, job_id in enumerate(job_ids):
+            self._bars[job_id] = tqdm(
+                total=100,
+                desc=f"job {job_id}",
+                position=position,
+                file=stream,
+                leave=True,
+                dynamic_ncols=True,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}{postfix}]",
+            )
+
+    def update(self, progress: ImportProgress) -> None:
+        bar = self._bars.get(progress.job_id)
+        if bar is None:
+            return
+        bar.n = progress.progress
+        postfix = progress.state
+        if progress.imported_rows or progress.state == COMPLETED:
+            postfix += f", {progress.imported_rows} rows"
+        if progress.state == FAILED:
+            bar.colour = "red"
+            reason = progress.reason or "(no reason given)"
+            postfix += ": " + (reason if len(reason) <= 60 else reason[:59] + "…")  # one terminal line per bar
+        elif progress.state == COMPLETED:
+            bar.colour = "green"
+        bar.set_postfix_str(postfix, refresh=False)
+        bar.refresh()
+
+    def tick(self) -> None:
+        for bar in self._bars.values():
+            bar.refresh()  # keeps the elapsed time moving while a job sits still
+
+    def close(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+
+
+class ProgressDisplay:
+    """Shows the progress of ``job_ids`` on ``stream``; pass :meth:`update` as ``on_progress``. A context manager.
+
+    ``bar`` None picks tqdm bars when :func:`wants_bar` says so, else plain lines. A background ticker keeps the
+    bars' clocks moving and prints the held-back plain lines and heartbeats; :meth:`close` stops it.
+    """
+
+    def __init__(
+        self,
+        job_ids: Sequence[str],
+        stream: TextIO | None = None,
+        *,
+        bar: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        tick: float = 0.5,
+        min_interval: float = 1.0,
+        heartbeat: float = 30.0,
+    ) -> None:
+        self.stream = stream if stream is not None else sys.stdout
+        self.bar = wants_bar(self.stream) if bar is None else bar
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._closed = False
+        self._bars: _Bars | None = None
+        self._plain: PlainLines | None = None
+        if self.bar:
+            self._bars = _Bars(job_ids, self.stream)
+        else:
+            self._plain = PlainLines(job_ids, start=clock(), min_interval=min_interval, heartbeat=heartbeat)
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._run_ticker, args=(tick,), name="milvus-import-progress")
+        self._ticker.daemon = True
+        self._ticker.start()
+
+    def _write(self, lines: list[str]) -> None:
+        if lines:
+            self.stream.write("".join(line + "\n" for line in lines))
+            self.stream.flush()
+
+    def update(self, progress: ImportProgress) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if self._bars is not None:
+                self._bars.update(progress)
+            elif self._plain is not None:
+                self._write(self._plain.update(progress, self._clock()))
+
+    def _run_ticker(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            with self._lock:
+                if self._closed:
+                    return
+                try:
+                    if self._bars is not None:
+                        self._bars.tick()
+                    elif self._plain is not None:
+                        self._write(self._plain.tick(self._clock()))
+                except (OSError, ValueError):  # the stream went away (closed pipe): stop showing
+                    self._closed = True
+                    return
+
+    def close(self) -> None:
+        """Stop the ticker, show what was held back, close the bars. Idempotent."""
+        self._stop.set()
+        if self._ticker.is_alive() and self._ticker is not threading.current_thread():
+            self._ticker.join(timeout=5)
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._bars is not None:
+                self._bars.close()
+            elif self._plain is not None:
+                self._write(self._plain.flush(self._clock()))
+
+    def __enter__(self) -> ProgressDisplay:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,52 @@
+"""Shared fixtures for tests against the real embedded Milvus 2.3.5 server.
+
+- ``milvus_harness`` (session): a ``milvus_server.MilvusHarness``; ``milvus_harness.get(extra_args)``
+  returns a running server, restarting it with a fresh data dir only when the args differ. Stopped at session end.
+- ``milvus``: the plain server (no extra args): ``.uri``, ``.address``, ``.data_dir``, ``.log_tail()``.
+- ``import_dir`` (function): a fresh empty directory under ``milvus.data_dir`` (files for Import must live there).
+- ``collection`` (function): a fresh collection ``{id INT64 pk, vec FLOAT_VECTOR(8)}`` in the default database,
+  dropped afterwards; the fixture value is its name.
+
+The server starts only when a test asks for one of these fixtures.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import helpers
+import pytest
+from milvus_server import MilvusHarness, MilvusServer
+
+
+@pytest.fixture(scope="session")
+def milvus_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusHarness]:
+    harness = MilvusHarness(tmp_path_factory.mktemp("milvus"))
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+@pytest.fixture
+def milvus(milvus_harness: MilvusHarness) -> MilvusServer:
+    # Function-scoped on purpose (cheap: the harness keeps the server running): a session-scoped value would go
+    # stale once a test asks the harness for a server with other args (TLS, auth), which stops the plain one.
+    return milvus_harness.get(())
+
+
+@pytest.fixture
+def import_dir(milvus: MilvusServer) -> Path:
+    path = milvus.data_dir / "imports" / uuid.uuid4().hex[:12]
+    path.mkdir(parents=True)
+    return path
+
+
+@pytest.fixture
+def collection(milvus: MilvusServer) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    helpers.create_collection(milvus.uri, name)
+    yield name
+    helpers.drop_collection(milvus.uri, name)

@@ -1,0 +1,133 @@
+"""Test helpers for the real embedded Milvus: collection setup, import files, server-side row counts, raw polling.
+
+pymilvus is a test-only dependency and is used only here and in tests, never by the library.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+import numpy as np
+from pymilvus_import._generated import common_pb2, milvus_pb2, milvus_pb2_grpc
+
+#: GetImportState states after which nothing changes any more.
+FINAL_STATES = frozenset({"ImportCompleted", "ImportFailed", "ImportFailedAndCleaned"})
+
+
+@contextmanager
+def milvus_client(uri: str, db_name: str | None = None) -> Iterator[object]:
+    """A pymilvus MilvusClient that is closed afterwards (open connections at server stop cause port TIME_WAIT)."""
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=uri, db_name=db_name or "")
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def create_collection(
+    uri: str,
+    name: str,
+    *,
+    dim: int = 8,
+    partitions: tuple[str, ...] | list[str] = (),
+    db_name: str | None = None,
+) -> str:
+    """Create ``name`` with schema {id: INT64 primary key (no auto_id), vec: FLOAT_VECTOR(dim)} and a FLAT/L2 index.
+
+    A database other than "default" is created first when missing. Returns the collection name.
+    """
+    from pymilvus import DataType
+
+    if db_name and db_name != "default":
+        with milvus_client(uri) as client:
+            if db_name not in client.list_databases():
+                client.create_database(db_name)
+    with milvus_client(uri, db_name) as client:
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vec", DataType.FLOAT_VECTOR, dim=dim)
+        index_params = client.prepare_index_params()
+        index_params.add_index("vec", index_type="FLAT", metric_type="L2")
+        client.create_collection(name, schema=schema, index_params=index_params)
+        for partition in partitions:
+            client.create_partition(name, partition)
+    return name
+
+
+def drop_collection(uri: str, name: str, *, db_name: str | None = None) -> None:
+    with milvus_client(uri, db_name) as client:
+        client.drop_collection(name)
+
+
+def _vectors(n: int, dim: int, start_id: int) -> np.ndarray:
+    ids = np.arange(start_id, start_id + n, dtype=np.float32)[:, None]
+    return (np.sin(ids + np.arange(dim, dtype=np.float32)[None, :])).astype(np.float32)
+
+
+def write_json_rows(path: Path | str, n: int, dim: int = 8, start_id: int = 0) -> str:
+    """Write the row-based JSON format ``{"rows": [{"id": .., "vec": [..]}, ...]}``; returns the absolute path."""
+    path = Path(path).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    vecs = _vectors(n, dim, start_id)
+    rows = [{"id": start_id + i, "vec": [float(x) for x in vecs[i]]} for i in range(n)]
+    path.write_text(json.dumps({"rows": rows}), encoding="utf-8")
+    return str(path)
+
+
+def write_npy_group(directory: Path | str, n: int, dim: int = 8, start_id: int = 0) -> list[str]:
+    """Write ``id.npy`` (int64, n) and ``vec.npy`` (float32, n x dim); returns their absolute paths."""
+    directory = Path(directory).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    id_path, vec_path = directory / "id.npy", directory / "vec.npy"
+    np.save(id_path, np.arange(start_id, start_id + n, dtype=np.int64))
+    np.save(vec_path, _vectors(n, dim, start_id))
+    return [str(id_path), str(vec_path)]
+
+
+def count_rows(uri: str, collection: str, *, db_name: str | None = None, partition: str | None = None) -> int:
+    """The row count the server reports for a collection (or one partition), after a flush.
+
+    Uses get_collection_stats / get_partition_stats (data coord's segment row counts). On the embedded 2.3.5 these
+    are exact as soon as an import reports ImportCompleted. A ``count(*)`` query after load is NOT reliable there:
+    it answered 0 for several seconds after ImportCompleted (imported segments reach the query node only after
+    their index is built and handed off), even with Strong consistency.
+    """
+    with milvus_client(uri, db_name) as client:
+        client.flush(collection)
+        if partition is None:
+            stats = client.get_collection_stats(collection)
+        else:
+            stats = client.get_partition_stats(collection, partition)
+    return int(stats["row_count"])
+
+
+def state_name(state: int) -> str:
+    return common_pb2.ImportState.Name(state)
+
+
+def wait_import_raw(address: str, task_id: int, timeout: float = 120) -> tuple[str, int, dict[str, str]]:
+    """Poll GetImportState with the generated stub until the task completes or fails.
+
+    Returns (state name, row_count, infos as dict). Raises TimeoutError with the last reply when ``timeout`` passes.
+    """
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        stub = milvus_pb2_grpc.MilvusServiceStub(channel)
+        while True:
+            reply = stub.GetImportState(milvus_pb2.GetImportStateRequest(task=task_id), timeout=10)
+            if reply.status.code != 0 or reply.status.error_code != 0:
+                raise AssertionError(f"GetImportState({task_id}) failed: {reply.status}")
+            name = state_name(reply.state)
+            infos = {kv.key: kv.value for kv in reply.infos}
+            if name in FINAL_STATES:
+                return name, reply.row_count, infos
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"import task {task_id} still {name} after {timeout} s: {infos}")
+            time.sleep(0.25)

@@ -1,0 +1,137 @@
+"""``make demo`` (``python -m tools.demo``) must not rot: it is the README's first command.
+
+Three runs: against the session's running Milvus through ``MILVUS_URI`` (the "already running" path), then
+``make demo`` starting and stopping its own embedded Milvus (the session server is stopped first: the ports are
+fixed; later tests get it restarted by the harness), then a Ctrl+C while its server starts. Each checks that no
+Milvus process is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import helpers
+import pytest
+from milvus_server import MilvusHarness, MilvusServer
+
+pytestmark = [pytest.mark.milvus, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parent.parent
+ROWS = 1000 + 500
+
+
+def milvus_processes() -> dict[int, str]:
+    """Every process of an embedded Milvus on this machine: the launcher(s) and the ``milvus run`` server."""
+    found = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = [w.decode(errors="replace") for w in cmdline.read_bytes().split(b"\0") if w]
+        except OSError:
+            continue
+        text = " ".join(words)
+        launcher = "--data" in words and any("milvus" in w for w in words[:3])
+        server = len(words) >= 2 and Path(words[0]).name == "milvus" and words[1] == "run"
+        if launcher or server:
+            found[int(cmdline.parent.name)] = text[:200]
+    return found
+
+
+def demo_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MILVUS_")}
+    env.update(extra)
+    return env
+
+
+def check_output(stdout: str) -> list[str]:
+    """The demo printed two job ids, both Completed, and the server's count of all rows; returns the ids."""
+    match = re.search(r"^Job ids: (\d+), (\d+)$", stdout, re.MULTILINE)
+    assert match, stdout
+    job_ids = [match.group(1), match.group(2)]
+    for job_id, rows in zip(job_ids, (1000, 500), strict=True):
+        assert re.search(rf"^  {job_id}  Completed\s+{rows} rows$", stdout, re.MULTILINE), stdout
+    assert re.search(rf"^Rows in demo_\w+ according to the server: {ROWS} \(expected {ROWS}\)$", stdout, re.M), stdout
+    assert "Demo finished in" in stdout
+    return job_ids
+
+
+def test_demo_uses_the_milvus_at_milvus_uri(milvus: MilvusServer) -> None:
+    before = milvus_processes()
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "tools.demo"],
+        cwd=REPO,
+        env=demo_env(MILVUS_URI=milvus.uri),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stdout = proc.stdout
+    check_output(stdout)
+    assert f"at {milvus.uri} (from MILVUS_URI; not starting one)" in stdout
+    assert f"import files go to {milvus.data_dir}" in stdout  # found the running server's data directory
+    assert "$ milvus-import --uri" in stdout and " submit --collection demo_" in stdout and " --wait " in stdout
+    assert re.search(r"job \d+: Completed 100%, 1000 rows", proc.stderr), proc.stderr  # the CLI's progress lines
+    assert time.monotonic() - started < 90
+    assert milvus_processes() == before  # started nothing, stopped nothing
+    collection = re.search(r"created collection (demo_\w+)", stdout)
+    assert collection
+    with helpers.milvus_client(milvus.uri) as client:
+        assert collection.group(1) not in client.list_collections()  # cleaned up after itself
+    assert not (milvus.data_dir / "pymilvus-import-demo" / collection.group(1)).exists()
+
+
+def test_make_demo_starts_and_stops_its_own_milvus(milvus_harness: MilvusHarness) -> None:
+    milvus_harness.close()  # the embedded Milvus has fixed ports: one per machine
+    assert milvus_processes() == {}, "another Milvus is running; run this test under flock /tmp/milvus-test.lock"
+    started = time.monotonic()
+    proc = subprocess.run(
+        # -o: take the venv as installed (no pip run inside the test); the target's recipe runs as written
+        ["make", "--no-print-directory", "-o", ".venv/bin/.installed", "demo"],
+        cwd=REPO,
+        env=demo_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stdout = proc.stdout
+    check_output(stdout)
+    assert "- starting the embedded Milvus: milvus-server --data " in stdout
+    assert "- stopped the embedded Milvus; nothing is left running" in stdout
+    assert milvus_processes() == {}
+    base = re.search(r"milvus-server --data (\S+)", stdout)
+    assert base and not Path(base.group(1)).exists()  # its temporary directory is gone too
+    assert elapsed < 90, f"the demo took {elapsed:.0f} s"
+
+
+def test_ctrl_c_while_the_demo_starts_milvus_stops_it(milvus_harness: MilvusHarness) -> None:
+    milvus_harness.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tools.demo"],
+        cwd=REPO,
+        env=demo_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any("run" in cmd for cmd in milvus_processes().values()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert milvus_processes(), "the demo never started Milvus"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    assert "interrupted; cleaned up" in out
+    assert milvus_processes() == {}

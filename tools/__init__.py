@@ -1,0 +1,1 @@
+"""Project tools: code generation (generate.py) and the demo (``python -m tools.demo``, ``make demo``)."""
