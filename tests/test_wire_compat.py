@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 from pymilvus.grpc_gen import common_pb2 as ref_common_pb2
 from pymilvus.grpc_gen import milvus_pb2 as ref_milvus_pb2
+
 from pymilvus_import._generated import _pool, common_pb2, milvus_pb2, milvus_pb2_grpc
 
 OUR_FILES = (common_pb2.DESCRIPTOR, milvus_pb2.DESCRIPTOR)
