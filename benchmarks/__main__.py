@@ -273,9 +273,8 @@ def table(results: dict[str, Any]) -> str:
 # ------------------------------------------------------------------------------------------------------ sections
 def client_cpu(address_unused: str = "") -> dict[str, float]:
     """Per-call client CPU with no I/O: the library's whole flow vs the floor's encode + decode."""
-    from pymilvus_import._generated import common_pb2, milvus_pb2
-
     from pymilvus_import import ImportClient, new_bulk_import_option
+    from pymilvus_import._generated import common_pb2, milvus_pb2
 
     reply = milvus_pb2.ImportResponse(status=common_pb2.Status(), tasks=[1]).SerializeToString()
     file = "/var/lib/milvus/data/bench/rows.json"

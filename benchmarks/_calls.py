@@ -31,10 +31,10 @@ WARMUP = 200
 
 def make_variants(address: str, include_pymilvus: bool) -> tuple[dict[str, Callable[[], object]], Callable[[], None]]:
     import grpc
-    from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
 
     from pymilvus_import import ImportClient, new_bulk_import_option
     from pymilvus_import._connection import DEFAULT_CHANNEL_OPTIONS
+    from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
 
     raw_channel = grpc.insecure_channel(address, options=list(DEFAULT_CHANNEL_OPTIONS))
     stub = milvus_pb2_grpc.MilvusServiceStub(raw_channel)

@@ -37,6 +37,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import grpc
+
 from pymilvus_import._generated import common_pb2, milvus_pb2
 
 SERVICE = "milvus.proto.milvus.MilvusService"

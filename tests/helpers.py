@@ -13,6 +13,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+
 from pymilvus_import._generated import common_pb2, milvus_pb2, milvus_pb2_grpc
 
 #: GetImportState states after which nothing changes any more.

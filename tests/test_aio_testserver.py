@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fake_milvus import Fault, Milvus24TestServer, Step, stuck_at_80
-from pymilvus_import._generated import milvus_pb2
 
 import pymilvus_import as pi
+from pymilvus_import._generated import milvus_pb2
 
 GET_VERSION = "/milvus.proto.milvus.MilvusService/GetVersion"
 

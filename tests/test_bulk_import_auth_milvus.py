@@ -17,9 +17,9 @@ import grpc
 import helpers
 import pytest
 from milvus_server import MilvusHarness, MilvusServer
-from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
 
 import pymilvus_import as pi
+from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
 
 pytestmark = pytest.mark.milvus
 

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from fake_milvus import JOB_ID_BASE, Fault, Milvus24TestServer
-from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
 
 import pymilvus_import as pi
+from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
 
 THREE = [["/d/a.json"], ["/d/g/id.npy", "/d/g/vec.npy"], ["/d/c.parquet"]]
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import grpc
 import pytest
-from pymilvus_import._generated import common_pb2, milvus_pb2
 
 import pymilvus_import as pi
 from pymilvus_import import _wire
@@ -34,6 +33,7 @@ from pymilvus_import._core import (
     read_only_call,
     server_version,
 )
+from pymilvus_import._generated import common_pb2, milvus_pb2
 
 TARGET = "http://milvus.test:19530"
 IMPORT = "/milvus.proto.milvus.MilvusService/Import"

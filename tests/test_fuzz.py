@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from pymilvus_import._generated import common_pb2, milvus_pb2
 
 import pymilvus_import as pi
 from pymilvus_import import _wire
 from pymilvus_import._core import _job_ids, call_options
+from pymilvus_import._generated import common_pb2, milvus_pb2
 from pymilvus_import._tracking import job_ids_of, progress_from_reply, record_from_reply
 from pymilvus_import._uri import parse_uri
 

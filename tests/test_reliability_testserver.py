@@ -30,9 +30,9 @@ from typing import Any
 import grpc
 import pytest
 from fake_milvus import Fault, Milvus24TestServer, stuck_at_80
-from pymilvus_import._generated import common_pb2, milvus_pb2
 
 import pymilvus_import as pi
+from pymilvus_import._generated import common_pb2, milvus_pb2
 
 OK = common_pb2.Status()
 HAS_AIO = importlib.util.find_spec("pymilvus_import._aio") is not None

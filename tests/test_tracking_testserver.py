@@ -21,9 +21,9 @@ from fake_milvus import (
     failed_script,
     stuck_at_80,
 )
-from pymilvus_import._generated import common_pb2, milvus_pb2, milvus_pb2_grpc
 
 import pymilvus_import as pi
+from pymilvus_import._generated import common_pb2, milvus_pb2, milvus_pb2_grpc
 from pymilvus_import._tracking import PollSchedule
 
 FAST = {"poll_initial": 0.01, "poll_max": 0.05}

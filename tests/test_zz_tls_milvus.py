@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from milvus_server import MilvusHarness, MilvusServer
-from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
 
 import pymilvus_import as pi
+from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
 
 pytestmark = pytest.mark.milvus
 
