@@ -35,6 +35,7 @@ from pathlib import Path
 from types import TracebackType
 
 import grpc
+
 from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
 
 HOST = "127.0.0.1"
