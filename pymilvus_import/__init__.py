@@ -7,7 +7,8 @@ response = bulk_import(option, timeout=30)
 print(response.data.job_id)
 """
 
-from ._aio import AsyncImportClient
+from typing import TYPE_CHECKING, Any
+
 from ._client import ImportClient, bulk_import, get_import_progress, list_import_jobs, wait_for_import
 from ._core import Retry
 from ._errors import (
@@ -62,3 +63,17 @@ __all__ = [
     "wait_for_import",
     "new_bulk_import_option",
 ]
+
+
+if TYPE_CHECKING:
+    from ._aio import AsyncImportClient
+
+
+def __getattr__(name: str) -> Any:
+    # AsyncImportClient pulls in asyncio and grpc.aio (~30 ms); sync users should not pay for that at import.
+    if name == "AsyncImportClient":
+        from ._aio import AsyncImportClient
+
+        globals()[name] = AsyncImportClient
+        return AsyncImportClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

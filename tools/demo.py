@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -42,9 +41,8 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from pymilvus_import import ImportClient, MilvusImportError
+from tools.milvus_launcher import LaunchError, MilvusServer, PortBusyError
 
-HOST = "127.0.0.1"
-DEFAULT_PORT = 19530
 DIM = 8
 JSON_ROWS = 1000
 NPY_ROWS = 500
@@ -62,24 +60,6 @@ def say(text: str = "") -> None:
 
 
 # ------------------------------------------------------------------------------------------------ the embedded Milvus
-def _listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1.0):
-            return True
-    except OSError:
-        return False
-
-
-def _configured_proxy_port(config_file: Path) -> int | None:
-    """The gRPC port the launcher wrote into configs/milvus.yaml (it moves to the next free port if 19530 is busy)."""
-    try:
-        text = config_file.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    match = re.search(r"^proxy:\n(?:.*\n)*?  port: (\d+)", text, re.MULTILINE)
-    return int(match.group(1)) if match else None
-
-
 def server_version(uri: str, timeout: float = 2.0) -> str | None:
     """The server's version, or None when it does not answer (a fresh channel each time: no reconnect backoff)."""
     try:
@@ -89,83 +69,32 @@ def server_version(uri: str, timeout: float = 2.0) -> str | None:
         return None
 
 
-class EmbeddedMilvus:
-    """``milvus-server --data <base>`` in its own process group; :meth:`stop` ends the whole group."""
+def embedded_milvus(base: Path) -> MilvusServer:
+    """The shared launcher (tools/milvus_launcher.py) as the demo runs it: the stock ``milvus-server --data <base>``
+    in its own process group (Ctrl+C goes to us, and stopping ends all of it), used on whatever gRPC port it wrote
+    into configs/milvus.yaml (it moves to the next free port if it cannot bind 19530)."""
+    return MilvusServer(base, patch_port_probe=False, follow_port=True, tail_lines=20)
 
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.data_dir = base / "data"  # import files must live here (absolute paths)
-        self.log = base / "server-output.log"
-        self.uri = ""
-        self._proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = START_TIMEOUT) -> str:
-        binary = Path(sys.executable).parent / "milvus-server"
-        if not binary.exists():
-            raise DemoError(f"{binary} not found: run 'make install' (the test extra brings milvus==2.3.5)")
-        if _listening(HOST, DEFAULT_PORT):
-            raise DemoError(
-                f"something already listens on {HOST}:{DEFAULT_PORT}; if it is Milvus, run the demo against it with "
-                f"MILVUS_URI=http://{HOST}:{DEFAULT_PORT} make demo (the embedded Milvus needs that port)"
-            )
-        self.base.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as out:
-            self._proc = subprocess.Popen(
-                [str(binary), "--data", str(self.base)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: Ctrl+C goes to us, and we stop all of it
-                cwd=self.base,
-            )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._proc.poll() is not None:
-                raise DemoError(f"milvus-server exited with code {self._proc.returncode}:\n{self.log_tail()}")
-            port = _configured_proxy_port(self.base / "configs" / "milvus.yaml")
-            if port is not None:
-                self.uri = f"http://{HOST}:{port}"
-                version = server_version(self.uri)
-                if version is not None:
-                    return version
-            if time.monotonic() >= deadline:
-                raise DemoError(f"Milvus did not answer within {timeout:.0f} s:\n{self.log_tail()}")
-            time.sleep(0.25)
+def start_embedded(server: MilvusServer) -> str:
+    """Start it and wait until pymilvus-import gets the server's version; returns that version."""
+    version = ""
 
-    def _group_alive(self, pgid: int) -> bool:
-        if self._proc is not None:
-            self._proc.poll()  # reap the launcher so it does not linger as a zombie member of the group
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+    def answers(address: str) -> bool:
+        nonlocal version
+        version = server_version(f"http://{address}") or ""
+        return bool(version)
 
-    def stop(self) -> None:
-        """SIGTERM the process group, SIGKILL after a grace period; returns once nothing of it runs. Idempotent."""
-        if self._proc is None:
-            return
-        pgid = self._proc.pid
-        for sig, grace in ((signal.SIGTERM, STOP_GRACE), (signal.SIGKILL, 15.0)):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, sig)
-            deadline = time.monotonic() + grace
-            while self._group_alive(pgid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if not self._group_alive(pgid):
-                break
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._proc.wait(timeout=5)
-        self._proc = None
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "(no server output)"
-        return "\n".join(text.splitlines()[-lines:])
+    try:
+        server.start(START_TIMEOUT, ready_check=answers, port_wait=None)
+    except PortBusyError as busy:
+        raise DemoError(
+            f"something already listens on {busy.host}:{busy.port}; if it is Milvus, run the demo against it with "
+            f"MILVUS_URI=http://{busy.host}:{busy.port} make demo (the embedded Milvus needs that port)"
+        ) from None
+    except LaunchError as error:
+        raise DemoError(str(error)) from None
+    return version
 
 
 # ------------------------------------------------------------------------------------------------ where files go
@@ -295,7 +224,7 @@ def demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     say("pymilvus-import demo: bulk import with milvus-import submit --wait")
     uri = os.environ.get("MILVUS_URI", "").strip()
-    server: EmbeddedMilvus | None = None
+    server: MilvusServer | None = None
     with contextlib.ExitStack() as cleanup:
         version = server_version(uri, timeout=5) if uri else None
         if uri and version is not None:
@@ -306,10 +235,10 @@ def demo(args: argparse.Namespace) -> int:
             if uri:
                 say(f"- MILVUS_URI={uri} does not answer; starting the embedded Milvus instead")
             base = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="pymilvus-import-demo-")))
-            server = EmbeddedMilvus(base / "milvus")
+            server = embedded_milvus(base / "milvus")
             cleanup.callback(_stop, server)
-            say(f"- starting the embedded Milvus: milvus-server --data {server.base}")
-            version = server.start()
+            say(f"- starting the embedded Milvus: milvus-server --data {server.base_dir}")
+            version = start_embedded(server)
             uri = server.uri
             root = server.data_dir
             say(f"- Milvus {version} at {uri}, ready after {time.monotonic() - started:.1f} s")
@@ -356,11 +285,11 @@ def demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _stop(server: EmbeddedMilvus) -> None:
+def _stop(server: MilvusServer) -> None:
     say("- stopping the embedded Milvus ...")
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl+C must not leave it running
     try:
-        server.stop()
+        server.stop(grace=STOP_GRACE, timeout=15.0)
     finally:
         signal.signal(signal.SIGINT, previous)
 
