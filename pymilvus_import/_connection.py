@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,30 +41,58 @@ def _read_pem(source: PemSource | None, what: str) -> bytes | None:
         ) from None
 
 
-@dataclass(frozen=True)
 class TLSConfig:
     """TLS material: ``root_certificates`` None means the system roots. ``repr`` never shows the private key."""
 
-    root_certificates: bytes | None = None
-    certificate_chain: bytes | None = None
-    private_key: bytes | None = field(default=None, repr=False)
-    server_name: str | None = None
+    __slots__ = ("certificate_chain", "private_key", "root_certificates", "server_name")
+
+    def __init__(
+        self,
+        root_certificates: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        private_key: bytes | None = None,
+        server_name: str | None = None,
+    ) -> None:
+        self.root_certificates = root_certificates
+        self.certificate_chain = certificate_chain
+        self.private_key = private_key
+        self.server_name = server_name
+
+    def __repr__(self) -> str:
+        return (
+            f"TLSConfig(custom_roots={self.root_certificates is not None}, mutual={self.private_key is not None}, "
+            f"server_name={self.server_name!r})"
+        )
+
+    def key(self) -> tuple[bytes | None, bytes | None, bytes | None, str | None]:
+        return (self.root_certificates, self.certificate_chain, self.private_key, self.server_name)
 
     def credentials(self) -> grpc.ChannelCredentials:
         return grpc.ssl_channel_credentials(self.root_certificates, self.private_key, self.certificate_chain)
 
 
-@dataclass(frozen=True)
 class ConnectionConfig:
-    """Everything needed to open a channel and talk to one server."""
+    """Everything needed to open a channel and talk to one server. Holds secrets; it has no repr of its own."""
 
-    target: Target
-    tls: TLSConfig | None
-    channel_options: tuple[tuple[str, Any], ...]
-    token: str | None = field(default=None, repr=False)
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-    db_name: str | None = None
+    __slots__ = ("channel_options", "db_name", "password", "target", "tls", "token", "user")
+
+    def __init__(
+        self,
+        target: Target,
+        tls: TLSConfig | None,
+        channel_options: tuple[tuple[str, Any], ...],
+        token: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        db_name: str | None = None,
+    ) -> None:
+        self.target = target
+        self.tls = tls
+        self.channel_options = channel_options
+        self.token = token
+        self.user = user
+        self.password = password
+        self.db_name = db_name
 
     def identity(self) -> Identity:
         user = self.user if self.user is not None else self.target.user
@@ -75,7 +102,7 @@ class ConnectionConfig:
 
     def cache_key(self) -> tuple[Any, ...]:
         """Channels are shared per (address, TLS material, channel options); credentials travel as metadata."""
-        return (self.target.address, self.tls, self.channel_options)
+        return (self.target.address, self.tls.key() if self.tls else None, self.channel_options)
 
 
 def resolve(

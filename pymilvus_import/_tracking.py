@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from . import _wire
 from ._core import CallOptions, Deadline, Flow, Identity, Session, Sleep, merge_metadata, read_only_call, status_code
@@ -22,6 +22,9 @@ from ._errors import (
     ServerUnavailableError,
 )
 from ._models import COMPLETED, FAILED, IMPORTING, PENDING, BulkImportResponse, ImportJobRecord, ImportProgress
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 log = logging.getLogger("pymilvus_import")
 
@@ -58,6 +61,8 @@ def _create_time(create_ts: int) -> datetime | None:
         seconds = create_ts / 1000
     else:
         seconds = float(create_ts)
+    from datetime import datetime, timezone  # only when a reply carries a time: keeps the import cheap
+
     try:
         return datetime.fromtimestamp(seconds, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
