@@ -132,3 +132,13 @@ def wait_import_raw(address: str, task_id: int, timeout: float = 120) -> tuple[s
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"import task {task_id} still {name} after {timeout} s: {infos}")
             time.sleep(0.25)
+
+
+def error_chain(error: BaseException) -> list[BaseException]:
+    """The error and every exception behind it (``__cause__``, else ``__context__``), without cycles."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain

@@ -48,20 +48,11 @@ def unused_port() -> int:
     return port
 
 
-def error_chain(error: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
 def reports_unreachable(error: BaseException) -> bool:
     """The user can tell from the error that the server could not be reached (not only that time ran out)."""
     if isinstance(error, pi.ServerUnavailableError):
         return True
-    text = " | ".join(str(e) for e in error_chain(error)).lower()
+    text = " | ".join(str(e) for e in helpers.error_chain(error)).lower()
     return "unreachable" in text or "unavailable" in text
 
 

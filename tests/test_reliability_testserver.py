@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+import helpers
 import pytest
 from fake_milvus import Fault, Milvus24TestServer, stuck_at_80
 
@@ -369,18 +370,9 @@ def test_wait_reports_a_server_that_stays_down_within_its_timeout() -> None:
     assert_reports_unreachable(err.value)
 
 
-def error_chain(error: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
 def assert_reports_unreachable(error: BaseException) -> None:
     """The user can tell from the error that the server could not be reached (not just that time ran out)."""
-    text = " | ".join(str(e) for e in error_chain(error)).lower()
+    text = " | ".join(str(e) for e in helpers.error_chain(error)).lower()
     assert "unreachable" in text or "unavailable" in text, text
 
 
