@@ -7,27 +7,28 @@ response = bulk_import(option, timeout=30)
 print(response.data.job_id)
 """
 
-from typing import TYPE_CHECKING, Any
-
-from ._client import ImportClient, bulk_import, get_import_progress, list_import_jobs, wait_for_import
-from ._core import Retry
+from ._api import bulk_import, get_import_progress, list_import_jobs, wait_for_import
+from ._client import AsyncImportClient, ImportClient
 from ._errors import (
     AuthenticationError,
     BulkImportError,
+    ClientClosedError,
     DeadlineExceededError,
-    ImportFailed,
-    ImportJobNotFound,
-    ImportTimeout,
-    InvalidArgumentError,
+    ImportFailedError,
+    ImportJobNotFoundError,
+    ImportTimeoutError,
     InvalidInputError,
     MalformedReplyError,
     MilvusImportError,
     PermissionDeniedError,
     RateLimitedError,
     ServerError,
+    ServerInvalidArgumentError,
     ServerUnavailableError,
     TransportError,
+    WrongEventLoopError,
 )
+from ._flows import Retry
 from ._models import BulkImportData, BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import BulkImportOption, new_bulk_import_option
 
@@ -40,14 +41,14 @@ __all__ = [
     "BulkImportError",
     "BulkImportOption",
     "BulkImportResponse",
+    "ClientClosedError",
     "DeadlineExceededError",
     "ImportClient",
-    "ImportFailed",
+    "ImportFailedError",
+    "ImportJobNotFoundError",
     "ImportJobRecord",
     "ImportProgress",
-    "ImportJobNotFound",
-    "ImportTimeout",
-    "InvalidArgumentError",
+    "ImportTimeoutError",
     "InvalidInputError",
     "MalformedReplyError",
     "MilvusImportError",
@@ -55,25 +56,13 @@ __all__ = [
     "RateLimitedError",
     "Retry",
     "ServerError",
+    "ServerInvalidArgumentError",
     "ServerUnavailableError",
     "TransportError",
+    "WrongEventLoopError",
     "bulk_import",
     "get_import_progress",
     "list_import_jobs",
-    "wait_for_import",
     "new_bulk_import_option",
+    "wait_for_import",
 ]
-
-
-if TYPE_CHECKING:
-    from ._aio import AsyncImportClient
-
-
-def __getattr__(name: str) -> Any:
-    # AsyncImportClient pulls in asyncio and grpc.aio (~30 ms); sync users should not pay for that at import.
-    if name == "AsyncImportClient":
-        from ._aio import AsyncImportClient
-
-        globals()[name] = AsyncImportClient
-        return AsyncImportClient
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,17 +24,17 @@ from . import __version__
 from ._client import ImportClient
 from ._errors import (
     DeadlineExceededError,
-    ImportFailed,
-    ImportJobNotFound,
-    ImportTimeout,
+    ImportFailedError,
+    ImportJobNotFoundError,
+    ImportTimeoutError,
     InvalidInputError,
     MilvusImportError,
     TransportError,
 )
+from ._flows import job_id_number
 from ._models import COMPLETED, FAILED, BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import BulkImportOption, new_bulk_import_option
 from ._progress import ProgressDisplay
-from ._tracking import job_id_number
 from ._uri import parse_uri
 
 PROG = "milvus-import"
@@ -56,7 +56,7 @@ _EXIT_CODES = """\
 exit codes:
   0    success (for wait and submit --wait: every job Completed)
   1    an import failed: a job ended Failed, the server refused the import, or
-       the job is unknown to the server (ImportJobNotFound: never existed, or
+       the job is unknown to the server (ImportJobNotFoundError: never existed, or
        finished more than ~3 h ago)
   2    bad usage or input (arguments, file groups, options, job ids, cert files)
   3    connection or authentication problem (unreachable, TLS, credentials)
@@ -95,7 +95,7 @@ def exit_code_for(error: BaseException) -> int:
     """The exit code of a failure: 2 bad input, 3 connection/auth, 4 timeout, 1 every other import problem."""
     if isinstance(error, (UsageError, InvalidInputError)):
         return EXIT_USAGE
-    if isinstance(error, (ImportTimeout, DeadlineExceededError)):
+    if isinstance(error, (ImportTimeoutError, DeadlineExceededError)):
         return EXIT_TIMEOUT
     if isinstance(error, TransportError):
         return EXIT_CONNECTION
@@ -482,7 +482,7 @@ class _Run:
                 poll_max=self.args.poll_max,
                 on_progress=display.update if display is not None else None,
             )
-        except (ImportFailed, ImportTimeout) as error:
+        except (ImportFailedError, ImportTimeoutError) as error:
             if display is not None:
                 display.close()
             jobs = tuple(p for p in error.progress if isinstance(p, ImportProgress))
@@ -550,7 +550,7 @@ def _progress(run: _Run, client: ImportClient) -> int:
     for job_id in job_ids:
         try:
             progress = client.get_import_progress(job_id, timeout=run.rpc_timeout())
-        except ImportJobNotFound as error:
+        except ImportJobNotFoundError as error:
             missing.append(job_id)
             run.note(f"error: {error}")
             continue
@@ -651,7 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (MilvusImportError, UsageError, EOFError) as error:
             code = EXIT_USAGE if isinstance(error, EOFError) else exit_code_for(error)
             message = str(error) if not isinstance(error, EOFError) else "no password given (end of input)"
-            if isinstance(error, (ImportTimeout, DeadlineExceededError)) and run.job_ids:
+            if isinstance(error, (ImportTimeoutError, DeadlineExceededError)) and run.job_ids:
                 message += f"; the jobs keep running on the server: '{PROG} wait {' '.join(run.job_ids)}'"
             elif isinstance(error, DeadlineExceededError) and args.command == "submit":
                 message += f"; the server may still create the job: check '{PROG} list --collection {args.collection}'"

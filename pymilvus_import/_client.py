@@ -1,133 +1,62 @@
-"""The clients: ``_BaseClient`` holds every decision both make (arguments, validation, which flow runs), and the
-synchronous ``ImportClient`` performs the flows' effects over a ``grpc.Channel``. ``_aio.AsyncImportClient`` performs
-the very same flows over a ``grpc.aio`` channel; nothing about the protocol is written twice.
+"""The two clients. ``_BaseClient`` builds a client's state (one way, with or without a channel of yours) and turns
+each method's arguments into a flow; ``ImportClient`` runs the flows on a ``grpc.Channel``, ``AsyncImportClient`` on
+``grpc.aio`` channels. Each public method is a few lines: check the call options, build the flow, run it.
 """
 
 from __future__ import annotations
 
-import atexit
 import functools
 import inspect
-import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import Any
 
 import grpc
+import grpc.aio
 
+from ._calls import CallOptions, Identity
 from ._connection import ConnectionConfig, PemSource, resolve
-from ._core import (
-    Deadline,
-    Effect,
-    Flow,
-    Identity,
-    Retry,
-    Rpc,
-    Runner,
-    Session,
-    T,
-    bulk_import_flow,
-    call_options,
-    merge_metadata,
-    server_version,
-)
 from ._errors import InvalidInputError
+from ._flows import (
+    Flow,
+    ProgressCallback,
+    Retry,
+    Session,
+    bulk_import_flow,
+    list_flow,
+    progress_flow,
+    server_version,
+    wait_flow,
+)
 from ._models import BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import BulkImportOption
-from ._tracking import get_progress_flow, list_jobs_flow, wait_flow
+from ._transport import (
+    AsyncTransport,
+    SyncTransport,
+    check_async_channel,
+    check_async_interceptors,
+    check_sync_channel,
+    dial,
+    intercept,
+)
 from ._uri import authorization_value, parse_uri
 
-USER_CHANNEL = "<user-supplied channel>"
-
-P = ParamSpec("P")
-F = TypeVar("F", bound=Callable[..., Any])
+Jobs = BulkImportResponse | Iterable[str | int] | str | int
+MetadataArg = Sequence[tuple[str, str | bytes]] | None
 
 
-class _BaseTransport:
-    """One channel, its method callables (bytes in, bytes out) and its session; subclasses perform the effects."""
-
-    def __init__(self, channel: Any, session: Session, *, owned: bool) -> None:
-        self.channel = channel
-        self.session = session
-        self.owned = owned
-        self._callables: dict[str, Any] = {}
-
-    def _open(self) -> Any:
-        return self.channel
-
-    def _invoke(self, rpc: Rpc) -> Any:
-        """Start ``rpc``: the reply bytes on a sync channel, a call to await on a ``grpc.aio`` channel."""
-        callable_ = self._callables.get(rpc.method)
-        if callable_ is None:
-            callable_ = self._callables[rpc.method] = self._open().unary_unary(rpc.method)
-        return callable_(
-            rpc.request,
-            timeout=rpc.timeout,
-            metadata=rpc.metadata or None,
-            credentials=rpc.credentials,
-            wait_for_ready=rpc.wait_for_ready,
-            compression=rpc.compression,
-        )
-
-
-TransportT = TypeVar("TransportT", bound=_BaseTransport)
-
-
-class _Transport(_BaseTransport):
-    """A sync channel: an RPC blocks the thread, and so does a Sleep."""
-
-    def _perform(self, effect: Effect) -> Any:
-        if isinstance(effect, Rpc):
-            return self._invoke(effect)
-        time.sleep(effect.seconds)
-        return None
-
-    def run(self, flow: Flow[T]) -> T:
-        runner = Runner(flow)
-        while (effect := runner.next_effect()) is not None:
-            try:
-                runner.succeeded(self._perform(effect))
-            except grpc.RpcError as error:
-                runner.failed(error)
-        return runner.result  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        if self.owned:
-            self.channel.close()
-
-
-def dial(api: Any, config: ConnectionConfig, **extra: Any) -> Any:
-    """A new channel from ``api`` (the ``grpc`` or the ``grpc.aio`` module) for ``config``, with TLS when it says so."""
-    options = list(config.channel_options)
-    if config.tls is not None:
-        return api.secure_channel(config.target.address, config.tls.credentials(), options=options, **extra)
-    return api.insecure_channel(config.target.address, options=options, **extra)
-
-
-def open_channel(config: ConnectionConfig, interceptors: Sequence[Any] | None = None) -> grpc.Channel:
-    channel = dial(grpc, config)
-    if interceptors:
-        channel = grpc.intercept_channel(channel, *interceptors)
-    return channel
-
-
-def check_is_option(option: object) -> None:
+def check_is_option(option: object) -> BulkImportOption:
     if not isinstance(option, BulkImportOption):
         raise InvalidInputError(
             f"bulk_import takes a BulkImportOption (see new_bulk_import_option), got {type(option).__name__}",
             value=type(option).__name__,
+            field="option",
         )
+    return option
 
 
-class _BaseClient(Generic[TransportT]):
+class _BaseClient:
     """What both clients decide the same way: how the constructor's arguments become a target, an identity and a
-    session, and how each method's arguments become a flow (the ``_*`` methods; validation happens there, before
-    any RPC). A subclass only opens its kind of channel (``_user_transport``, ``_owned_transport``) and runs the
-    flows: ``_blocking`` and ``_aio._awaitable`` turn each flow builder into a public method of the same signature."""
-
-    _address: str | None
-    _identity: Identity
-    _transport: TransportT
+    session, and how each method's arguments become a flow (validation happens there, before any RPC)."""
 
     def __init__(
         self,
@@ -147,12 +76,14 @@ class _BaseClient(Generic[TransportT]):
         channel_options: Sequence[tuple[str, Any]] | None = None,
         retry: Retry | None = None,
     ) -> None:
-        if channel is not None:
-            self._address = parse_uri(uri).address if uri else None
-            self._identity = Identity(authorization_value(token=token, user=user, password=password), db_name)
-            session = Session(parse_uri(uri).display if uri else USER_CHANNEL, retry or Retry())
-            self._transport = self._user_transport(channel, session, interceptors)
-            return
+        if retry is not None and not isinstance(retry, Retry):
+            raise InvalidInputError(
+                f"retry must be a pymilvus_import.Retry, got {type(retry).__name__} {retry!r}",
+                value=retry,
+                field="retry",
+            )
+        # One way to build the state, with or without a channel of the caller's: the URI (or MILVUS_URI), its
+        # user:password@ and database, token/user/password and MILVUS_TOKEN all apply the same.
         config = resolve(
             uri,
             token=token,
@@ -165,37 +96,21 @@ class _BaseClient(Generic[TransportT]):
             client_key=client_key,
             server_name=server_name,
             channel_options=channel_options,
+            for_channel=channel is not None,
         )
-        self._address = config.target.address
-        self._identity = config.identity()
-        session = Session(config.target.display, retry or Retry())
-        self._transport = self._owned_transport(config, session, interceptors)
+        self._address: str | None = config.target.address or None
+        self._identity: Identity = config.identity()
+        self._session = Session(config.target.display, retry)
+        self._open(config, channel, interceptors)
 
-    def _user_transport(self, channel: Any, session: Session, interceptors: Sequence[Any] | None) -> TransportT:
-        """The transport over the user's ``channel``, which the client never closes."""
-        raise NotImplementedError
-
-    def _owned_transport(
-        self, config: ConnectionConfig, session: Session, interceptors: Sequence[Any] | None
-    ) -> TransportT:
-        """The transport over a channel the client opens from ``config`` and closes."""
+    def _open(self, config: ConnectionConfig, channel: Any, interceptors: Sequence[Any] | None) -> None:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(target={self._transport.session.target!r}, db_name={self._identity.db_name!r})"
+        return f"{type(self).__name__}(target={self._session.target!r}, db_name={self._identity.db_name!r})"
 
-    def _bulk_import(
-        self,
-        option: BulkImportOption,
-        *,
-        timeout: float | None = None,
-        metadata: Sequence[tuple[str, str | bytes]] | None = None,
-        credentials: grpc.CallCredentials | None = None,
-        wait_for_ready: bool | None = None,
-        compression: grpc.Compression | None = None,
-    ) -> Flow[BulkImportResponse]:
-        """Import the option's file groups: one Import RPC per group, in order. See :func:`bulk_import`."""
-        check_is_option(option)
+    def _bulk_import(self, option: BulkImportOption, call: CallOptions) -> Flow[BulkImportResponse]:
+        option = check_is_option(option)
         identity = self._identity
         if option.uri.strip():
             # The option's URI must name this client's server; its database and credentials then apply to this
@@ -204,66 +119,39 @@ class _BaseClient(Generic[TransportT]):
             if self._address is not None and target.address != self._address:
                 raise InvalidInputError(
                     f"the option's URI {target.display!r} names another server than this client "
-                    f"({self._transport.session.target!r}); use a client for that server or leave the option's URI "
-                    "empty",
+                    f"({self._session.target!r}); use a client for that server or leave the option's URI empty",
                     value=target.display,
                     field="uri",
                 )
             authorization = authorization_value(token=None, user=target.user, password=target.password)
             identity = Identity(authorization or identity.authorization, target.db_name or identity.db_name)
-        call = call_options(timeout, metadata, credentials, wait_for_ready, compression)
-        return bulk_import_flow(self._transport.session, identity, option, call)
+        return bulk_import_flow(self._session, identity, option, call)
 
-    def _get_import_progress(
+    def _wait(
         self,
-        job_id: str | int,
+        jobs: Jobs,
+        call: CallOptions,
+        poll_initial: float,
+        poll_max: float,
+        on_progress: ProgressCallback | None,
         *,
-        timeout: float | None = None,
-        metadata: Sequence[tuple[str, str | bytes]] | None = None,
-        credentials: grpc.CallCredentials | None = None,
-        wait_for_ready: bool | None = None,
-        compression: grpc.Compression | None = None,
-    ) -> Flow[ImportProgress]:
-        """Where job ``job_id`` stands. Raises :class:`ImportJobNotFound` for an unknown or expired job."""
-        call = call_options(timeout, metadata, credentials, wait_for_ready, compression)
-        return get_progress_flow(self._transport.session, self._identity, job_id, call)
-
-    def _list_import_jobs(
-        self,
-        collection_name: str | None = None,
-        *,
-        limit: int | None = None,
-        timeout: float | None = None,
-        metadata: Sequence[tuple[str, str | bytes]] | None = None,
-        credentials: grpc.CallCredentials | None = None,
-        wait_for_ready: bool | None = None,
-        compression: grpc.Compression | None = None,
-    ) -> Flow[list[ImportJobRecord]]:
-        """The import jobs the server knows (of one collection when named), at most ``limit`` of them."""
-        call = call_options(timeout, metadata, credentials, wait_for_ready, compression)
-        return list_jobs_flow(self._transport.session, self._identity, collection_name, limit, call)
-
-    def _wait_for_import(
-        self,
-        jobs: BulkImportResponse | Iterable[str | int] | str | int,
-        *,
-        timeout: float | None = None,
-        poll_initial: float = 0.1,
-        poll_max: float = 2.0,
-        on_progress: Callable[[ImportProgress], object] | None = None,
-        metadata: Sequence[tuple[str, str | bytes]] | None = None,
-        credentials: grpc.CallCredentials | None = None,
+        awaitable_callbacks: bool,
     ) -> Flow[tuple[ImportProgress, ...]]:
-        """Follow jobs (a BulkImportResponse, one id or several) until each is Completed or Failed.
-
-        Polls adaptively (``poll_initial`` seconds at first, backing off to ``poll_max``, fast again whenever a job
-        moves) and calls ``on_progress`` on every change. Returns the final progress of each job, in order.
-        Raises :class:`ImportFailed` if any job failed, :class:`ImportTimeout` after ``timeout`` seconds,
-        :class:`ImportJobNotFound` if a job vanishes. Transient connection errors are retried within the timeout.
-        """
-        call = call_options(timeout, metadata, credentials)
+        if on_progress is not None and not callable(on_progress):
+            raise InvalidInputError(
+                f"on_progress must be callable, got {type(on_progress).__name__}",
+                value=type(on_progress).__name__,
+                field="on_progress",
+            )
+        if not awaitable_callbacks and _is_async_callable(on_progress):
+            raise InvalidInputError(
+                "on_progress is an async function, which ImportClient cannot await: pass a plain function, or use "
+                "AsyncImportClient (it awaits async callbacks)",
+                value=getattr(on_progress, "__name__", type(on_progress).__name__),
+                field="on_progress",
+            )
         return wait_flow(
-            self._transport.session,
+            self._session,
             self._identity,
             jobs,
             call,
@@ -272,54 +160,34 @@ class _BaseClient(Generic[TransportT]):
             on_progress=on_progress,
         )
 
-    def _server_version(
-        self, *, timeout: float | None = None, metadata: Sequence[tuple[str, str]] | None = None
-    ) -> Flow[str]:
-        """The server's version string (asked once per channel, then cached), e.g. ``"v2.3.5-lite"``."""
-        call = call_options(timeout, metadata)
-        merged = merge_metadata(call.metadata, self._identity.authorization, self._identity.db_name)
-        return server_version(self._transport.session, Deadline(call.timeout), merged, call)
+
+def _is_async_callable(function: object) -> bool:
+    while isinstance(function, functools.partial):
+        function = function.func
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(type(function).__call__)
 
 
-def public_method(method: F, build: Callable[..., Any]) -> F:
-    """Dress a method that runs flow builder ``build`` as the builder: its name without the underscore, its
-    docstring, and its signature with the flow's result as the return annotation."""
-    functools.update_wrapper(method, build)
-    method.__name__ = build.__name__.removeprefix("_")
-    method.__qualname__ = build.__qualname__.replace(build.__name__, method.__name__)
-    signature = inspect.signature(build)
-    result = str(signature.return_annotation).removeprefix("Flow[").removesuffix("]")
-    method.__signature__ = signature.replace(return_annotation=result)  # type: ignore[attr-defined]
-    return method
-
-
-def _blocking(build: Callable[Concatenate[_BaseClient[Any], P], Flow[T]]) -> Callable[Concatenate[ImportClient, P], T]:
-    def method(self: ImportClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return self._transport.run(build(self, *args, **kwargs))
-
-    return public_method(method, build)
-
-
-class ImportClient(_BaseClient[_Transport]):
+class ImportClient(_BaseClient):
     """A connection to one Milvus server for bulk import; a context manager that owns its channel.
 
     Credentials: ``token`` (an API key, or ``"user:password"``), or ``user`` + ``password``, or ``user:password@``
-    in the URI; with none of them, ``MILVUS_TOKEN`` from the environment. ``uri`` defaults to ``MILVUS_URI``.
-    TLS is used for ``https://`` URIs or when any TLS argument is given: ``ca_cert`` (a PEM file path or bytes; the
-    system roots when absent), ``client_cert`` + ``client_key`` for mutual TLS, ``server_name`` to override the name
-    checked in the server's certificate. ``channel_options`` override the defaults (unlimited message sizes,
-    keepalive like pymilvus). A ``channel`` you pass is used as is and never closed by the client.
+    in the URI; with none of them, ``MILVUS_TOKEN`` from the environment. ``uri`` defaults to ``MILVUS_URI``; its
+    path names the database (``db_name`` overrides it). TLS is used for ``https://`` URIs or when any TLS argument is
+    given: ``ca_cert`` (a PEM file path or bytes; the system roots when absent), ``client_cert`` + ``client_key`` for
+    mutual TLS, ``server_name`` to override the name checked in the server's certificate. ``channel_options``
+    override the defaults (unlimited message sizes, keepalive like pymilvus).
+
+    A ``channel`` you pass (a ``grpc.Channel``) is used as is and never closed by the client; the URI, credentials
+    and database still apply, while TLS and channel options belong to your channel (passing them is an error).
     """
 
-    def _user_transport(self, channel: Any, session: Session, interceptors: Sequence[Any] | None) -> _Transport:
-        if interceptors:
-            channel = grpc.intercept_channel(channel, *interceptors)
-        return _Transport(channel, session, owned=False)
+    _transport: SyncTransport
 
-    def _owned_transport(
-        self, config: ConnectionConfig, session: Session, interceptors: Sequence[Any] | None
-    ) -> _Transport:
-        return _Transport(open_channel(config, interceptors), session, owned=True)
+    def _open(self, config: ConnectionConfig, channel: Any, interceptors: Sequence[Any] | None) -> None:
+        if channel is not None:
+            self._transport = SyncTransport(check_sync_channel(channel, interceptors), self._session, owned=False)
+        else:
+            self._transport = SyncTransport(intercept(dial(grpc, config), interceptors), self._session, owned=True)
 
     def __enter__(self) -> ImportClient:
         return self
@@ -328,105 +196,195 @@ class ImportClient(_BaseClient[_Transport]):
         self.close()
 
     def close(self) -> None:
-        """Close the channel if this client opened it (a user-supplied channel is left open)."""
+        """Close the channel if this client opened it (a channel of yours is left open). Later calls raise
+        :class:`ClientClosedError`."""
         self._transport.close()
 
-    bulk_import = _blocking(_BaseClient._bulk_import)
-    get_import_progress = _blocking(_BaseClient._get_import_progress)
-    list_import_jobs = _blocking(_BaseClient._list_import_jobs)
-    wait_for_import = _blocking(_BaseClient._wait_for_import)
-    server_version = _blocking(_BaseClient._server_version)
+    def bulk_import(
+        self,
+        option: BulkImportOption,
+        *,
+        timeout: float | None = None,
+        metadata: MetadataArg = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> BulkImportResponse:
+        """Import the option's file groups: one Import RPC per group, in order (see :func:`bulk_import`)."""
+        call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
+        return self._transport.run(self._bulk_import(option, call))
 
+    def get_import_progress(
+        self,
+        job_id: str | int,
+        *,
+        timeout: float | None = None,
+        metadata: MetadataArg = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> ImportProgress:
+        """Where job ``job_id`` stands. Raises :class:`ImportJobNotFoundError` for an unknown or expired job."""
+        call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
+        return self._transport.run(progress_flow(self._session, self._identity, job_id, call))
 
-_shared_lock = threading.Lock()
-_shared: dict[tuple[Any, ...], _Transport] = {}
+    def list_import_jobs(
+        self,
+        collection_name: str | None = None,
+        *,
+        limit: int | None = None,
+        timeout: float | None = None,
+        metadata: MetadataArg = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> list[ImportJobRecord]:
+        """The import jobs the server knows (of one collection when named), at most ``limit`` of them."""
+        call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
+        return self._transport.run(list_flow(self._session, self._identity, collection_name, limit, call))
 
+    def wait_for_import(
+        self,
+        jobs: Jobs,
+        *,
+        poll_initial: float = 0.1,
+        poll_max: float = 2.0,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+        metadata: MetadataArg = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> tuple[ImportProgress, ...]:
+        """Follow jobs (a BulkImportResponse, one id or several) until each is Completed or Failed.
 
-def _shared_transport(config: ConnectionConfig) -> _Transport:
-    key = config.cache_key()
-    with _shared_lock:
-        transport = _shared.get(key)
-        if transport is None:
-            transport = _Transport(open_channel(config), Session(config.target.display), owned=True)
-            _shared[key] = transport
-        return transport
-
-
-@atexit.register
-def _close_shared() -> None:
-    with _shared_lock:
-        for transport in _shared.values():
-            transport.close()
-        _shared.clear()
-
-
-def bulk_import(
-    option: BulkImportOption,
-    *,
-    timeout: float | None = None,
-    metadata: Sequence[tuple[str, str | bytes]] | None = None,
-    credentials: grpc.CallCredentials | None = None,
-    wait_for_ready: bool | None = None,
-    compression: grpc.Compression | None = None,
-) -> BulkImportResponse:
-    """Import prepared files into a collection, like the Go SDK's ``BulkImport(ctx, option, callOpts...)``.
-
-    Connects to ``option.uri`` (or ``MILVUS_URI``) over a channel that is cached per target, so a loop of calls does
-    not redial. Each file group becomes one Import RPC (one job on Milvus 2.4+), sent in order.
-
-    Call options reach every RPC untouched: ``timeout`` is the deadline of the whole call (each RPC gets what
-    remains), ``metadata`` is sent as given plus ``authorization``/``dbname`` headers unless you set those keys
-    yourself (yours win), ``credentials``/``wait_for_ready``/``compression`` go to gRPC as they are.
-
-    Returns a :class:`BulkImportResponse`. Raises :class:`InvalidInputError` before any RPC for input that cannot
-    be right, :class:`BulkImportError` when the server refuses a group, a :class:`TransportError` subclass when an
-    RPC fails; each carries ``created_job_ids`` of the groups that succeeded before it.
-    """
-    check_is_option(option)
-    client = _client_for(option.uri or None)
-    return client.bulk_import(
-        option,
-        timeout=timeout,
-        metadata=metadata,
-        credentials=credentials,
-        wait_for_ready=wait_for_ready,
-        compression=compression,
-    )
-
-
-def _client_for(uri_or_client: str | ImportClient | None) -> ImportClient:
-    """An ImportClient over the shared channel for a URI (or ``MILVUS_URI``), or the client given."""
-    if isinstance(uri_or_client, ImportClient):
-        return uri_or_client
-    if uri_or_client is not None and not isinstance(uri_or_client, str):
-        raise InvalidInputError(
-            f"expected a Milvus URI or an ImportClient, got {type(uri_or_client).__name__}",
-            value=type(uri_or_client).__name__,
+        Polls adaptively (``poll_initial`` seconds at first, backing off to ``poll_max``, fast again whenever a job
+        moves) and calls ``on_progress`` on every change. Returns the final progress of each job, in order.
+        Raises :class:`ImportFailedError` if any job failed, :class:`ImportTimeoutError` after ``timeout`` seconds,
+        :class:`ImportJobNotFoundError` if a job vanishes. An unreachable, slow or rate-limiting server is ridden out
+        within the timeout (for 60 s without one, then its :class:`TransportError` is raised).
+        """
+        call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
+        return self._transport.run(
+            self._wait(jobs, call, poll_initial, poll_max, on_progress, awaitable_callbacks=False)
         )
-    config = resolve(uri_or_client or None)
-    client = ImportClient.__new__(ImportClient)
-    client._address = config.target.address
-    client._identity = config.identity()
-    client._transport = _shared_transport(config)
-    return client
+
+    def server_version(
+        self,
+        *,
+        timeout: float | None = None,
+        metadata: MetadataArg = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> str:
+        """The server's version string (asked once per client, then cached), e.g. ``"v2.3.5-lite"``."""
+        call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
+        return self._transport.run(server_version(self._session, self._identity, call))
 
 
-def get_import_progress(uri_or_client: str | ImportClient | None, job_id: str | int, **call: Any) -> ImportProgress:
-    """Module-level :meth:`ImportClient.get_import_progress` over a cached channel."""
-    return _client_for(uri_or_client).get_import_progress(job_id, **call)
+class AsyncImportClient(_BaseClient):
+    """:class:`ImportClient` for asyncio: the same constructor arguments, methods, call options, errors, validation
+    and retry policy; every method is a coroutine. Use ``async with AsyncImportClient(uri) as client: ...``.
 
+    The client opens its channel on first use in the running event loop, and another one in each other loop that
+    uses it (a second ``asyncio.run``, a loop per thread). A ``channel`` of yours must be a ``grpc.aio.Channel``
+    (used as is, in its own loop, and never closed); ``interceptors`` are grpc.aio client interceptors for the
+    channel the client opens (a channel of yours carries its own). ``on_progress`` may be an async function.
+    """
 
-def list_import_jobs(
-    uri_or_client: str | ImportClient | None, collection_name: str | None = None, **call: Any
-) -> list[ImportJobRecord]:
-    """Module-level :meth:`ImportClient.list_import_jobs` over a cached channel."""
-    return _client_for(uri_or_client).list_import_jobs(collection_name, **call)
+    _transport: AsyncTransport
 
+    def _open(self, config: ConnectionConfig, channel: Any, interceptors: Sequence[Any] | None) -> None:
+        if channel is not None:
+            self._transport = AsyncTransport(self._session, channel=check_async_channel(channel, interceptors))
+        else:
+            connect = functools.partial(dial, grpc.aio, config, interceptors=check_async_interceptors(interceptors))
+            self._transport = AsyncTransport(self._session, connect=connect)
 
-def wait_for_import(
-    uri_or_client: str | ImportClient | None,
-    jobs: BulkImportResponse | Iterable[str | int] | str | int,
-    **options: Any,
-) -> tuple[ImportProgress, ...]:
-    """Module-level :meth:`ImportClient.wait_for_import` over a cached channel."""
-    return _client_for(uri_or_client).wait_for_import(jobs, **options)
+    async def __aenter__(self) -> AsyncImportClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the channel if this client opened it (a channel of yours is left open); calls still in flight on
+        it are cancelled, and later calls raise :class:`ClientClosedError`."""
+        await self._transport.close()
+
+    async def bulk_import(
+        self,
+        option: BulkImportOption,
+        *,
+        timeout: float | None = None,
+        metadata: MetadataArg = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> BulkImportResponse:
+        """:meth:`ImportClient.bulk_import`, awaited. Cancelling the task cancels the RPC in flight."""
+        call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
+        return await self._transport.run(self._bulk_import(option, call))
+
+    async def get_import_progress(
+        self,
+        job_id: str | int,
+        *,
+        timeout: float | None = None,
+        metadata: MetadataArg = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> ImportProgress:
+        """:meth:`ImportClient.get_import_progress`, awaited."""
+        call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
+        return await self._transport.run(progress_flow(self._session, self._identity, job_id, call))
+
+    async def list_import_jobs(
+        self,
+        collection_name: str | None = None,
+        *,
+        limit: int | None = None,
+        timeout: float | None = None,
+        metadata: MetadataArg = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> list[ImportJobRecord]:
+        """:meth:`ImportClient.list_import_jobs`, awaited."""
+        call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
+        return await self._transport.run(list_flow(self._session, self._identity, collection_name, limit, call))
+
+    async def wait_for_import(
+        self,
+        jobs: Jobs,
+        *,
+        poll_initial: float = 0.1,
+        poll_max: float = 2.0,
+        on_progress: ProgressCallback | Callable[[ImportProgress], Any] | None = None,
+        timeout: float | None = None,
+        metadata: MetadataArg = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> tuple[ImportProgress, ...]:
+        """:meth:`ImportClient.wait_for_import`, awaited; sleeps never block the loop, and an async
+        ``on_progress`` is awaited."""
+        call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
+        return await self._transport.run(
+            self._wait(jobs, call, poll_initial, poll_max, on_progress, awaitable_callbacks=True)
+        )
+
+    async def server_version(
+        self,
+        *,
+        timeout: float | None = None,
+        metadata: MetadataArg = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> str:
+        """:meth:`ImportClient.server_version`, awaited."""
+        call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
+        return await self._transport.run(server_version(self._session, self._identity, call))

@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 
-from ._core import Identity
+from ._calls import Identity
 from ._errors import InvalidInputError
 from ._uri import Target, authorization_value, parse_uri
 
@@ -23,6 +23,9 @@ DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
 )
 
 PemSource = str | os.PathLike[str] | bytes
+
+#: How a client over a channel of the caller's is shown when no URI names its server.
+USER_CHANNEL = "<user-supplied channel>"
 
 
 def _read_pem(source: PemSource | None, what: str) -> bytes | None:
@@ -118,9 +121,37 @@ def resolve(
     client_key: PemSource | None = None,
     server_name: str | None = None,
     channel_options: Sequence[tuple[str, Any]] | None = None,
+    for_channel: bool = False,
 ) -> ConnectionConfig:
-    """Combine arguments, the URI and the environment (``MILVUS_URI``, ``MILVUS_TOKEN`` when arguments are absent)."""
-    if uri is None or (isinstance(uri, str) and not uri.strip()):
+    """Combine arguments, the URI and the environment (``MILVUS_URI``, ``MILVUS_TOKEN`` when arguments are absent).
+
+    ``for_channel``: the caller brings its own channel, so the URI is optional (it still gives credentials and the
+    database), ``MILVUS_URI`` is not read, and TLS or channel options cannot apply (they belong to the channel)."""
+    if for_channel:
+        given = [
+            name
+            for name, value in (
+                ("secure", secure),
+                ("ca_cert", ca_cert),
+                ("client_cert", client_cert),
+                ("client_key", client_key),
+                ("server_name", server_name),
+                ("channel_options", channel_options),
+            )
+            if value is not None
+        ]
+        if given:
+            raise InvalidInputError(
+                f"{', '.join(given)} cannot apply to a channel you pass: configure TLS and channel options when "
+                "you create the channel (grpc.secure_channel(...)), or pass a URI instead of a channel",
+                value=given[0],
+                field=given[0],
+            )
+        if uri is None or (isinstance(uri, str) and not uri.strip()):
+            uri = None
+    if for_channel and uri is None:
+        target = Target(address="", secure=False, display=USER_CHANNEL)
+    elif uri is None or (isinstance(uri, str) and not uri.strip()):
         uri = os.environ.get("MILVUS_URI", "")
         if not uri.strip():
             raise InvalidInputError(
@@ -128,7 +159,9 @@ def resolve(
                 value=uri,
                 field="uri",
             )
-    target = parse_uri(uri)
+        target = parse_uri(uri)
+    else:
+        target = parse_uri(uri)
     if token is None and user is None and target.user is None:
         token = os.environ.get("MILVUS_TOKEN") or None
     if (user is None) != (password is None) and target.user is None:

@@ -3,24 +3,31 @@
 ::
 
     MilvusImportError                    base of everything below; never raised itself
-    ├── InvalidInputError                bad input found before any RPC was sent (also a ValueError)
-    ├── BulkImportError                  the server answered Import with a non-zero status
+    ├── InvalidInputError                client side: input that cannot be right, found before any RPC (a ValueError)
+    ├── ClientClosedError                a call on a client that was closed
+    ├── WrongEventLoopError              a grpc.aio channel of yours used from another event loop (a RuntimeError)
+    ├── ServerError                      the server answered with a non-zero status (.status, .server_message)
+    │   └── BulkImportError              ... to an Import: the group was refused, no job was created (.response)
     ├── MalformedReplyError              a reply we cannot understand (no job id, undecodable bytes, ...)
-    ├── ImportJobNotFound                the server does not know the job (unknown id, or expired after ~3 h)
-    ├── ImportFailed                     a followed job ended in the Failed state
-    ├── ImportTimeout                    waiting for jobs ran past its timeout (also a TimeoutError)
-    ├── ServerError                      any other non-zero status from a read-only RPC
-    └── TransportError                   the RPC itself failed (gRPC status other than OK)
+    ├── ImportJobNotFoundError           the server does not know the job (unknown id, or expired after ~3 h)
+    ├── ImportFailedError                a followed job ended in the Failed state
+    ├── ImportTimeoutError               waiting for jobs ran past its timeout (also a TimeoutError)
+    └── TransportError                   the RPC itself failed with a gRPC status other than OK (.code, .details)
         ├── ServerUnavailableError       UNAVAILABLE: not started, unreachable, restarting, TLS mismatch
         ├── DeadlineExceededError        DEADLINE_EXCEEDED: the caller's timeout ran out (also a TimeoutError)
         ├── AuthenticationError          UNAUTHENTICATED: missing or wrong token / user / password
         ├── PermissionDeniedError        PERMISSION_DENIED: authenticated, but not allowed
-        ├── InvalidArgumentError         INVALID_ARGUMENT: the server rejected the request's form
+        ├── ServerInvalidArgumentError   INVALID_ARGUMENT: the *server* rejected the request's form
         └── RateLimitedError             RESOURCE_EXHAUSTED: rate limit or quota; safe to retry later
+
+``InvalidInputError`` is always the client's own verdict (nothing was sent); ``ServerInvalidArgumentError`` is the
+server's gRPC status. A non-zero status from Import is *raised* as ``BulkImportError`` (never returned); its
+``response`` is the Go-shaped :class:`BulkImportResponse` for callers who prefer reading ``status``.
 
 Errors raised by ``bulk_import`` also say what was already created: ``created_job_ids`` holds the job ids of the
 file groups that succeeded before the failure, ``failed_group`` the files of the group that failed and
-``group_index`` its position. Nothing the server created is ever lost in an exception.
+``group_index`` its position. Nothing the server created is ever lost in an exception. Every error can be pickled
+and copied (a worker process may raise it), with all its attributes.
 
 Messages never contain secrets: targets are shown with credentials masked.
 """
@@ -28,9 +35,19 @@ Messages never contain secrets: targets are shown with credentials masked.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
+
+if TYPE_CHECKING:
+    from ._models import BulkImportResponse, ImportProgress
+
+
+def _rebuild(cls: type[MilvusImportError], args: tuple[Any, ...], state: dict[str, Any]) -> MilvusImportError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class MilvusImportError(Exception):
@@ -47,6 +64,11 @@ class MilvusImportError(Exception):
         super().__init__(message)
         self.message = message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The keyword-only constructors cannot be called with ``args`` alone, which is what pickle and copy do by
+        # default; rebuild from the instance's attributes instead.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
     def _with_progress(self, created_job_ids: Sequence[str], group_index: int, group: Sequence[str]) -> None:
         self.created_job_ids = tuple(created_job_ids)
         self.group_index = group_index
@@ -62,32 +84,27 @@ class MilvusImportError(Exception):
 
 
 class InvalidInputError(MilvusImportError, ValueError):
-    """Input that cannot be right, found before any RPC was sent. ``value`` is the offending value."""
+    """Input that cannot be right, found by the client before any RPC was sent.
 
-    def __init__(self, message: str, *, value: Any = None, field: str | None = None) -> None:
+    ``value`` is the offending value (secrets masked), ``field`` the argument or option it was given as."""
+
+    def __init__(self, message: str, *, value: object = None, field: str | None = None) -> None:
         super().__init__(message)
         self.value = value
         self.field = field
 
 
-class BulkImportError(MilvusImportError):
-    """The server refused an Import request.
+class ClientClosedError(MilvusImportError):
+    """The client was closed (``close()`` or the end of its ``with`` block); open a new one."""
 
-    ``status`` and ``message`` are the server's code and reason (Go's ``BulkImportResponse.Status/Message``),
-    ``retriable`` is the server's own hint, ``response`` is the :class:`BulkImportResponse` built from the reply for
-    callers who prefer checking ``status`` themselves.
-    """
 
-    def __init__(self, message: str, *, status: int, server_message: str, retriable: bool, response: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.server_message = server_message
-        self.retriable = retriable
-        self.response = response
+class WrongEventLoopError(MilvusImportError, RuntimeError):
+    """A ``grpc.aio`` channel of yours is used from another event loop than the one it was created in."""
 
 
 class ServerError(MilvusImportError):
-    """A read-only RPC answered with a non-zero status that has no more specific class."""
+    """The server answered with a non-zero status. ``status`` and ``server_message`` are its code and reason,
+    ``retriable`` the server's own hint that trying again later may succeed."""
 
     def __init__(self, message: str, *, status: int, server_message: str, retriable: bool = False) -> None:
         super().__init__(message)
@@ -96,11 +113,23 @@ class ServerError(MilvusImportError):
         self.retriable = retriable
 
 
+class BulkImportError(ServerError):
+    """The server refused an Import request; no job was created for that group.
+
+    ``response`` is the :class:`BulkImportResponse` built from the reply (Go's ``Status``/``Message``)."""
+
+    def __init__(
+        self, message: str, *, status: int, server_message: str, retriable: bool, response: BulkImportResponse
+    ) -> None:
+        super().__init__(message, status=status, server_message=server_message, retriable=retriable)
+        self.response = response
+
+
 class MalformedReplyError(MilvusImportError):
     """The server's reply is missing something it must carry, or cannot be decoded."""
 
 
-class ImportJobNotFound(MilvusImportError):
+class ImportJobNotFoundError(MilvusImportError):
     """The server does not know this job id (never existed, or expired: Milvus forgets finished jobs after ~3 h)."""
 
     def __init__(self, message: str, *, job_id: str) -> None:
@@ -108,25 +137,25 @@ class ImportJobNotFound(MilvusImportError):
         self.job_id = job_id
 
 
-class ImportFailed(MilvusImportError):
+class ImportFailedError(MilvusImportError):
     """At least one followed job ended in ``Failed``. ``progress`` holds the final state of every job."""
 
-    def __init__(self, message: str, *, reason: str, progress: Sequence[Any]) -> None:
+    def __init__(self, message: str, *, reason: str, progress: Sequence[ImportProgress]) -> None:
         super().__init__(message)
         self.reason = reason
         self.progress = tuple(progress)
 
 
-class ImportTimeout(MilvusImportError, TimeoutError):
-    """Waiting ran past its timeout. ``progress`` holds the last known state of every job."""
+class ImportTimeoutError(MilvusImportError, TimeoutError):
+    """Waiting ran past its timeout. ``progress`` holds the last known state of every job (the jobs run on)."""
 
-    def __init__(self, message: str, *, progress: Sequence[Any]) -> None:
+    def __init__(self, message: str, *, progress: Sequence[ImportProgress]) -> None:
         super().__init__(message)
         self.progress = tuple(progress)
 
 
 class TransportError(MilvusImportError):
-    """The RPC failed at the gRPC level. The original ``grpc.RpcError`` is the ``__cause__``."""
+    """The RPC failed at the gRPC level. The original ``grpc.RpcError`` is the ``__cause__`` (not kept by pickle)."""
 
     def __init__(self, message: str, *, code: grpc.StatusCode | None, details: str, target: str, method: str) -> None:
         super().__init__(message)
@@ -152,8 +181,8 @@ class PermissionDeniedError(TransportError):
     """PERMISSION_DENIED: the credentials are valid but lack the privilege."""
 
 
-class InvalidArgumentError(TransportError):
-    """INVALID_ARGUMENT: the server rejected the form of the request."""
+class ServerInvalidArgumentError(TransportError):
+    """INVALID_ARGUMENT: the server rejected the form of the request (client-side checks raise InvalidInputError)."""
 
 
 class RateLimitedError(TransportError):
@@ -165,7 +194,7 @@ _BY_CODE: dict[grpc.StatusCode, type[TransportError]] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
     grpc.StatusCode.UNAUTHENTICATED: AuthenticationError,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+    grpc.StatusCode.INVALID_ARGUMENT: ServerInvalidArgumentError,
     grpc.StatusCode.RESOURCE_EXHAUSTED: RateLimitedError,
 }
 

@@ -1,13 +1,37 @@
-"""The values pymilvus-import returns: frozen dataclasses shaped like the Go SDK and the REST API."""
+"""The values pymilvus-import returns: frozen dataclasses shaped like the Go SDK and the REST API.
+
+Every value here can be pickled, copied, hashed and turned into a dict with ``dataclasses.asdict``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from datetime import datetime
+
+PENDING, IMPORTING, COMPLETED, FAILED = "Pending", "Importing", "Completed", "Failed"
+
+
+class FrozenInfos(dict[str, str]):
+    """The server's extra key/values of a job: a read-only, hashable ``dict`` (so results stay immutable values
+    that pickle, copy and ``asdict`` handle like a plain dict)."""
+
+    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__(items)
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
+
+    def _read_only(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("job infos are read-only")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenInfos, (dict(self),))
 
 
 @dataclass(frozen=True)
@@ -22,9 +46,9 @@ class BulkImportData:
 class BulkImportResponse:
     """The result of ``bulk_import``, like Go's ``BulkImportResponse``.
 
-    ``status`` is 0 and ``message`` empty on success (failures raise :class:`BulkImportError`, whose ``response``
-    carries this object). ``data.job_ids`` has one id per file group on Milvus 2.4+; Milvus 2.3 may answer several
-    task ids for one group, and all of them are kept, in order.
+    A returned response always has ``status`` 0 and an empty ``message``: a refusal is *raised* as
+    :class:`BulkImportError`, whose ``response`` carries the server's status. ``data.job_ids`` has one id per file
+    group on Milvus 2.4+; Milvus 2.3 may answer several task ids for one group, and all of them are kept, in order.
     """
 
     status: int
@@ -40,8 +64,13 @@ class BulkImportResponse:
         return self.data.job_ids
 
     def to_dict(self) -> dict[str, Any]:
-        """The Go SDK's JSON shape: ``{"status": 0, "message": "", "data": {"jobId": "..."}}``."""
-        return {"status": self.status, "message": self.message, "data": {"jobId": self.data.job_id}}
+        """The Go SDK's JSON shape, plus every job id: ``{"status": 0, "message": "", "data": {"jobId": "1",
+        "jobIds": ["1", "2"]}}`` (``jobId`` is the first; a Go-style caller reading only it would miss groups 2..N)."""
+        return {
+            "status": self.status,
+            "message": self.message,
+            "data": {"jobId": self.data.job_id, "jobIds": list(self.data.job_ids)},
+        }
 
 
 @dataclass(frozen=True)
@@ -50,8 +79,8 @@ class ImportProgress:
 
     ``state`` is one of ``Pending``, ``Importing``, ``Completed``, ``Failed``; ``raw_state`` is the server's enum
     name (e.g. ``ImportPersisted`` on Milvus 2.3). ``progress`` is 0-100, ``reason`` the server's failure reason
-    (empty otherwise), ``infos`` the remaining key/values the server sent. ``job_id`` is always the id that was
-    asked for (Milvus 2.4+ answers id 0).
+    (empty otherwise), ``infos`` the remaining key/values the server sent (read-only). ``job_id`` is always the id
+    that was asked for (Milvus 2.4+ answers id 0).
     """
 
     job_id: str
@@ -61,7 +90,7 @@ class ImportProgress:
     reason: str
     create_time: datetime | None
     raw_state: str
-    infos: Mapping[str, str] = field(default_factory=dict)
+    infos: Mapping[str, str] = field(default_factory=FrozenInfos)
 
     @property
     def done(self) -> bool:
@@ -80,6 +109,3 @@ class ImportJobRecord:
     reason: str
     imported_rows: int | None
     raw_state: str
-
-
-PENDING, IMPORTING, COMPLETED, FAILED = "Pending", "Importing", "Completed", "Failed"

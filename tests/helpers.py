@@ -16,6 +16,20 @@ import numpy as np
 
 from pymilvus_import._generated import common_pb2, milvus_pb2, milvus_pb2_grpc
 
+
+class FakeClock:
+    """A monotonic clock that moves only when told: flows read it, the test's Sleep handler advances it."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 #: GetImportState states after which nothing changes any more.
 FINAL_STATES = frozenset({"ImportCompleted", "ImportFailed", "ImportFailedAndCleaned"})
 

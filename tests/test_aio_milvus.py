@@ -75,18 +75,18 @@ def test_missing_file_fails_the_job_and_unknown_jobs_match_the_sync_client(
 ) -> None:
     missing_file = str(import_dir / "not_there.json")
 
-    async def main() -> tuple[pi.ImportFailed, pi.ImportJobNotFound]:
+    async def main() -> tuple[pi.ImportFailedError, pi.ImportJobNotFoundError]:
         async with pi.AsyncImportClient(milvus.uri) as client:
             response = await client.bulk_import(pi.new_bulk_import_option("", collection, [[missing_file]]), timeout=60)
-            with pytest.raises(pi.ImportFailed) as failed:
+            with pytest.raises(pi.ImportFailedError) as failed:
                 await client.wait_for_import(response, timeout=120)
-            with pytest.raises(pi.ImportJobNotFound) as unknown:
+            with pytest.raises(pi.ImportJobNotFoundError) as unknown:
                 await client.get_import_progress(123_456_789, timeout=10)
             return failed.value, unknown.value
 
     failed, unknown = asyncio.run(main())
     assert {p.state for p in failed.progress} == {"Failed"} and failed.reason
-    with pi.ImportClient(milvus.uri) as sync, pytest.raises(pi.ImportJobNotFound) as sync_unknown:
+    with pi.ImportClient(milvus.uri) as sync, pytest.raises(pi.ImportJobNotFoundError) as sync_unknown:
         sync.get_import_progress(123_456_789, timeout=10)
     assert (type(unknown), str(unknown)) == (type(sync_unknown.value), str(sync_unknown.value))
     assert count_rows(milvus.uri, collection) == 0

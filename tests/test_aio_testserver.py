@@ -161,7 +161,7 @@ def test_waits_follow_many_jobs_concurrently_without_blocking_the_loop(server: M
         ("Completed", 7),
         ("Completed", 1000),
     ]
-    assert isinstance(failed, pi.ImportFailed) and "does not exist" in failed.reason
+    assert isinstance(failed, pi.ImportFailedError) and "does not exist" in failed.reason
     # The slow job needed 23 polls; the waits ran side by side, and the loop kept ticking all along.
     assert len(server.requests_for("GetImportState")) >= 4 + 23 + 2
     assert ticks >= elapsed / 0.005 / 4
@@ -317,14 +317,14 @@ def test_owned_channel_is_closed_and_a_closed_client_says_so(server: Milvus24Tes
     async def main() -> None:
         client = pi.AsyncImportClient(server.uri)
         await client.list_import_jobs()
-        channel = client._transport.channel
+        ((channel, _callables),) = client._transport._owned.values()
         await client.close()
         assert channel.get_state() == grpc.ChannelConnectivity.SHUTDOWN
-        with pytest.raises(grpc.aio.UsageError):
+        with pytest.raises(pi.ClientClosedError, match="closed"):
             await client.list_import_jobs()
         never_used = pi.AsyncImportClient(server.uri)
         await never_used.close()
-        with pytest.raises(grpc.aio.UsageError):
+        with pytest.raises(pi.ClientClosedError):
             await never_used.list_import_jobs()
 
     asyncio.run(main())

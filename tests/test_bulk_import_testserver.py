@@ -56,7 +56,7 @@ def test_one_import_and_one_job_per_group_in_order(server: Milvus24TestServer, c
     assert response.data.job_ids == expected
     assert response.job_id == response.data.job_id == expected[0]
     assert (response.status, response.message) == (0, "")
-    assert response.to_dict() == {"status": 0, "message": "", "data": {"jobId": expected[0]}}
+    assert response.to_dict() == {"status": 0, "message": "", "data": {"jobId": expected[0], "jobIds": list(expected)}}
     assert sorted(server.jobs) == [int(i) for i in expected]
     assert [server.jobs[int(i)].files for i in expected] == THREE
 
@@ -355,7 +355,7 @@ def test_deadline_exceeded_is_also_a_timeout_error(server: Milvus24TestServer, c
     [
         (grpc.StatusCode.RESOURCE_EXHAUSTED, pi.RateLimitedError),
         (grpc.StatusCode.PERMISSION_DENIED, pi.PermissionDeniedError),
-        (grpc.StatusCode.INVALID_ARGUMENT, pi.InvalidArgumentError),
+        (grpc.StatusCode.INVALID_ARGUMENT, pi.ServerInvalidArgumentError),
         (grpc.StatusCode.INTERNAL, pi.TransportError),
     ],
 )
@@ -391,11 +391,11 @@ def test_unreachable_server_is_unavailable() -> None:
 
 # ------------------------------------------------------------------------------------------------ channels
 def test_module_level_bulk_import_reuses_one_cached_channel(server: Milvus24TestServer) -> None:
-    from pymilvus_import import _client
+    from pymilvus_import import _api
 
     for _ in range(3):
         pi.bulk_import(new(server, [["/d/a.json"]]))
-    mine = [key for key in _client._shared if key[0] == server.address]
+    mine = [key for key in _api._clients if key[0] == server.uri]
     assert len(mine) == 1
     peers = {c.peer for c in server.requests_for("Import")}
     assert len(peers) == 1  # one connection, never redialled

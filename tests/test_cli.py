@@ -106,7 +106,7 @@ def test_help_on_every_command(capsys: pytest.CaptureFixture[str], command: list
     result = cli(capsys, *command, "--help")
     assert result.code == 0
     assert result.out.startswith("usage: milvus-import")
-    assert "exit codes:" in result.out and "ImportJobNotFound" in result.out
+    assert "exit codes:" in result.out and "ImportJobNotFoundError" in result.out
     assert "--uri" in result.out and "--json" in result.out and "--ca-cert" in result.out
 
 
@@ -355,7 +355,7 @@ def test_failed_import_exits_1_with_the_reason(capsys: pytest.CaptureFixture[str
     document = as_json.json()
     assert [j["state"] for j in document["jobs"]] == ["Completed", "Failed"]
     assert document["jobs"][1]["reason"] == MISSING_FILE_REASON
-    assert document["error"]["type"] == "ImportFailed" and document["error"]["exit_code"] == 1
+    assert document["error"]["type"] == "ImportFailedError" and document["error"]["exit_code"] == 1
 
 
 def test_refused_import_exits_1(capsys: pytest.CaptureFixture[str], server: Milvus24TestServer) -> None:
@@ -388,7 +388,7 @@ def test_timeout_exits_4_and_says_how_to_resume(capsys: pytest.CaptureFixture[st
     again = cli(capsys, "--uri", server.uri, "--json", "wait", "--timeout", "0.5", *FAST, str(JOB_ID_BASE))
     assert again.code == 4
     document = again.json()
-    assert document["jobs"][0]["progress"] == 80 and document["error"]["type"] == "ImportTimeout"
+    assert document["jobs"][0]["progress"] == 80 and document["error"]["type"] == "ImportTimeoutError"
 
 
 def test_slow_server_on_submit_exits_4(capsys: pytest.CaptureFixture[str], server: Milvus24TestServer) -> None:
@@ -637,12 +637,12 @@ def test_exit_codes_for_every_error_class() -> None:
     cases: list[tuple[BaseException, int]] = [
         (UsageError("x"), 2),
         (pi.InvalidInputError("x"), 2),
-        (pi.ImportFailed("x", reason="r", progress=()), 1),
-        (pi.ImportJobNotFound("x", job_id="1"), 1),
+        (pi.ImportFailedError("x", reason="r", progress=()), 1),
+        (pi.ImportJobNotFoundError("x", job_id="1"), 1),
         (pi.BulkImportError("x", status=100, server_message="m", retriable=False, response=None), 1),
         (pi.ServerError("x", status=5, server_message="m"), 1),
         (pi.MalformedReplyError("x"), 1),
-        (pi.ImportTimeout("x", progress=()), 4),
+        (pi.ImportTimeoutError("x", progress=()), 4),
         (pi.DeadlineExceededError("x", **transport), 4),
         (pi.ServerUnavailableError("x", **transport), 3),
         (pi.AuthenticationError("x", **transport), 3),

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 import pymilvus_import as pi
 from pymilvus_import import _wire
-from pymilvus_import._core import _job_ids, call_options
+from pymilvus_import._calls import CallOptions
+from pymilvus_import._flows import job_ids_of
 from pymilvus_import._generated import common_pb2, milvus_pb2
-from pymilvus_import._tracking import job_ids_of, progress_from_reply, record_from_reply
 from pymilvus_import._uri import parse_uri
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -116,7 +116,7 @@ def test_option_builder_and_validator_raise_only_documented_errors(
 @FEW
 @given(timeout=ANY, metadata=ANY | st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8) | st.binary())))
 def test_call_options_raise_only_documented_errors(timeout: Any, metadata: Any) -> None:
-    _call(call_options, timeout, metadata)
+    _call(CallOptions, timeout, metadata)
 
 
 @FEW
@@ -237,15 +237,12 @@ def mutated(draw: st.DrawFn, messages: st.SearchStrategy[Any]) -> bytes:
     return bytes(data)
 
 
-def _check_state(job_id: str, reply: _wire.ImportStateReply) -> None:
-    progress = _call(progress_from_reply, job_id, reply)
+def _check_progress(progress: Any, job_id: str) -> None:
     if progress is not None:
         assert 0 <= progress.progress <= 100
         assert progress.state in ("Pending", "Importing", "Completed", "Failed")
         assert progress.job_id == job_id
-    record = _call(record_from_reply, reply)
-    if record is not None:
-        assert 0 <= record.progress <= 100
+        hash(progress)  # a result value stays hashable whatever the server sent
 
 
 @FUZZ
@@ -254,11 +251,9 @@ def _check_state(job_id: str, reply: _wire.ImportStateReply) -> None:
 @example(data=b"\xff\xff\xff\xff")
 @example(data=b"\x12\x01\x00")  # tasks: 0
 def test_import_reply_parser(data: bytes) -> None:
-    reply = _call(_wire.decode_import_response, data)
-    if reply is not None:
-        ids = _call(_job_ids, reply)
-        if ids is not None:
-            assert len(ids) >= 1
+    ids = _call(_wire.decode_import_response, data, "t")
+    if ids is not None:
+        assert len(ids) >= 1
 
 
 @FUZZ
@@ -266,70 +261,74 @@ def test_import_reply_parser(data: bytes) -> None:
 @example(data=b"")
 @example(data=b"\x10\x63")  # state 99
 def test_state_reply_parser(data: bytes) -> None:
-    reply = _call(_wire.decode_get_import_state_response, data)
-    if reply is not None:
-        _check_state("42", reply)
+    _check_progress(_call(_wire.decode_get_import_state_response, data, "t", "42"), "42")
 
 
 @FUZZ
 @given(data=mutated(list_messages()))
 def test_list_reply_parser(data: bytes) -> None:
-    reply = _call(_wire.decode_list_import_tasks_response, data)
-    if reply is not None:
-        for task in reply.tasks:
-            _check_state("42", task)
+    records = _call(_wire.decode_list_import_tasks_response, data, "t")
+    for record in records or ():
+        assert 0 <= record.progress <= 100
 
 
 @FEW
 @given(data=st.binary(max_size=80))
 def test_version_reply_parser(data: bytes) -> None:
-    _call(_wire.decode_get_version_response, data)
+    _call(_wire.decode_get_version_response, data, "t")
 
 
 STATUS_VALUES = st.builds(
-    _wire.StatusReply,
+    common_pb2.Status,
     code=INT32,
     error_code=st.integers(0, 70_000),
     reason=st.text(max_size=10),
     retriable=st.booleans(),
-    present=st.booleans(),
 )
 STATE_VALUES = st.builds(
-    _wire.ImportStateReply,
-    status=STATUS_VALUES,
+    milvus_pb2.GetImportStateResponse,
+    status=STATUS_VALUES | st.none(),
     state=INT32,
     row_count=INT64,
-    id_list=st.tuples(INT64),
-    infos=st.lists(st.tuples(INFO_KEYS, INFO_VALUES), max_size=4).map(tuple),
+    id_list=st.lists(INT64, max_size=1),
+    infos=st.lists(st.builds(common_pb2.KeyValuePair, key=INFO_KEYS, value=INFO_VALUES), max_size=4),
     id=INT64,
     collection_id=INT64,
-    segment_ids=st.tuples(),
     create_ts=INT64,
 )
 
 
 @FUZZ
 @given(reply=STATE_VALUES, job_id=st.text(max_size=5))
-@example(reply=_wire.ImportStateReply(_wire.StatusReply(), 6, 0, (), (), 0, 0, (), 2**63 - 1), job_id="1")
-@example(reply=_wire.ImportStateReply(_wire.StatusReply(), 6, 0, (), (), 0, 0, (), -(2**63)), job_id="1")
-def test_progress_and_record_from_arbitrary_values(reply: _wire.ImportStateReply, job_id: str) -> None:
-    _check_state(job_id, reply)
+@example(reply=milvus_pb2.GetImportStateResponse(status=common_pb2.Status(), state=6, create_ts=2**63 - 1), job_id="1")
+@example(reply=milvus_pb2.GetImportStateResponse(status=common_pb2.Status(), state=6, create_ts=-(2**63)), job_id="1")
+def test_progress_and_record_from_arbitrary_values(reply: Any, job_id: str) -> None:
+    data = reply.SerializeToString()
+    _check_progress(_call(_wire.decode_get_import_state_response, data, "t", job_id), job_id)
+    listing = milvus_pb2.ListImportTasksResponse(status=common_pb2.Status(), tasks=[reply]).SerializeToString()
+    for record in _call(_wire.decode_list_import_tasks_response, listing, "t") or ():
+        assert 0 <= record.progress <= 100
 
 
 @FUZZ
-@given(reply=st.builds(_wire.ImportReply, status=STATUS_VALUES, tasks=st.lists(INT64, max_size=4).map(tuple)))
-def test_job_ids_from_arbitrary_values(reply: _wire.ImportReply) -> None:
-    _call(_job_ids, reply)
+@given(status=STATUS_VALUES | st.none(), tasks=st.lists(INT64, max_size=4))
+def test_job_ids_from_arbitrary_values(status: Any, tasks: list[int]) -> None:
+    reply = milvus_pb2.ImportResponse(status=status, tasks=tasks).SerializeToString()
+    ids = _call(_wire.decode_import_response, reply, "t")
+    assert ids is None or (ids and all(int(i) > 0 for i in ids))
 
 
 # regression (found by this suite): _tracking._progress_value does int(float(text)) and catches only ValueError; an
 # infinite progress_percent ('inf', '1e400') escapes as OverflowError
 @pytest.mark.parametrize("text", ["inf", "-inf", "Infinity", "1e400"])
 def test_infinite_progress_is_a_malformed_reply(text: str) -> None:
-    reply = _wire.ImportStateReply(
-        _wire.StatusReply(), common_pb2.ImportStarted, 0, (), (("progress_percent", text),), 0, 0, (), 0
+    reply = milvus_pb2.GetImportStateResponse(
+        status=common_pb2.Status(),
+        state=common_pb2.ImportStarted,
+        infos=[common_pb2.KeyValuePair(key="progress_percent", value=text)],
     )
     with pytest.raises(pi.MalformedReplyError):
-        progress_from_reply("1", reply)
+        _wire.decode_get_import_state_response(reply.SerializeToString(), "t", "1")
+    listing = milvus_pb2.ListImportTasksResponse(status=common_pb2.Status(), tasks=[reply])
     with pytest.raises(pi.MalformedReplyError):
-        record_from_reply(reply)
+        _wire.decode_list_import_tasks_response(listing.SerializeToString(), "t")

@@ -12,7 +12,7 @@ Observed on Milvus 2.3.5 (and pinned below where it matters to users):
 - Freezing the server (SIGSTOP) to make it slow is not usable: when it resumes, the proxy handles the already
   cancelled GetImportState/Import and can crash with a nil-pointer panic (Milvus issue #35539, fixed in Aug 2024).
   A slow call is therefore made by a TCP forwarder that holds the bytes (the server never sees the call).
-- A job that is running when the server is killed is reported ``ImportFailed`` with reason "task marked failed as
+- A job that is running when the server is killed is reported ``ImportFailedError`` with reason "task marked failed as
   service restarted" once the server is back on the same data directory.
 - After such a restart the server accepts new imports but may not finish them for a long time (its data node session
   is stale), so this module closes the harness's server at the end: the next test gets a fresh one.
@@ -99,7 +99,7 @@ def test_server_not_started_read_only_calls_fail_within_the_deadline(nowhere: pi
 
 
 def test_server_not_started_wait_reports_it_within_the_deadline(nowhere: pi.ImportClient) -> None:
-    with timed(TIMEOUT + SLACK), pytest.raises((pi.ImportTimeout, pi.TransportError)) as err:
+    with timed(TIMEOUT + SLACK), pytest.raises((pi.ImportTimeoutError, pi.TransportError)) as err:
         nowhere.wait_for_import(450_000_000_000_000_001, timeout=TIMEOUT, poll_max=0.5)
     assert reports_unreachable(err.value), str(err.value)
 
@@ -261,7 +261,7 @@ def test_server_killed_while_waiting_then_restarted(server: MilvusServer) -> Non
         _kill(server)
 
         # The server stays down: the wait reports the connection problem within its timeout.
-        with timed(3.0 + SLACK), pytest.raises((pi.ImportTimeout, pi.TransportError)) as err:
+        with timed(3.0 + SLACK), pytest.raises((pi.ImportTimeoutError, pi.TransportError)) as err:
             client.wait_for_import(second, timeout=3.0, poll_max=0.5)
         assert reports_unreachable(err.value), str(err.value)
         # A new import while it is down fails at once and creates nothing (counted below).
@@ -284,12 +284,12 @@ def test_server_killed_while_waiting_then_restarted(server: MilvusServer) -> Non
         try:
             (final,) = client.wait_for_import(second, timeout=120, poll_max=1.0)
             outcome: object = final
-        except pi.ImportFailed as failed:
+        except pi.ImportFailedError as failed:
             outcome = failed
         restarter.join(120)
         assert not restart_error, restart_error
         assert time.monotonic() - started < 120
-        if isinstance(outcome, pi.ImportFailed):
+        if isinstance(outcome, pi.ImportFailedError):
             assert outcome.reason, "the server says why"
             (final,) = outcome.progress
         assert final.job_id == second.job_id

@@ -174,11 +174,13 @@ def test_success_and_server_errors_with_valid_credentials(
             srv.inject("Import", Fault.status(2100, "rate limit exceeded", retriable=True))
             expect_error(lambda: client.bulk_import(make_option(api_key=False), timeout=5), pi.BulkImportError)
             # unknown job
-            expect_error(lambda: client.get_import_progress(123, timeout=5), pi.ImportJobNotFound)
+            expect_error(lambda: client.get_import_progress(123, timeout=5), pi.ImportJobNotFoundError)
             # timeouts: a slow call and a wait that runs out
             srv.inject("Import", Fault.delay(2))
             expect_error(lambda: client.bulk_import(make_option(api_key=False), timeout=0.2), pi.DeadlineExceededError)
-            expect_error(lambda: client.wait_for_import(response, timeout=0.3, poll_initial=0.05), pi.ImportTimeout)
+            expect_error(
+                lambda: client.wait_for_import(response, timeout=0.3, poll_initial=0.05), pi.ImportTimeoutError
+            )
             # an ambiguous UNAVAILABLE (not retried on 2.4)
             srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "reset"))
             expect_error(lambda: client.bulk_import(make_option(api_key=False), timeout=5), pi.ServerUnavailableError)

@@ -90,7 +90,7 @@ def test_job_failing_on_the_server_raises_import_failed_with_its_reason(
     missing = str(import_dir / "missing.json")
     response = client.bulk_import(option(collection, [good], [missing]))  # accepted: the job fails later
 
-    with pytest.raises(pi.ImportFailed) as caught:
+    with pytest.raises(pi.ImportFailedError) as caught:
         client.wait_for_import(response, timeout=180)
 
     error = caught.value
@@ -109,11 +109,11 @@ def test_job_failing_on_the_server_raises_import_failed_with_its_reason(
 
 
 def test_unknown_job_id_is_import_job_not_found(client: pi.ImportClient) -> None:
-    with pytest.raises(pi.ImportJobNotFound, match="key not found") as caught:
+    with pytest.raises(pi.ImportJobNotFoundError, match="key not found") as caught:
         client.get_import_progress(12345)
     assert caught.value.job_id == "12345"
     started = time.monotonic()
-    with pytest.raises(pi.ImportJobNotFound):
+    with pytest.raises(pi.ImportJobNotFoundError):
         client.wait_for_import(12345, timeout=30)
     assert time.monotonic() - started < 5
 

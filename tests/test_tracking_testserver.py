@@ -23,8 +23,8 @@ from fake_milvus import (
 )
 
 import pymilvus_import as pi
+from pymilvus_import._flows import PollSchedule
 from pymilvus_import._generated import common_pb2, milvus_pb2, milvus_pb2_grpc
-from pymilvus_import._tracking import PollSchedule
 
 FAST = {"poll_initial": 0.01, "poll_max": 0.05}
 
@@ -152,7 +152,7 @@ def test_unknown_state_while_waiting_is_a_malformed_reply_not_retried(
 
 
 def test_unknown_job_is_import_job_not_found(server: Milvus24TestServer, client: pi.ImportClient) -> None:
-    with pytest.raises(pi.ImportJobNotFound, match="import job does not exist") as caught:
+    with pytest.raises(pi.ImportJobNotFoundError, match="import job does not exist") as caught:
         client.get_import_progress(123)
     assert caught.value.job_id == "123"
     assert isinstance(caught.value, pi.MilvusImportError)
@@ -162,7 +162,7 @@ def test_expired_job_is_import_job_not_found(server: Milvus24TestServer, client:
     job_id = job(client, server)
     client.get_import_progress(job_id)
     server.expire_job(int(job_id))
-    with pytest.raises(pi.ImportJobNotFound) as caught:
+    with pytest.raises(pi.ImportJobNotFoundError) as caught:
         client.get_import_progress(job_id)
     assert caught.value.job_id == job_id
 
@@ -237,7 +237,7 @@ def test_job_vanishing_while_waiting_is_import_job_not_found(
             server.expire_job(int(progress.job_id))
 
     started = time.monotonic()
-    with pytest.raises(pi.ImportJobNotFound) as caught:
+    with pytest.raises(pi.ImportJobNotFoundError) as caught:
         client.wait_for_import(job_id, timeout=20, on_progress=expire_at_80, **FAST)
     assert time.monotonic() - started < 5
     assert caught.value.job_id == job_id
@@ -270,7 +270,7 @@ def test_a_server_that_stays_down_is_reported_not_waited_for_silently() -> None:
             job_id = submit(client).job_id
             srv.inject("GetImportState", *[Fault.abort(grpc.StatusCode.UNAVAILABLE, after_receive=False)] * 10_000)
             started = time.monotonic()
-            with pytest.raises((pi.ServerUnavailableError, pi.ImportTimeout)) as caught:
+            with pytest.raises((pi.ServerUnavailableError, pi.ImportTimeoutError)) as caught:
                 client.wait_for_import(job_id, timeout=1.5, **FAST)
             assert time.monotonic() - started < 5
     assert "UNAVAILABLE" in str(caught.value) or "unreachable" in str(caught.value)
@@ -282,7 +282,7 @@ def test_failed_job_raises_import_failed_with_reason_and_all_final_states(
     response = submit(client, "/d/good.json", "/d/fail_missing.json", "/d/also_good.json")
     good, bad, also_good = response.job_ids
 
-    with pytest.raises(pi.ImportFailed) as caught:
+    with pytest.raises(pi.ImportFailedError) as caught:
         client.wait_for_import(response, timeout=10, **FAST)
 
     error = caught.value
@@ -298,7 +298,7 @@ def test_failed_job_raises_import_failed_with_reason_and_all_final_states(
 
 def test_several_failures_are_all_reported(server: Milvus24TestServer, client: pi.ImportClient) -> None:
     response = submit(client, "/d/fail_1.json", "/d/fail_2.json")
-    with pytest.raises(pi.ImportFailed, match=r"and 1 more failed") as caught:
+    with pytest.raises(pi.ImportFailedError, match=r"and 1 more failed") as caught:
         client.wait_for_import(response, timeout=10, **FAST)
     assert [p.state for p in caught.value.progress] == ["Failed", "Failed"]
 
@@ -309,7 +309,7 @@ def test_timeout_raises_import_timeout_with_the_last_progress(
     job_id = job(client, server, stuck_at_80(100_000))
     started = time.monotonic()
 
-    with pytest.raises(pi.ImportTimeout) as caught:
+    with pytest.raises(pi.ImportTimeoutError) as caught:
         client.wait_for_import(job_id, timeout=0.8, **FAST)
 
     elapsed = time.monotonic() - started
@@ -328,7 +328,7 @@ def test_timeout_with_slow_polls_is_still_an_import_timeout(
     job_id = job(client, server, stuck_at_80(100_000))
     client.get_import_progress(job_id)
     server.inject("GetImportState", *[Fault.delay(0.3)] * 50)
-    with pytest.raises(pi.ImportTimeout) as caught:
+    with pytest.raises(pi.ImportTimeoutError) as caught:
         client.wait_for_import(job_id, timeout=1.0, poll_initial=0.05, poll_max=0.05)
     assert caught.value.progress and caught.value.progress[0].state in ("Pending", "Importing")
 
@@ -446,7 +446,7 @@ def test_list_gives_none_ids_and_applies_the_limit_itself(server: Milvus24TestSe
 
 def test_list_shows_failure_reasons(server: Milvus24TestServer, client: pi.ImportClient) -> None:
     failing = submit(client, "/d/fail.json").job_id
-    with pytest.raises(pi.ImportFailed):
+    with pytest.raises(pi.ImportFailedError):
         client.wait_for_import(failing, timeout=10, **FAST)
     (record,) = client.list_import_jobs("coll")
     assert (record.state, record.reason, record.raw_state) == ("Failed", MISSING_FILE_REASON, "ImportFailed")
@@ -456,7 +456,7 @@ def test_list_of_an_unknown_collection_is_a_server_error(server: Milvus24TestSer
     with pytest.raises(pi.ServerError, match="collection not found") as caught:
         client.list_import_jobs("nope")
     assert caught.value.status == 100
-    assert not isinstance(caught.value, pi.ImportJobNotFound)
+    assert not isinstance(caught.value, pi.ImportJobNotFoundError)
 
 
 @pytest.mark.parametrize("limit", [0, -1, 1.5, True])

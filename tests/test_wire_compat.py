@@ -387,4 +387,5 @@ def test_wire_constants_match_the_descriptors() -> None:
     service = milvus_pb2.DESCRIPTOR.services_by_name["MilvusService"]
     paths = {f"/{service.full_name}/{m.name}" for m in service.methods}
     assert {_wire.IMPORT, _wire.GET_IMPORT_STATE, _wire.LIST_IMPORT_TASKS, _wire.GET_VERSION} == paths
-    assert dict(_wire.IMPORT_STATE_NAMES) == {v.number: v.name for v in common_pb2.ImportState.DESCRIPTOR.values}
+    names = {number: raw for number, (_state, raw) in _wire.IMPORT_STATES.items()}
+    assert names == {v.number: v.name for v in common_pb2.ImportState.DESCRIPTOR.values}

@@ -1,43 +1,43 @@
-"""The pure protocol flows of ``pymilvus_import._core``, driven with plain values (no network, no channel).
+"""The pure protocol flows of ``pymilvus_import._flows``, driven with plain values (no network, no channel, no clock).
 
 A flow yields effects (``Rpc``, ``Sleep``); the test plays the server: it decodes each ``Rpc.request`` with the
 generated messages, answers with reply bytes or throws a ``grpc.RpcError`` into the flow, and checks what comes out.
+Sleeps advance a fake clock (``helpers.FakeClock``), so time-dependent behaviour is tested without waiting.
 """
 
 from __future__ import annotations
 
 import base64
 import random
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 import pytest
+from helpers import FakeClock
 
 import pymilvus_import as pi
-from pymilvus_import import _wire
-from pymilvus_import._core import (
-    CallOptions,
-    Deadline,
-    Identity,
+from pymilvus_import._calls import CallOptions, Deadline, Identity
+from pymilvus_import._flows import (
+    UNAVAILABLE_GRACE,
+    Notify,
     Retry,
     Rpc,
     Runner,
     Session,
     Sleep,
     bulk_import_flow,
-    call_options,
-    merge_metadata,
     read_only_call,
     server_version,
+    wait_flow,
 )
 from pymilvus_import._generated import common_pb2, milvus_pb2
 
 TARGET = "http://milvus.test:19530"
 IMPORT = "/milvus.proto.milvus.MilvusService/Import"
 GET_VERSION = "/milvus.proto.milvus.MilvusService/GetVersion"
+GET_IMPORT_STATE = "/milvus.proto.milvus.MilvusService/GetImportState"
 
 
 class FakeRpcError(grpc.RpcError):
@@ -77,12 +77,24 @@ class Script:
 
     answers: dict[str, list[Answer]]
     effects: list[Rpc | Sleep] = field(default_factory=list)
+    clock: FakeClock = field(default_factory=FakeClock)
+
+    def session(self, **kwargs: Any) -> Session:
+        version = kwargs.pop("server_version", None)
+        session = Session(TARGET, clock=self.clock, **kwargs)
+        session.server_version = version
+        return session
 
     def run(self, flow: Any) -> Any:
         runner = Runner(flow)
         while (effect := runner.next_effect()) is not None:
             self.effects.append(effect)
             if isinstance(effect, Sleep):
+                self.clock.advance(effect.seconds)
+                runner.succeeded(None)
+                continue
+            if isinstance(effect, Notify):
+                effect.callback(effect.progress)
                 runner.succeeded(None)
                 continue
             queue = self.answers[effect.method]
@@ -129,7 +141,7 @@ def flow(
         session or Session(TARGET),
         identity or Identity(),
         opt,
-        call or call_options(),
+        call or CallOptions(),
         keys if keys is not None else iter(f"key-{i}" for i in range(100)),
     )
 
@@ -152,7 +164,8 @@ def test_one_import_rpc_per_group_in_order_with_the_request_fields() -> None:
     assert result.status == 0 and result.message == ""
     assert result.data.job_ids == ("11", "12", "13")
     assert result.data.job_id == "11"
-    assert result.to_dict() == {"status": 0, "message": "", "data": {"jobId": "11"}}
+    # Go's shape for the first id, and every id (a Go-style caller reading only jobId would miss groups 2..N)
+    assert result.to_dict() == {"status": 0, "message": "", "data": {"jobId": "11", "jobIds": ["11", "12", "13"]}}
     assert [rpc.method for rpc in script.effects] == [IMPORT] * 3
     requests = script.requests()
     assert [list(r.files) for r in requests] == THREE_GROUPS
@@ -179,25 +192,24 @@ def test_default_idempotency_keys_are_fresh_per_group_and_per_call() -> None:
     keys = []
     for _ in range(2):
         script = Script({IMPORT: [ok_import(1)]})
-        script.run(bulk_import_flow(Session(TARGET), Identity(), option(THREE_GROUPS), call_options()))
+        script.run(bulk_import_flow(Session(TARGET), Identity(), option(THREE_GROUPS), CallOptions()))
         keys += [r.idempotency_key for r in script.requests()]
     assert len(set(keys)) == 6
     assert all(k and k.isascii() and k.isprintable() and len(k) <= 256 for k in keys)
 
 
 def test_call_options_are_passed_to_every_rpc_untouched() -> None:
-    credentials, compression = object(), object()
-    call = call_options(timeout=30, credentials=credentials, wait_for_ready=True, compression=compression)
-    script = Script({IMPORT: [ok_import(1)]})
-    script.run(flow(option(THREE_GROUPS), call=call))
+    credentials, compression = grpc.access_token_call_credentials("t"), grpc.Compression.Gzip
+    call = CallOptions(timeout=30, credentials=credentials, wait_for_ready=True, compression=compression)
+    script = Script({IMPORT: [lambda rpc: (script.clock.advance(2), ok_import(1))[1]]})
+    script.run(flow(option(THREE_GROUPS), session=script.session(), call=call))
     rpcs = script.rpcs()
     assert len(rpcs) == 3
     for rpc in rpcs:
-        assert rpc.credentials is credentials
-        assert rpc.compression is compression
-        assert rpc.wait_for_ready is True
-        assert 29 < rpc.timeout <= 30
-    assert rpcs[0].timeout >= rpcs[1].timeout >= rpcs[2].timeout  # one deadline for the whole call
+        assert rpc.call.credentials is credentials
+        assert rpc.call.compression is compression
+        assert rpc.call.wait_for_ready is True
+    assert [rpc.timeout for rpc in rpcs] == [30, 28, 26]  # one deadline for the whole call
 
 
 def test_no_timeout_means_no_deadline() -> None:
@@ -210,7 +222,7 @@ def test_no_timeout_means_no_deadline() -> None:
 # ----------------------------------------------------------------------------------------------- metadata
 def test_metadata_is_the_users_entries_plus_authorization_and_dbname() -> None:
     identity = Identity(authorization=base64.b64encode(b"root:Milvus").decode(), db_name="db1")
-    call = call_options(metadata=[("x-trace", "abc"), ("trace-bin", b"\x01")])
+    call = CallOptions(metadata=[("x-trace", "abc"), ("trace-bin", b"\x01")])
     script = Script({IMPORT: [ok_import(1)]})
     script.run(flow(option(), identity=identity, call=call))
     (rpc,) = script.rpcs()
@@ -225,11 +237,21 @@ def test_metadata_is_the_users_entries_plus_authorization_and_dbname() -> None:
 
 def test_user_authorization_and_dbname_entries_win() -> None:
     identity = Identity(authorization="aWRlbnRpdHk=", db_name="db1")
-    call = call_options(metadata=[("authorization", "bWluZQ=="), ("dbname", "theirs")])
+    call = CallOptions(metadata=[("authorization", "bWluZQ=="), ("dbname", "theirs")])
     script = Script({IMPORT: [ok_import(1)]})
     script.run(flow(option(api_key="from-option"), identity=identity, call=call))
     (rpc,) = script.rpcs()
     assert rpc.metadata == (("authorization", "bWluZQ=="), ("dbname", "theirs"))
+    assert script.requests()[0].db_name == "theirs"  # the header and the request never disagree
+
+
+def test_per_call_credentials_replace_the_clients_authorization() -> None:
+    identity = Identity(authorization="aWRlbnRpdHk=", db_name="db1")
+    call = CallOptions(credentials=grpc.access_token_call_credentials("per-call"))
+    script = Script({IMPORT: [ok_import(1)]})
+    script.run(flow(option(), identity=identity, call=call))
+    (rpc,) = script.rpcs()
+    assert rpc.metadata == (("dbname", "db1"),)
 
 
 def test_option_api_key_and_database_override_the_connection() -> None:
@@ -243,7 +265,7 @@ def test_option_api_key_and_database_override_the_connection() -> None:
 
 def test_no_credentials_and_no_database_add_nothing() -> None:
     script = Script({IMPORT: [ok_import(1)]})
-    script.run(flow(option(), call=call_options(metadata=[("x-a", "1")])))
+    script.run(flow(option(), call=CallOptions(metadata=[("x-a", "1")])))
     assert script.rpcs()[0].metadata == (("x-a", "1"),)
     assert script.requests()[0].db_name == ""
 
@@ -260,8 +282,8 @@ def test_no_credentials_and_no_database_add_nothing() -> None:
         ((), "", "", ()),
     ],
 )
-def test_merge_metadata(user: Any, auth: str | None, db: str | None, expected: Any) -> None:
-    assert merge_metadata(user, auth, db) == expected
+def test_request_metadata(user: Any, auth: str | None, db: str | None, expected: Any) -> None:
+    assert CallOptions(metadata=user).request_metadata(auth, db) == expected
 
 
 # ----------------------------------------------------------------------------------------------- replies
@@ -349,7 +371,7 @@ def test_transport_failure_on_a_later_group_keeps_the_earlier_ids() -> None:
     [
         (grpc.StatusCode.UNAUTHENTICATED, pi.AuthenticationError),
         (grpc.StatusCode.PERMISSION_DENIED, pi.PermissionDeniedError),
-        (grpc.StatusCode.INVALID_ARGUMENT, pi.InvalidArgumentError),
+        (grpc.StatusCode.INVALID_ARGUMENT, pi.ServerInvalidArgumentError),
         (grpc.StatusCode.RESOURCE_EXHAUSTED, pi.RateLimitedError),
         (grpc.StatusCode.DEADLINE_EXCEEDED, pi.DeadlineExceededError),
         (grpc.StatusCode.INTERNAL, pi.TransportError),
@@ -419,9 +441,8 @@ def test_retry_with_fresh_keys_reuses_the_groups_key() -> None:
 
 def test_server_version_is_asked_once_per_session() -> None:
     unavailable = FakeRpcError(grpc.StatusCode.UNAVAILABLE)
-    session = Session(TARGET, server_version="v3.0.2")
     script = Script({IMPORT: [unavailable, ok_import(1), unavailable, ok_import(2)], GET_VERSION: [AssertionError()]})
-    result = script.run(flow(option([["/a.json"], ["/b.json"]]), session=session))
+    result = script.run(flow(option([["/a.json"], ["/b.json"]]), session=script.session(server_version="v3.0.2")))
     assert result.job_ids == ("1", "2")
     assert script.rpcs(GET_VERSION) == []
     assert len(script.rpcs()) == 4
@@ -433,15 +454,15 @@ def test_get_version_failure_means_no_retry() -> None:
         {IMPORT: [unavailable, ok_import(1)], GET_VERSION: [FakeRpcError(grpc.StatusCode.UNIMPLEMENTED, "no")]}
     )
     with pytest.raises(pi.ServerUnavailableError) as err:
-        script.run(flow(option(), session=Session(TARGET, retry=Retry(initial=0.001))))
+        script.run(flow(option(), session=script.session(retry=Retry(initial=0.001))))
     assert err.value.__cause__ is unavailable
     assert len(script.rpcs()) == 1
 
 
 def test_import_retry_is_bounded_by_attempts() -> None:
     unavailable = FakeRpcError(grpc.StatusCode.UNAVAILABLE)
-    session = Session(TARGET, retry=Retry(initial=0.01, maximum=0.04, attempts=4), server_version="v2.6.24")
     script = Script({IMPORT: [unavailable]})
+    session = script.session(retry=Retry(initial=0.01, maximum=0.04, attempts=4), server_version="v2.6.24")
     with pytest.raises(pi.ServerUnavailableError):
         script.run(flow(option(), session=session))
     assert len(script.rpcs()) == 4
@@ -451,31 +472,20 @@ def test_import_retry_is_bounded_by_attempts() -> None:
 
 def test_import_retry_never_sleeps_past_the_deadline() -> None:
     unavailable = FakeRpcError(grpc.StatusCode.UNAVAILABLE)
-    session = Session(TARGET, retry=Retry(initial=10, maximum=10), server_version="v3.0.2")
     script = Script({IMPORT: [unavailable]})
+    session = script.session(retry=Retry(initial=10, maximum=10), server_version="v3.0.2")
     with pytest.raises(pi.ServerUnavailableError):
-        script.run(flow(option(), session=session, call=call_options(timeout=2)))
+        script.run(flow(option(), session=session, call=CallOptions(timeout=2)))
     assert len(script.rpcs()) == 1
     assert script.sleeps == []
 
 
 def test_read_only_retry_is_bounded_and_jittered() -> None:
     unavailable = FakeRpcError(grpc.StatusCode.UNAVAILABLE, "down")
-    session = Session(TARGET, retry=Retry(initial=0.1, maximum=0.3, multiplier=2, attempts=5))
     script = Script({GET_VERSION: [unavailable]})
-    call = call_options()
+    session = script.session(retry=Retry(initial=0.1, maximum=0.3, multiplier=2, attempts=5))
     with pytest.raises(pi.ServerUnavailableError) as err:
-        script.run(
-            read_only_call(
-                session,
-                GET_VERSION,
-                b"",
-                _wire.decode_get_version_response,
-                Deadline(None),
-                (),
-                call,
-            )
-        )
+        script.run(read_only_call(session, GET_VERSION, b"", Deadline(None, script.clock), (), CallOptions()))
     assert err.value.__cause__ is unavailable
     assert len(script.rpcs(GET_VERSION)) == 5
     caps = [0.1, 0.2, 0.3, 0.3]
@@ -486,9 +496,9 @@ def test_read_only_retry_is_bounded_and_jittered() -> None:
 
 def test_read_only_retry_recovers() -> None:
     unavailable = FakeRpcError(grpc.StatusCode.UNAVAILABLE)
-    session = Session(TARGET, retry=Retry(initial=0.01))
     script = Script({GET_VERSION: [unavailable, unavailable, version_reply("v2.4.10")]})
-    version = script.run(server_version(session, Deadline(5), (), call_options(timeout=5)))
+    session = script.session(retry=Retry(initial=0.01))
+    version = script.run(server_version(session, Identity(), CallOptions(timeout=5)))
     assert version == "v2.4.10"
     assert len(script.rpcs(GET_VERSION)) == 3
     assert len(script.sleeps) == 2
@@ -497,13 +507,13 @@ def test_read_only_retry_recovers() -> None:
 def test_read_only_calls_do_not_retry_other_codes_or_past_the_deadline() -> None:
     script = Script({GET_VERSION: [FakeRpcError(grpc.StatusCode.UNAUTHENTICATED, "missing authorization")]})
     with pytest.raises(pi.AuthenticationError):
-        script.run(server_version(Session(TARGET), Deadline(None), (), call_options()))
+        script.run(server_version(script.session(), Identity(), CallOptions()))
     assert len(script.effects) == 1
 
-    session = Session(TARGET, retry=Retry(initial=5, maximum=5))
     script = Script({GET_VERSION: [FakeRpcError(grpc.StatusCode.UNAVAILABLE)]})
+    session = script.session(retry=Retry(initial=5, maximum=5))
     with pytest.raises(pi.ServerUnavailableError):
-        script.run(server_version(session, Deadline(1), (), call_options(timeout=1)))
+        script.run(server_version(session, Identity(), CallOptions(timeout=1)))
     assert len(script.effects) == 1
 
 
@@ -519,12 +529,12 @@ def test_retry_delays() -> None:
 # ----------------------------------------------------------------------------------------------- deadline
 def test_a_spent_deadline_stops_before_the_next_group() -> None:
     def slow(_rpc: Rpc) -> bytes:
-        time.sleep(0.06)
+        script.clock.advance(0.06)
         return ok_import(1)
 
     script = Script({IMPORT: [slow, ok_import(2)]})
     with pytest.raises(pi.DeadlineExceededError) as err:
-        script.run(flow(option([["/a.json"], ["/b.json"]]), call=call_options(timeout=0.05)))
+        script.run(flow(option([["/a.json"], ["/b.json"]]), session=script.session(), call=CallOptions(timeout=0.05)))
     assert err.value.created_job_ids == ("1",)
     assert err.value.group_index == 1
     assert len(script.rpcs()) == 1  # the second group was not sent
@@ -551,3 +561,106 @@ def test_repr_of_effects_and_identity_hide_nothing_they_should_not() -> None:
     identity = Identity(authorization=base64.b64encode(b"tok-Identity-991").decode(), db_name="db1")
     assert "dG9r" not in repr(identity)
     assert "***" in repr(identity)
+
+
+# ----------------------------------------------------------------------------------------------- wait (fake clock)
+def state(name: str, percent: int | None = None, rows: int = 0, reason: str = "", code: int = 0) -> bytes:
+    infos = [common_pb2.KeyValuePair(key="progress_percent", value=str(percent))] if percent is not None else []
+    if reason:
+        infos.append(common_pb2.KeyValuePair(key="failed_reason", value=reason))
+    return milvus_pb2.GetImportStateResponse(
+        status=common_pb2.Status(code=code, reason=reason if code else ""),
+        state=getattr(common_pb2, name),
+        row_count=rows,
+        infos=infos,
+    ).SerializeToString()
+
+
+def wait(script: Script, jobs: Any = ("7",), timeout: float | None = None, **kwargs: Any) -> Any:
+    return script.run(wait_flow(script.session(), Identity(), jobs, CallOptions(timeout=timeout), **kwargs))
+
+
+def test_polls_back_off_restart_fast_when_a_job_moves_and_stop_when_it_is_done() -> None:
+    unchanged = [state("ImportStarted", 10)] * 6
+    script = Script({GET_IMPORT_STATE: [*unchanged, state("ImportStarted", 50), state("ImportCompleted", rows=9)]})
+    seen: list[tuple[str, int]] = []
+    (final,) = wait(script, on_progress=lambda p: seen.append((p.state, p.progress)))
+    assert (final.state, final.imported_rows) == ("Completed", 9)
+    assert seen == [("Importing", 10), ("Importing", 50), ("Completed", 100)]  # one call per change
+    # 1.5x growth from 0.1 s, capped at 0.25 s for a young wait; back to 0.1 s when the job moved.
+    assert [round(s, 4) for s in script.sleeps] == [0.1, 0.15, 0.225, 0.25, 0.25, 0.25, 0.1]
+
+
+def test_the_poll_interval_cap_grows_with_the_age_of_the_wait_up_to_poll_max() -> None:
+    script = Script({GET_IMPORT_STATE: [*[state("ImportStarted", 10)] * 400, state("ImportCompleted")]})
+    wait(script, poll_max=2.0)
+    waited = 0.0
+    for slept in script.sleeps:
+        assert slept <= max(0.25, 0.05 * waited) + 1e-9 and slept <= 2.0
+        waited += slept
+    assert script.sleeps[-1] == 2.0
+
+
+def test_timeout_raises_import_timeout_with_the_last_progress_and_never_sleeps_past_it() -> None:
+    script = Script({GET_IMPORT_STATE: [state("ImportStarted", 40, rows=3)]})
+    with pytest.raises(pi.ImportTimeoutError) as caught:
+        wait(script, timeout=2.0)
+    assert sum(script.sleeps) == pytest.approx(2.0)
+    assert "not finished after 2s" in str(caught.value) and "7 Importing 40%" in str(caught.value)
+    assert [(p.job_id, p.progress) for p in caught.value.progress] == [("7", 40)]
+    assert isinstance(caught.value, TimeoutError)
+
+
+def test_without_a_timeout_an_unreachable_server_is_ridden_out_for_the_grace_period_then_raised() -> None:
+    down = FakeRpcError(grpc.StatusCode.UNAVAILABLE, "connection refused")
+    script = Script({GET_IMPORT_STATE: [down]})
+    started = script.clock()
+    with pytest.raises(pi.ServerUnavailableError) as caught:
+        wait(script)
+    # checked between polls: at most one poll cycle (retries + one sleep, < 4 s) past the grace
+    assert UNAVAILABLE_GRACE <= script.clock() - started < UNAVAILABLE_GRACE + 4
+    assert caught.value.__cause__ is down
+
+
+def test_with_a_timeout_an_unreachable_server_ends_as_import_timeout_naming_it() -> None:
+    script = Script({GET_IMPORT_STATE: [state("ImportStarted", 5), FakeRpcError(grpc.StatusCode.UNAVAILABLE, "gone")]})
+    with pytest.raises(pi.ImportTimeoutError) as caught:
+        wait(script, timeout=120)
+    assert "unreachable at the end" in str(caught.value) and "gone" in str(caught.value)
+    assert isinstance(caught.value.__cause__, pi.ServerUnavailableError)
+    assert script.clock() - 1000.0 == pytest.approx(120)  # rode it out for the whole timeout, past the grace
+
+
+def test_a_server_that_comes_back_is_polled_on() -> None:
+    down = FakeRpcError(grpc.StatusCode.UNAVAILABLE)
+    limited = FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "rate limit")
+    script = Script({GET_IMPORT_STATE: [down, limited, state("ImportStarted", 5), state("ImportCompleted", rows=1)]})
+    (final,) = wait(script)
+    assert final.state == "Completed"
+
+
+def test_a_failed_job_raises_with_every_final_state() -> None:
+    script = Script({GET_IMPORT_STATE: [state("ImportCompleted", rows=5), state("ImportFailed", reason="bad row 3")]})
+    with pytest.raises(pi.ImportFailedError) as caught:
+        wait(script, jobs=["1", "2"])
+    assert caught.value.reason == "bad row 3"
+    assert [(p.job_id, p.state) for p in caught.value.progress] == [("1", "Completed"), ("2", "Failed")]
+
+
+def test_a_job_that_vanishes_names_its_last_known_state() -> None:
+    gone = state("ImportStarted", code=2100, reason="import job does not exist, jobID=7")
+    script = Script({GET_IMPORT_STATE: [state("ImportStarted", 30, rows=4), gone]})
+    with pytest.raises(pi.ImportJobNotFoundError, match=r"last known: Importing 30%, 4 rows"):
+        wait(script)
+
+
+def test_an_interruption_after_a_created_job_carries_its_id() -> None:
+    script = Script({IMPORT: [ok_import(41)]})
+    runner = Runner(flow(option([["/a.json"], ["/b.json"]])))
+    runner.next_effect()
+    runner.succeeded(ok_import(41))
+    assert runner.next_effect() is not None  # group 1's Import is in flight when Ctrl-C comes
+    interrupt = KeyboardInterrupt()
+    runner.interrupted(interrupt)
+    assert interrupt.created_job_ids == ("41",)  # type: ignore[attr-defined]
+    assert script.effects == []

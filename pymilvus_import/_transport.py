@@ -1,0 +1,239 @@
+"""The transports: perform a flow's effects over one channel. The only code here that blocks or awaits.
+
+``SyncTransport`` runs an ``Rpc`` on a ``grpc.Channel`` and a ``Sleep`` with ``time.sleep``; ``AsyncTransport`` awaits
+a ``grpc.aio`` call and ``asyncio.sleep``. Both send raw bytes (no serializers on the channel) and hand every
+``grpc.RpcError`` back to the flow, which decides what it means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from ._connection import ConnectionConfig
+from ._errors import ClientClosedError, InvalidInputError, WrongEventLoopError
+from ._flows import Effect, Flow, Notify, Rpc, Runner, Session, T
+
+
+def dial(api: Any, config: ConnectionConfig, **extra: Any) -> Any:
+    """A new channel from ``api`` (the ``grpc`` or the ``grpc.aio`` module) for ``config``, with TLS when it says so."""
+    options = list(config.channel_options)
+    if config.tls is not None:
+        return api.secure_channel(config.target.address, config.tls.credentials(), options=options, **extra)
+    return api.insecure_channel(config.target.address, options=options, **extra)
+
+
+def _start(callables: dict[str, Any], channel: Any, rpc: Rpc) -> Any:
+    """Start ``rpc`` on ``channel``: the reply bytes on a sync channel, a call to await on a ``grpc.aio`` one."""
+    method = callables.get(rpc.method)
+    if method is None:
+        method = callables[rpc.method] = channel.unary_unary(rpc.method)
+    call = rpc.call
+    return method(
+        rpc.request,
+        timeout=rpc.timeout,
+        metadata=rpc.metadata or None,
+        credentials=call.credentials,
+        wait_for_ready=call.wait_for_ready,
+        compression=call.compression,
+    )
+
+
+class SyncTransport:
+    """A ``grpc.Channel``: an RPC blocks the thread, and so does a Sleep. ``owned``: the client opened it (and
+    closes it); a channel of the caller's is never closed here."""
+
+    def __init__(self, channel: grpc.Channel, session: Session, *, owned: bool) -> None:
+        self.channel = channel
+        self.session = session
+        self.owned = owned
+        self.closed = False
+        self._callables: dict[str, Any] = {}
+
+    def _perform(self, effect: Effect) -> Any:
+        if isinstance(effect, Rpc):
+            try:
+                return _start(self._callables, self.channel, effect)
+            except ValueError as error:  # grpc's word for a call on a channel closed under us
+                if "closed channel" in str(error):
+                    raise ClientClosedError(f"the channel to {self.session.target} was closed") from None
+                raise
+        if isinstance(effect, Notify):
+            effect.callback(effect.progress)
+            return None
+        time.sleep(effect.seconds)
+        return None
+
+    def run(self, flow: Flow[T]) -> T:
+        if self.closed:
+            flow.close()
+            raise ClientClosedError(f"this client of {self.session.target} is closed; open a new one")
+        runner = Runner(flow)
+        while (effect := runner.next_effect()) is not None:
+            try:
+                result = self._perform(effect)
+            except grpc.RpcError as error:
+                runner.failed(error)
+            except BaseException as error:  # KeyboardInterrupt, a callback's own error, ...
+                runner.interrupted(error)
+                raise
+            else:
+                runner.succeeded(result)
+        return runner.result  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.closed = True
+        if self.owned:
+            self.channel.close()
+
+
+class AsyncTransport:
+    """``grpc.aio`` channels: an RPC is awaited, and so are a Sleep and an async ``on_progress``.
+
+    A grpc.aio channel belongs to the event loop it was created in. A channel the client opens is therefore opened
+    on first use in each running loop (a second ``asyncio.run``, or one loop per thread, gets its own); a channel
+    of the caller's is used only in its own loop (:class:`WrongEventLoopError` elsewhere).
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        channel: grpc.aio.Channel | None = None,
+        connect: Callable[[], grpc.aio.Channel] | None = None,
+    ) -> None:
+        self.session = session
+        self.closed = False
+        self._user_channel = channel
+        self._connect = connect
+        self._owned: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[grpc.aio.Channel, dict[str, Any]]]
+        self._owned = weakref.WeakKeyDictionary()
+        self._user_callables: dict[str, Any] = {}
+
+    def _channel(self) -> tuple[Any, dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        if self._user_channel is not None:
+            home = getattr(self._user_channel, "_loop", loop)
+            if home is not loop:
+                raise WrongEventLoopError(
+                    f"the grpc.aio channel given to this client belongs to another event loop; create the channel "
+                    f"(and the client) in the loop that uses it, or let the client open its own ({self.session.target})"
+                )
+            return self._user_channel, self._user_callables
+        entry = self._owned.get(loop)
+        if entry is None:
+            assert self._connect is not None
+            entry = self._owned[loop] = (self._connect(), {})
+        return entry
+
+    async def _perform(self, effect: Effect) -> Any:
+        if isinstance(effect, Rpc):
+            channel, callables = self._channel()
+            return await _start(callables, channel, effect)
+        if isinstance(effect, Notify):
+            outcome = effect.callback(effect.progress)
+            if inspect.isawaitable(outcome):
+                await outcome
+            return None
+        await asyncio.sleep(effect.seconds)
+        return None
+
+    async def run(self, flow: Flow[T]) -> T:
+        if self.closed:
+            flow.close()
+            raise ClientClosedError(f"this client of {self.session.target} is closed; open a new one")
+        runner = Runner(flow)
+        while (effect := runner.next_effect()) is not None:
+            try:
+                result = await self._perform(effect)
+            except grpc.RpcError as error:  # AioRpcError
+                runner.failed(error)
+            except BaseException as error:  # CancelledError (the RPC in flight is cancelled with the task), ...
+                runner.interrupted(error)
+                raise
+            else:
+                runner.succeeded(result)
+        return runner.result  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        """Close the channel this client opened in the running loop (a channel of the caller's stays open)."""
+        self.closed = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - close() is a coroutine, so a loop is running
+            return
+        entry = self._owned.pop(loop, None)
+        if entry is not None:
+            await entry[0].close()
+        self._owned.clear()  # channels of loops that are gone (or elsewhere) are dropped with them
+
+
+def check_sync_channel(channel: object, interceptors: Sequence[Any] | None) -> grpc.Channel:
+    """The caller's channel for :class:`ImportClient`: a ``grpc.Channel`` (interceptors wrapped around it)."""
+    if isinstance(channel, grpc.aio.Channel) or not hasattr(channel, "unary_unary"):
+        hint = "; use AsyncImportClient for a grpc.aio.Channel" if isinstance(channel, grpc.aio.Channel) else ""
+        raise InvalidInputError(
+            f"ImportClient needs a grpc.Channel, got {type(channel).__name__}{hint}",
+            value=type(channel).__name__,
+            field="channel",
+        )
+    return intercept(channel, interceptors)
+
+
+_SYNC_INTERCEPTORS = (
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+)
+
+
+def intercept(channel: grpc.Channel, interceptors: Sequence[Any] | None) -> grpc.Channel:
+    """``channel`` with ``interceptors`` (grpc client interceptors) around it."""
+    for interceptor in interceptors or ():
+        if not isinstance(interceptor, _SYNC_INTERCEPTORS):
+            raise InvalidInputError(
+                f"interceptors must be grpc client interceptors (e.g. grpc.UnaryUnaryClientInterceptor), got "
+                f"{type(interceptor).__name__}",
+                value=type(interceptor).__name__,
+                field="interceptors",
+            )
+    return grpc.intercept_channel(channel, *interceptors) if interceptors else channel
+
+
+def check_async_channel(channel: object, interceptors: Sequence[Any] | None) -> grpc.aio.Channel:
+    """The caller's channel for :class:`AsyncImportClient`: a ``grpc.aio.Channel``, which carries its own
+    interceptors."""
+    if not isinstance(channel, grpc.aio.Channel):
+        raise InvalidInputError(
+            f"AsyncImportClient needs a grpc.aio.Channel, got {type(channel).__name__}; "
+            "use ImportClient for a grpc.Channel",
+            value=type(channel).__name__,
+            field="channel",
+        )
+    if interceptors:
+        raise InvalidInputError(
+            "interceptors cannot be added to an existing grpc.aio channel: pass them to "
+            "grpc.aio.insecure_channel/secure_channel(interceptors=...) when you create it",
+            value=len(interceptors),
+            field="interceptors",
+        )
+    return channel
+
+
+def check_async_interceptors(interceptors: Sequence[Any] | None) -> list[Any] | None:
+    for interceptor in interceptors or ():
+        if not isinstance(interceptor, grpc.aio.ClientInterceptor):
+            raise InvalidInputError(
+                f"AsyncImportClient takes grpc.aio client interceptors, got {type(interceptor).__name__}",
+                value=type(interceptor).__name__,
+                field="interceptors",
+            )
+    return list(interceptors or ()) or None
