@@ -217,9 +217,7 @@ def resolve(
             try:
                 check_credentials(token, None, None)
             except InvalidInputError as error:
-                raise InvalidInputError(
-                    f"MILVUS_TOKEN: {error.message}", value="***", field="MILVUS_TOKEN"
-                ) from None
+                raise InvalidInputError(f"MILVUS_TOKEN: {error.message}", value="***", field="MILVUS_TOKEN") from None
     if (user is None) != (password is None) and target.user is None:
         raise InvalidInputError("user and password go together: pass both or neither", value="***", field="user")
     if target.user is not None and target.password is None and password is None:

@@ -36,7 +36,7 @@ def _utf8_problem(text: str) -> str | None:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         return (
-            f"cannot be encoded as UTF-8 (character {ascii(text[exc.start])} at position {exc.start}: a byte of a "
+            f"cannot be encoded as UTF-8 (character {text[exc.start]!a} at position {exc.start}: a byte of a "
             "name in another encoding, as os.listdir returns it)"
         )
     return None
@@ -55,18 +55,18 @@ def _check_name(value: object, what: str, *, required: bool, header: bool = Fals
         )
     problem = _utf8_problem(value)
     if problem:
-        raise InvalidInputError(f"{what} {ascii(value)} {problem}", value=value, field=what)
+        raise InvalidInputError(f"{what} {value!a} {problem}", value=value, field=what)
     if required and not value.strip():
         raise InvalidInputError(f"{what} must not be empty, got {value!r}", value=value, field=what)
     if value and value != value.strip():
         raise InvalidInputError(f"{what} has leading or trailing white space: {value!r}", value=value, field=what)
     if _has_control(value):
         raise InvalidInputError(
-            f"{what} {ascii(value)} holds a control character (NUL, newline, tab, ...)", value=value, field=what
+            f"{what} {value!a} holds a control character (NUL, newline, tab, ...)", value=value, field=what
         )
     if header and not is_header_safe(value):
         raise InvalidInputError(
-            f"{what} {ascii(value)} must be printable ASCII (it also travels in the 'dbname' gRPC header)",
+            f"{what} {value!a} must be printable ASCII (it also travels in the 'dbname' gRPC header)",
             value=value,
             field=what,
         )
@@ -170,7 +170,7 @@ def check_path(index: int, path: object) -> None:
     problem = _utf8_problem(path)
     if problem:
         raise InvalidInputError(
-            f"file group {index} holds the path {ascii(path)}, which {problem}; rename the file or pass its name "
+            f"file group {index} holds the path {path!a}, which {problem}; rename the file or pass its name "
             "as the object store knows it",
             value=path,
             field="files",
@@ -185,7 +185,7 @@ def check_path(index: int, path: object) -> None:
         )
     if "\0" in path:
         raise InvalidInputError(
-            f"file group {index} holds a path with a NUL character: {ascii(path)}", value=path, field="files"
+            f"file group {index} holds a path with a NUL character: {path!a}", value=path, field="files"
         )
 
 
@@ -240,10 +240,10 @@ def check_option(key: object, value: object) -> tuple[str, str]:
         raise InvalidInputError(f"option key must not be empty, got {key!r}", value=key, field="options")
     problem = _utf8_problem(key)
     if problem:
-        raise InvalidInputError(f"option key {ascii(key)} {problem}", value=key, field="options")
+        raise InvalidInputError(f"option key {key!a} {problem}", value=key, field="options")
     if _has_control(key) or key != key.strip():
         raise InvalidInputError(
-            f"option key {ascii(key)} holds a control character or leading/trailing white space",
+            f"option key {key!a} holds a control character or leading/trailing white space",
             value=key,
             field="options",
         )
@@ -254,7 +254,7 @@ def check_option(key: object, value: object) -> tuple[str, str]:
         )
     problem = _utf8_problem(value)
     if problem:
-        raise InvalidInputError(f"option {key!r} has the value {ascii(value)}, which {problem}", value=value, field=key)
+        raise InvalidInputError(f"option {key!r} has the value {value!a}, which {problem}", value=value, field=key)
     if key == "timeout" and not _GO_DURATION.fullmatch(value):
         raise InvalidInputError(
             f"option 'timeout' must be a Go duration such as '300s', '1.5h' or '2h45m', got {value!r}",
