@@ -488,7 +488,7 @@ def new_bulk_import_option(uri: str, collection_name: str, files: Sequence[Seque
     Import request, i.e. one job on Milvus 2.4+. Raises :class:`InvalidInputError` for input that cannot be right.
     """
     if not isinstance(uri, str):
-        raise InvalidInputError(f"uri must be a string, got {type(uri).__name__} {uri!r}", value=uri, field="uri")
+        parse_uri(uri)  # raises, naming the URI with its credentials masked
     if uri.strip():
         target = parse_uri(uri)  # fail now on a URI that cannot be right; '' means "the client's or $MILVUS_URI"
         if target.user is not None and target.password is None:

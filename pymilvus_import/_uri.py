@@ -54,17 +54,17 @@ class Target:
 def mask_uri(uri: str) -> str:
     """``uri`` with every place a secret can sit replaced by ``***``.
 
-    ``user:password@`` keeps the user name; any other user info (``TOKEN@``, ``:password@``) is hidden entirely; every
-    query value and the fragment are hidden (``?token=***``). Masks up to the *last* "@" (a password may itself hold
-    "@", "/" or "?"); masking too much is harmless.
+    ``user:password@`` keeps the user name; any other user info (``TOKEN@``, ``TOKEN:@``, ``:password@``) is hidden
+    entirely; every query value and the fragment are hidden (``?token=***``). Masks up to the *last* "@" (a password
+    may itself hold "@", "/" or "?"); masking too much is harmless.
     """
     scheme, sep, rest = uri.partition("://")
     if not sep:
         scheme, rest = "", uri
     userinfo, at, host = rest.rpartition("@")
     if at:
-        user, colon, _ = userinfo.partition(":")
-        shown_userinfo = f"{user}:***" if colon and user else "***"
+        user, _, password = userinfo.partition(":")
+        shown_userinfo = f"{user}:***" if user and password else "***"  # "TOKEN@", "TOKEN:@", ":pw@": all hidden
     else:
         shown_userinfo, host = "", rest
     return f"{scheme}{sep}{shown_userinfo}{at}{_mask_query(host)}"

@@ -173,7 +173,7 @@ def test_pathlib_and_any_pathlike_are_sent_as_strings(server: Milvus24TestServer
 
 
 def test_a_bytes_pathlike_with_an_undecodable_name_gets_the_utf8_error() -> None:
-    with pytest.raises(pi.InvalidInputError, match="file group 0 .*UTF-8") as err:
+    with pytest.raises(pi.InvalidInputError, match=r"file group 0 .*UTF-8") as err:
         option([[BytesPathLike(b"/data/bad\x80.json")]])
     assert err.value.value == os.fsdecode(b"/data/bad\x80.json")
 
@@ -181,7 +181,7 @@ def test_a_bytes_pathlike_with_an_undecodable_name_gets_the_utf8_error() -> None
 def test_groups_may_come_as_a_tuple_or_a_generator() -> None:
     expected = (("/data/a.json",), ("/data/b.json",))
     assert option((("/data/a.json",), ("/data/b.json",))).files == expected
-    assert option(([p] for p in ("/data/a.json", "/data/b.json"))).files == expected
+    assert option([p] for p in ("/data/a.json", "/data/b.json")).files == expected
     assert option([(p for p in ["/data/a.json"]), ["/data/b.json"]]).files == expected
 
 
