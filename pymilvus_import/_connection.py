@@ -186,6 +186,13 @@ class ConnectionConfig:
         return (self.target.address, self.tls.key() if self.tls else None, self.channel_options)
 
 
+def check_identity_inputs(*, token: object, user: object, password: object, db_name: object) -> None:
+    """The checks ``resolve`` makes on credentials and the database name, for a client over a user's channel too
+    (which never calls ``resolve``): typed, encodable, non-empty; ``db_name`` printable ASCII (a gRPC header)."""
+    check_credentials(token, user, password)
+    _check_optional_text(db_name, "db_name", header=True)
+
+
 def resolve(
     uri: str | None,
     *,
@@ -210,7 +217,7 @@ def resolve(
                 field="uri",
             )
     target = parse_uri(uri)
-    check_credentials(token, user, password)
+    check_identity_inputs(token=token, user=user, password=password, db_name=db_name)
     if token is None and user is None and target.user is None:
         token = os.environ.get("MILVUS_TOKEN") or None
         if token is not None:
@@ -227,7 +234,6 @@ def resolve(
             value=target.display,
             field="uri",
         )
-    _check_optional_text(db_name, "db_name", header=True)
     _check_optional_text(server_name, "server_name", header=True)
     if secure is not None and not isinstance(secure, bool):
         raise InvalidInputError(
