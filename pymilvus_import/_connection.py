@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import grpc
 
 from ._calls import Identity
 from ._errors import InvalidInputError
-from ._uri import Target, authorization_value, parse_uri
+from ._uri import CREDENTIALS_HINT, Target, authorization_value, check_secret_text, is_header_safe, parse_uri
 
 #: Like pymilvus: no message size limits, keepalive every 10 s (5 s timeout), also without calls in flight.
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
@@ -28,20 +29,100 @@ PemSource = str | os.PathLike[str] | bytes
 USER_CHANNEL = "<user-supplied channel>"
 
 
+_PEM_MARKER = "-----BEGIN"
+# A long run of base64 characters is key material pasted as text, not a file name: never echo it.
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{40,}")
+_PEM_TEXT_HINT = "looks like PEM text: pass it as bytes or a file path"
+
+
 def _read_pem(source: PemSource | None, what: str) -> bytes | None:
+    """The PEM bytes of ``source`` (PEM bytes, or the path of a PEM file).
+
+    Raises :class:`InvalidInputError` for anything else; the message never shows key material: PEM text given where a
+    path is expected, or text that looks like base64, is described, not quoted.
+    """
     if source is None:
         return None
-    if isinstance(source, bytes):
-        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if _PEM_MARKER.encode() not in data:
+            raise InvalidInputError(
+                f"{what} bytes hold no PEM block (no '{_PEM_MARKER}' line); pass the PEM file's content or its path",
+                value="***",
+                field=what,
+            )
+        return data
     if not isinstance(source, (str, os.PathLike)):
-        raise InvalidInputError(f"{what} must be a file path or PEM bytes, got {type(source).__name__}", field=what)
-    path = Path(source)
+        raise InvalidInputError(
+            f"{what} must be a file path or PEM bytes, got {type(source).__name__}",
+            value=type(source).__name__,
+            field=what,
+        )
     try:
-        return path.read_bytes()
+        name = os.fspath(source)
+    except TypeError:
+        raise InvalidInputError(
+            f"{what}: the path object's __fspath__ returned neither str nor bytes", value="***", field=what
+        ) from None
+    if isinstance(name, bytes):
+        name = os.fsdecode(name)
+    if _PEM_MARKER in name:
+        raise InvalidInputError(f"{what} {_PEM_TEXT_HINT} (content not shown)", value="***", field=what)
+    if not name.strip() or "\0" in name or "\n" in name or "\r" in name or _BASE64_RUN.search(name):
+        raise InvalidInputError(
+            f"{what} is not a usable file path (empty, or holding NUL, line breaks or a long base64 run, so it is "
+            "not shown); pass a file path or the PEM content as bytes",
+            value="***",
+            field=what,
+        )
+    try:
+        data = Path(name).read_bytes()
     except OSError as exc:
         raise InvalidInputError(
-            f"cannot read {what} file {str(path)!r}: {exc.strerror}", value=str(path), field=what
+            f"cannot read {what} file {name!r}: {exc.strerror or type(exc).__name__}", value=name, field=what
         ) from None
+    if _PEM_MARKER.encode() not in data:
+        raise InvalidInputError(
+            f"{what} file {name!r} holds no PEM block (no '{_PEM_MARKER}' line); gRPC needs PEM, not DER",
+            value=name,
+            field=what,
+        )
+    return data
+
+
+def _check_optional_text(value: object, what: str, *, header: bool = False) -> None:
+    """``value`` is None or a non-blank string; a ``header`` value must also be printable ASCII."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"{what} must be a string, got {type(value).__name__} {value!r}", value=value, field=what
+        )
+    if not value.strip():
+        raise InvalidInputError(f"{what} must be a non-empty string, got {value!r}", value=value, field=what)
+    if header and not is_header_safe(value):
+        raise InvalidInputError(
+            f"{what} {value!r} must be printable ASCII (it travels in a gRPC header)", value=value, field=what
+        )
+
+
+def check_credentials(token: object, user: object, password: object) -> None:
+    """Credentials given as arguments: strings (UTF-8), a non-empty token, a non-empty user and password.
+
+    Errors name the argument, never the value (``value="***"``).
+    """
+    for what, value in (("token", token), ("user", user), ("password", password)):
+        check_secret_text(value, what)
+        if isinstance(value, str) and not value.strip():
+            raise InvalidInputError(
+                f"{what} is empty or blank; leave it out (None) to send no credentials", value="***", field=what
+            )
+        if what == "token" and isinstance(value, str) and any(ch in value for ch in "\0\r\n"):
+            raise InvalidInputError(
+                "token holds a NUL or line break (read from a file with its newline?); value not shown",
+                value="***",
+                field=what,
+            )
 
 
 class TLSConfig:
@@ -108,6 +189,13 @@ class ConnectionConfig:
         return (self.target.address, self.tls.key() if self.tls else None, self.channel_options)
 
 
+def check_identity_inputs(*, token: object, user: object, password: object, db_name: object) -> None:
+    """The checks ``resolve`` makes on credentials and the database name, for a client over a user's channel too
+    (which never calls ``resolve``): typed, encodable, non-empty; ``db_name`` printable ASCII (a gRPC header)."""
+    check_credentials(token, user, password)
+    _check_optional_text(db_name, "db_name", header=True)
+
+
 def resolve(
     uri: str | None,
     *,
@@ -162,13 +250,28 @@ def resolve(
         target = parse_uri(uri)
     else:
         target = parse_uri(uri)
+    check_identity_inputs(token=token, user=user, password=password, db_name=db_name)
     if token is None and user is None and target.user is None:
         token = os.environ.get("MILVUS_TOKEN") or None
+        if token is not None:
+            try:
+                check_credentials(token, None, None)
+            except InvalidInputError as error:
+                raise InvalidInputError(f"MILVUS_TOKEN: {error.message}", value="***", field="MILVUS_TOKEN") from None
     if (user is None) != (password is None) and target.user is None:
-        raise InvalidInputError("user and password go together: pass both or neither", value=user, field="user")
-    for name, value in (("db_name", db_name), ("server_name", server_name)):
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise InvalidInputError(f"{name} must be a non-empty string, got {value!r}", value=value, field=name)
+        raise InvalidInputError("user and password go together: pass both or neither", value="***", field="user")
+    if target.user is not None and target.password is None and password is None:
+        raise InvalidInputError(
+            f"the URI {target.display!r} has a user name but no password, so no credentials would be sent. "
+            f"{CREDENTIALS_HINT}; or pass password=...",
+            value=target.display,
+            field="uri",
+        )
+    _check_optional_text(server_name, "server_name", header=True)
+    if secure is not None and not isinstance(secure, bool):
+        raise InvalidInputError(
+            f"secure must be True, False or None, got {type(secure).__name__} {secure!r}", value=secure, field="secure"
+        )
     if (client_cert is None) != (client_key is None):
         raise InvalidInputError(
             "mutual TLS needs both client_cert and client_key", value="client_cert/client_key", field="client_cert"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import os
 import posixpath
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ._errors import InvalidInputError
-from ._uri import mask_uri, parse_uri
+from ._uri import CREDENTIALS_HINT, check_secret_text, is_header_safe, mask_uri, parse_uri
 
 ROW_BASED = (".json", ".jsonl", ".ndjson", ".parquet", ".csv")
 COLUMN_BASED = (".npy",)
@@ -29,16 +30,60 @@ def _is_printable_ascii(text: str) -> bool:
     return all(32 <= ord(ch) < 127 for ch in text)
 
 
-def _check_name(value: object, what: str, *, required: bool) -> str:
+def _utf8_problem(text: str) -> str | None:
+    """Why ``text`` cannot be sent in a protobuf string (None when it can): it must encode as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (
+            f"cannot be encoded as UTF-8 (character {text[exc.start]!a} at position {exc.start}: a byte of a "
+            "name in another encoding, as os.listdir returns it)"
+        )
+    return None
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text)
+
+
+def _check_name(value: object, what: str, *, required: bool, header: bool = False) -> str:
+    """A collection, partition or database name: a string, encodable, without control characters; a ``header``
+    name (the database, sent as the ``dbname`` gRPC header) must be printable ASCII."""
     if not isinstance(value, str):
         raise InvalidInputError(
             f"{what} must be a string, got {type(value).__name__} {value!r}", value=value, field=what
         )
+    problem = _utf8_problem(value)
+    if problem:
+        raise InvalidInputError(f"{what} {value!a} {problem}", value=value, field=what)
     if required and not value.strip():
         raise InvalidInputError(f"{what} must not be empty, got {value!r}", value=value, field=what)
     if value and value != value.strip():
         raise InvalidInputError(f"{what} has leading or trailing white space: {value!r}", value=value, field=what)
+    if _has_control(value):
+        raise InvalidInputError(
+            f"{what} {value!a} holds a control character (NUL, newline, tab, ...)", value=value, field=what
+        )
+    if header and not is_header_safe(value):
+        raise InvalidInputError(
+            f"{what} {value!a} must be printable ASCII (it also travels in the 'dbname' gRPC header)",
+            value=value,
+            field=what,
+        )
     return value
+
+
+def _as_path(path: object) -> object:
+    """``os.PathLike`` and ``bytes`` paths as ``str`` (bytes decoded like the OS does); anything else unchanged."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if isinstance(path, (bytes, bytearray)):
+        return os.fsdecode(bytes(path))
+    return path
+
+
+def _is_single_path(value: object) -> bool:
+    return isinstance(value, (str, bytes, bytearray, os.PathLike))
 
 
 def _extension(path: str) -> str:
@@ -46,14 +91,20 @@ def _extension(path: str) -> str:
 
 
 def normalize_files(files: object) -> tuple[tuple[str, ...], ...]:
-    """Check the shape of ``files`` (a sequence of file groups, like Go's ``[][]string``) and freeze it."""
-    if isinstance(files, (str, bytes)):
+    """Check the shape of ``files`` (a sequence of file groups, like Go's ``[][]string``) and freeze it.
+
+    Paths may be ``str``, ``bytes`` or any ``os.PathLike`` (``pathlib.Path``); each is stored as ``str`` and must be
+    encodable as UTF-8, because the request carries it as a protobuf string.
+    """
+    if _is_single_path(files):
+        shown = _as_path(files)
         raise InvalidInputError(
-            f"files must be a list of file groups such as [[{files!r}]], not a bare string {files!r}",
+            f"files must be a list of file groups such as [[{shown!r}]], not a bare "
+            f"{'string' if isinstance(files, str) else 'path'} {files!r}",
             value=files,
             field="files",
         )
-    if not isinstance(files, Iterable):
+    if isinstance(files, Mapping) or not isinstance(files, Iterable):
         raise InvalidInputError(
             f"files must be a list of file groups (list of lists of paths), got {type(files).__name__} {files!r}",
             value=files,
@@ -64,41 +115,36 @@ def normalize_files(files: object) -> tuple[tuple[str, ...], ...]:
         raise InvalidInputError(
             "files is empty: pass at least one file group, e.g. [['/data/rows.json']]", value=files, field="files"
         )
-    if all(isinstance(g, str) for g in groups):
-        suggestion = [[g] for g in groups[:2]]
+    if all(_is_single_path(g) for g in groups):
+        suggestion = [[_as_path(g)] for g in groups[:2]]
         raise InvalidInputError(
             f"files must be a list of file groups, got a flat list of paths {groups!r}; wrap each group in its own "
             f"list, e.g. {suggestion!r} (one group per row-based file, or all .npy files of one group together)",
-            value=files,
+            value=groups,
             field="files",
         )
     frozen: list[tuple[str, ...]] = []
     for index, group in enumerate(groups):
-        if isinstance(group, (str, bytes)) or not isinstance(group, Iterable):
+        if _is_single_path(group):
+            shown = _as_path(group)
+            raise InvalidInputError(
+                f"file group {index} must be a list of paths, got {type(group).__name__} {group!r} (a single "
+                f"path); write [{shown!r}] for it",
+                value=group,
+                field="files",
+            )
+        if isinstance(group, Mapping) or not isinstance(group, Iterable):
             raise InvalidInputError(
                 f"file group {index} must be a list of paths, got {type(group).__name__} {group!r}",
                 value=group,
                 field="files",
             )
-        paths = list(group)
+        paths = [_as_path(p) for p in group]
         if not paths:
             raise InvalidInputError(f"file group {index} is empty: {group!r}", value=group, field="files")
         for path in paths:
-            if not isinstance(path, str):
-                raise InvalidInputError(
-                    f"file group {index} holds a non-string path {path!r} ({type(path).__name__})",
-                    value=path,
-                    field="files",
-                )
-            if not path.strip():
-                raise InvalidInputError(f"file group {index} holds an empty path {path!r}", value=path, field="files")
-            if path != path.strip():
-                raise InvalidInputError(
-                    f"file group {index} holds a path with leading or trailing white space: {path!r}",
-                    value=path,
-                    field="files",
-                )
-        frozen.append(tuple(paths))
+            check_path(index, path)
+        frozen.append(tuple(paths))  # type: ignore[arg-type]  # check_path proved each is a str
     seen: dict[str, int] = {}
     for index, group in enumerate(frozen):
         for path in group:
@@ -111,6 +157,36 @@ def normalize_files(files: object) -> tuple[tuple[str, ...], ...]:
                 )
             seen[path] = index
     return tuple(frozen)
+
+
+def check_path(index: int, path: object) -> None:
+    """One path of file group ``index``: a non-blank string without NUL, encodable as UTF-8, not padded."""
+    if not isinstance(path, str):
+        raise InvalidInputError(
+            f"file group {index} holds a non-string path {path!r} ({type(path).__name__})",
+            value=path,
+            field="files",
+        )
+    problem = _utf8_problem(path)
+    if problem:
+        raise InvalidInputError(
+            f"file group {index} holds the path {path!a}, which {problem}; rename the file or pass its name "
+            "as the object store knows it",
+            value=path,
+            field="files",
+        )
+    if not path.strip():
+        raise InvalidInputError(f"file group {index} holds an empty path {path!r}", value=path, field="files")
+    if path != path.strip():
+        raise InvalidInputError(
+            f"file group {index} holds a path with leading or trailing white space: {path!r}",
+            value=path,
+            field="files",
+        )
+    if "\0" in path:
+        raise InvalidInputError(
+            f"file group {index} holds a path with a NUL character: {path!a}", value=path, field="files"
+        )
 
 
 def check_group_types(index: int, group: Sequence[str]) -> None:
@@ -162,11 +238,23 @@ def check_option(key: object, value: object) -> tuple[str, str]:
         )
     if not key.strip():
         raise InvalidInputError(f"option key must not be empty, got {key!r}", value=key, field="options")
+    problem = _utf8_problem(key)
+    if problem:
+        raise InvalidInputError(f"option key {key!a} {problem}", value=key, field="options")
+    if _has_control(key) or key != key.strip():
+        raise InvalidInputError(
+            f"option key {key!a} holds a control character or leading/trailing white space",
+            value=key,
+            field="options",
+        )
     if not isinstance(value, str):
         hint = f" (write {str(value).lower()!r})" if isinstance(value, bool) else f" (write {str(value)!r})"
         raise InvalidInputError(
             f"option {key!r} needs a string value, got {type(value).__name__} {value!r}{hint}", value=value, field=key
         )
+    problem = _utf8_problem(value)
+    if problem:
+        raise InvalidInputError(f"option {key!r} has the value {value!a}, which {problem}", value=value, field=key)
     if key == "timeout" and not _GO_DURATION.fullmatch(value):
         raise InvalidInputError(
             f"option 'timeout' must be a Go duration such as '300s', '1.5h' or '2h45m', got {value!r}",
@@ -209,6 +297,17 @@ def check_idempotency_key(key: object) -> str:
             field="idempotency_key",
         )
     return key
+
+
+def check_api_key(api_key: object) -> str:
+    if not isinstance(api_key, str) or not api_key.strip():
+        raise InvalidInputError(
+            f"API key must be a non-empty string, got {type(api_key).__name__} (value not shown)",
+            value="***",
+            field="api_key",
+        )
+    check_secret_text(api_key, "API key")
+    return api_key
 
 
 @dataclass(frozen=True)
@@ -258,15 +357,11 @@ class BulkImportOption:
 
     def with_database(self, db_name: str) -> BulkImportOption:
         """Import into this database (overrides a database named in the URI path)."""
-        return dataclasses.replace(self, db_name=_check_name(db_name, "database name", required=True))
+        return dataclasses.replace(self, db_name=_check_name(db_name, "database name", required=True, header=True))
 
     def with_api_key(self, api_key: str) -> BulkImportOption:
         """Authenticate with this API key / token (overrides credentials of the connection)."""
-        if not isinstance(api_key, str) or not api_key:
-            raise InvalidInputError(
-                f"API key must be a non-empty string, got {type(api_key).__name__}", value="***", field="api_key"
-            )
-        return dataclasses.replace(self, api_key=api_key)
+        return dataclasses.replace(self, api_key=check_api_key(api_key))
 
     def with_idempotency_key(self, key: str) -> BulkImportOption:
         """Let the server recognise a retry of this import (Milvus >= 2.6.24 / >= 3.0.2; older servers ignore it).
@@ -290,7 +385,12 @@ class BulkImportOption:
         return True
 
     def validate(self) -> None:
-        """The checks that need the whole option (done by ``bulk_import`` before any RPC)."""
+        """The checks that need the whole option (done by ``bulk_import`` before any RPC).
+
+        The builders check each value as it is given; these checks are repeated here for an option made with the
+        dataclass constructor or ``dataclasses.replace``, so nothing that cannot be encoded reaches the first RPC.
+        """
+        self._check_fields()
         values = dict(self.options)
         if self.is_backup:
             if not self.partition_name:
@@ -331,6 +431,36 @@ class BulkImportOption:
                 field="options",
             )
 
+    def _check_fields(self) -> None:
+        _check_name(self.collection_name, "collection name", required=True)
+        _check_name(self.partition_name, "partition name", required=False)
+        if self.db_name is not None:
+            _check_name(self.db_name, "database name", required=True, header=True)
+        if not isinstance(self.files, tuple) or not all(isinstance(g, tuple) for g in self.files):
+            raise InvalidInputError(
+                "BulkImportOption.files must be a tuple of tuples of paths; build the option with "
+                "new_bulk_import_option(...)",
+                value=self.files,
+                field="files",
+            )
+        normalize_files(self.files)
+        if not isinstance(self.options, tuple):
+            raise InvalidInputError(
+                "BulkImportOption.options must be a tuple of (key, value) pairs; use with_option(...)",
+                value=self.options,
+                field="options",
+            )
+        for pair in self.options:
+            if not (isinstance(pair, tuple) and len(pair) == 2):
+                raise InvalidInputError(
+                    f"BulkImportOption.options must hold (key, value) pairs, got {pair!r}", value=pair, field="options"
+                )
+            check_option(*pair)
+        if self.idempotency_key is not None:
+            check_idempotency_key(self.idempotency_key)
+        if self.api_key is not None:
+            check_api_key(self.api_key)
+
     def idempotency_keys(self, fresh: Iterable[str]) -> tuple[str, ...]:
         """One key per group: the user's key (suffixed per group when there are several) or the fresh ones."""
         count = len(self.files)
@@ -358,8 +488,15 @@ def new_bulk_import_option(uri: str, collection_name: str, files: Sequence[Seque
     Import request, i.e. one job on Milvus 2.4+. Raises :class:`InvalidInputError` for input that cannot be right.
     """
     if not isinstance(uri, str):
-        raise InvalidInputError(f"uri must be a string, got {type(uri).__name__} {uri!r}", value=uri, field="uri")
+        parse_uri(uri)  # raises, naming the URI with its credentials masked
     if uri.strip():
-        parse_uri(uri)  # fail now on a URI that cannot be right; '' means "the client's or $MILVUS_URI"
+        target = parse_uri(uri)  # fail now on a URI that cannot be right; '' means "the client's or $MILVUS_URI"
+        if target.user is not None and target.password is None:
+            raise InvalidInputError(
+                f"the URI {target.display!r} has a user name but no password, so no credentials would be sent. "
+                f"{CREDENTIALS_HINT} (with_api_key(...) for this option)",
+                value=target.display,
+                field="uri",
+            )
     collection = _check_name(collection_name, "collection name", required=True)
     return BulkImportOption(uri=uri, collection_name=collection, files=normalize_files(files))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 from urllib.parse import unquote, urlsplit
 
 from ._errors import InvalidInputError
@@ -45,27 +46,86 @@ class Target:
     def __repr__(self) -> str:
         return (
             f"Target(address={self.address!r}, secure={self.secure}, db_name={self.db_name!r}, "
-            f"user={self.user!r}, password={mask(self.password) if self.password else None})"
+            f"user={self.user if self.user is None or self.password is not None else '***'!r}, "
+            f"password={mask(self.password) if self.password else None})"
         )
 
 
 def mask_uri(uri: str) -> str:
-    """``uri`` with the password of ``user:password@`` replaced by ``***``.
+    """``uri`` with every place a secret can sit replaced by ``***``.
 
-    Masks up to the *last* "@" (a password may itself hold "@" or "/"); masking too much is harmless.
+    ``user:password@`` keeps the user name; any other user info (``TOKEN@``, ``TOKEN:@``, ``:password@``) is hidden
+    entirely; every query value and the fragment are hidden (``?token=***``). Masks up to the *last* "@" (a password
+    may itself hold "@", "/" or "?"); masking too much is harmless.
     """
     scheme, sep, rest = uri.partition("://")
     if not sep:
         scheme, rest = "", uri
     userinfo, at, host = rest.rpartition("@")
-    if not at or ":" not in userinfo:
-        return uri
-    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}"
+    if at:
+        user, _, password = userinfo.partition(":")
+        shown_userinfo = f"{user}:***" if user and password else "***"  # "TOKEN@", "TOKEN:@", ":pw@": all hidden
+    else:
+        shown_userinfo, host = "", rest
+    return f"{scheme}{sep}{shown_userinfo}{at}{_mask_query(host)}"
+
+
+def _mask_query(text: str) -> str:
+    head, hash_sign, fragment = text.partition("#")
+    head, question, query = head.partition("?")
+    if question:
+        pairs = [pair.partition("=") for pair in query.split("&")]
+        query = "&".join(f"{name}{eq}***" if eq else ("***" if name else "") for name, eq, _ in pairs)
+    return f"{head}{question}{query}{hash_sign}{'***' if fragment else ''}"
+
+
+def _shown_non_string(value: object) -> str:
+    """How a URI of the wrong type is named: a number as itself, ``bytes`` decoded and masked, anything else by its
+    type only (its repr could hold a secret)."""
+    if isinstance(value, (bytes, bytearray)):
+        return repr(mask_uri(bytes(value).decode("utf-8", "backslashreplace")))
+    if value is None or isinstance(value, (int, float)):
+        return repr(value)
+    return "(not shown)"
 
 
 def _bad(uri: str, why: str) -> InvalidInputError:
     shown = mask_uri(uri)
     return InvalidInputError(f"invalid Milvus URI {shown!r}: {why}", value=shown, field="uri")
+
+
+_HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_.])?", re.IGNORECASE)
+_SECRET_QUERY_NAMES = ("token", "api_key", "apikey", "password", "secret", "key")
+#: What to say when credentials in a URI are not a usable ``user:password@`` pair.
+CREDENTIALS_HINT = (
+    "A URI carries credentials only as user:password@ (percent-encode special characters); pass a token as "
+    "token=... (or MILVUS_TOKEN), not in the URI"
+)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def is_header_safe(text: str) -> bool:
+    """Whether ``text`` can be a gRPC metadata value: printable ASCII (space to tilde) only."""
+    return all(32 <= ord(ch) < 127 for ch in text)
+
+
+def _query_names(query: str) -> list[str]:
+    return [pair.partition("=")[0] for pair in query.split("&")]
+
+
+def _is_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host.isascii() and _HOST_NAME.fullmatch(host) is not None
+    return True
 
 
 def _format_host(host: str) -> str:
@@ -87,8 +147,12 @@ def parse_uri(uri: object) -> Target:
     Raises :class:`InvalidInputError` naming the URI (password masked) when it cannot be right.
     """
     if not isinstance(uri, str):
+        shown = _shown_non_string(uri)
+        hint = "; decode it first (uri.decode())" if isinstance(uri, (bytes, bytearray)) else ""
         raise InvalidInputError(
-            f"the Milvus URI must be a string, got {type(uri).__name__} {uri!r}", value=uri, field="uri"
+            f"the Milvus URI must be a string, got {type(uri).__name__} {shown}{hint}",
+            value=shown if isinstance(uri, (bytes, bytearray)) else (uri if shown != "(not shown)" else shown),
+            field="uri",
         )
     text = uri.strip()
     if not text:
@@ -97,11 +161,16 @@ def parse_uri(uri: object) -> Target:
             value=uri,
             field="uri",
         )
-    if text.startswith("unix:"):
+    if not _encodable(text):
+        raise _bad(text, "it holds a character that cannot be encoded as UTF-8 (a surrogate-escaped byte?)")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise _bad(text, "it holds a control character (a newline, tab or NUL?)")
+    if text[:5].lower() == "unix:":
         path = text[len("unix:") :]
         if not path.strip("/"):
             raise _bad(text, "a unix socket URI needs a path, e.g. 'unix:/tmp/milvus.sock'")
-        return Target(address=text, secure=False, display=text)
+        address = "unix:" + path  # gRPC only knows the lower-case scheme
+        return Target(address=address, secure=False, display=address)
 
     if "://" not in text:
         if (
@@ -128,11 +197,32 @@ def parse_uri(uri: object) -> Target:
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
         raise _bad(uri.strip(), f"unsupported scheme {parts.scheme!r}; use one of http, https, tcp, grpc, grpcs, unix")
+    if parts.username is not None:
+        if not parts.username:
+            raise _bad(
+                uri.strip(),
+                "no user name before '@'. " + CREDENTIALS_HINT
+                if parts.password is None
+                else "the credentials before '@' have no user name. " + CREDENTIALS_HINT,
+            )
+        if parts.password == "":
+            raise _bad(uri.strip(), "the credentials before '@' have an empty password. " + CREDENTIALS_HINT)
     host = parts.hostname
     if not host:
         raise _bad(uri.strip(), "no host name")
-    if parts.query or parts.fragment:
-        raise _bad(uri.strip(), "query strings and fragments are not supported")
+    if parts.query or parts.fragment or text.endswith(("?", "#")):
+        hint = (
+            "; pass a token as token=... or MILVUS_TOKEN"
+            if any(name.lower() in _SECRET_QUERY_NAMES for name in _query_names(parts.query))
+            else ""
+        )
+        raise _bad(uri.strip(), f"query strings and fragments are not supported{hint}")
+    if not _is_host(host):
+        raise _bad(
+            uri.strip(),
+            f"the host {host!r} is not a host name or IP address (letters, digits, '-', '.' and '_' only; give an "
+            "international name in its 'xn--' form)",
+        )
     if port == 0:
         raise _bad(uri.strip(), "port 0 is not a valid port")
     secure = _SCHEMES[scheme]
@@ -140,6 +230,11 @@ def parse_uri(uri: object) -> Target:
         port = TLS_DEFAULT_PORT if secure else DEFAULT_PORT
     segments = [unquote(s) for s in parts.path.split("/") if s]
     db_name = segments[0] if segments else None
+    if db_name is not None and not is_header_safe(db_name):
+        raise _bad(
+            uri.strip(),
+            f"the database name {db_name!r} must be printable ASCII (it travels in the 'dbname' gRPC header)",
+        )
     return Target(
         address=f"{_format_host(host)}:{port}",
         secure=secure,
@@ -153,8 +248,11 @@ def parse_uri(uri: object) -> Target:
 def authorization_value(*, token: str | None, user: str | None, password: str | None) -> str | None:
     """The ``authorization`` metadata value Milvus expects: base64 of the token, or of ``user:password``.
 
-    gRPC Milvus servers take the bare base64 value (no "Bearer" prefix).
+    gRPC Milvus servers take the bare base64 value (no "Bearer" prefix). Raises :class:`InvalidInputError` (value
+    masked) for a credential that is not a string or cannot be encoded as UTF-8.
     """
+    for what, value in (("token", token), ("user", user), ("password", password)):
+        check_secret_text(value, what)
     if token:
         raw = token
     elif user is not None and password is not None:
@@ -162,3 +260,19 @@ def authorization_value(*, token: str | None, user: str | None, password: str | 
     else:
         return None
     return base64.b64encode(raw.encode("utf-8")).decode("ascii")
+
+
+def check_secret_text(value: object, what: str) -> None:
+    """A credential (``None`` allowed) must be a string encodable as UTF-8; the error never shows the value."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"{what} must be a string, got {type(value).__name__} (value not shown)", value="***", field=what
+        )
+    if not _encodable(value):
+        raise InvalidInputError(
+            f"{what} holds a character that cannot be encoded as UTF-8 (a surrogate-escaped byte?); value not shown",
+            value="***",
+            field=what,
+        )
