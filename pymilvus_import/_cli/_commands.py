@@ -7,7 +7,6 @@ client, the terminal and the clock.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import json
 import logging
@@ -17,16 +16,18 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from .._client import ImportClient
 from .._errors import (
+    AuthenticationError,
     DeadlineExceededError,
     ImportFailed,
     ImportJobNotFound,
     ImportTimeout,
     InvalidInputError,
     MilvusImportError,
+    ServerUnavailableError,
     TransportError,
 )
 from .._models import FAILED, BulkImportResponse, ImportProgress
@@ -34,8 +35,10 @@ from .._options import BulkImportOption, new_bulk_import_option
 from .._tracking import job_id_number
 from ._output import (
     ProgressDisplay,
+    ReaderSafeStream,
     RedactingFormatter,
     final_summary,
+    format_duration,
     progress_dict,
     progress_table,
     record_dict,
@@ -43,7 +46,7 @@ from ._output import (
     redact,
     secrets_of,
 )
-from ._parser import _COMMON_DEFAULTS, PROG, UsageError, build_parser, parse_groups
+from ._parser import _COMMON_DEFAULTS, PROG, ArgumentsError, GroupArgument, UsageError, build_parser, parse_groups
 
 EXIT_OK = 0
 EXIT_IMPORT_FAILED = 1
@@ -57,6 +60,8 @@ EXIT_INTERRUPTED = 130
 DEFAULT_RPC_TIMEOUT = 60.0
 #: Submitting gets longer: Milvus 2.3 retries internally for ~50 s before it reports an unknown collection.
 DEFAULT_SUBMIT_TIMEOUT = 180.0
+
+log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------------------------ pure decisions
@@ -73,7 +78,7 @@ def exit_code_for(error: BaseException) -> int:
 
 def build_option(
     collection: str,
-    groups: Sequence[str],
+    groups: Sequence[GroupArgument],
     *,
     partition: str | None = None,
     options: Iterable[tuple[str, str]] = (),
@@ -133,7 +138,12 @@ class _Run:
         self.err = err
         self.secrets = secrets
         self.result: dict[str, Any] = {}
+        #: The job ids this command knows: created by submit (also partly, before an error), or given.
         self.job_ids: tuple[str, ...] = ()
+        #: submit: True once every group was submitted (an interruption before that may leave a job unnamed).
+        self.submitted = False
+        #: The timeout handed to wait_for_import, to show it readably in the library's ImportTimeout message.
+        self.wait_timeout: float | None = None
         self.started = time.monotonic()
 
     def say(self, *lines: str) -> None:
@@ -162,10 +172,11 @@ class _Run:
         display = None
         if not self.args.quiet:
             display = ProgressDisplay(job_ids, self.err if self.args.json else self.out)
+        self.wait_timeout = self.remaining()
         try:
             final = client.wait_for_import(
                 job_ids,
-                timeout=self.remaining(),
+                timeout=self.wait_timeout,
                 poll_initial=min(0.1, self.args.poll_max),
                 poll_max=self.args.poll_max,
                 on_progress=display.update if display is not None else None,
@@ -186,11 +197,9 @@ class _Run:
 
 
 def _client(args: argparse.Namespace, credentials: Credentials) -> ImportClient:
-    uri = args.uri if args.uri is not None else os.environ.get("MILVUS_URI")
-    if not uri or not uri.strip():
-        raise UsageError("no Milvus server given: pass --uri http://host:19530 or set MILVUS_URI")
+    # No URI, no token: the library falls back to MILVUS_URI / MILVUS_TOKEN itself.
     return ImportClient(
-        uri,
+        args.uri or None,
         token=credentials.token,
         user=credentials.user,
         password=credentials.password,
@@ -203,27 +212,52 @@ def _client(args: argparse.Namespace, credentials: Credentials) -> ImportClient:
     )
 
 
+def _job_lines(job_ids: Sequence[str], groups: Sequence[Sequence[str]]) -> list[str]:
+    """``  <job id>  <files>`` when each group made one job (2.4+), else the ids alone."""
+    if len(job_ids) == len(groups):
+        return [f"  {job_id}  {','.join(group)}" for job_id, group in zip(job_ids, groups, strict=True)]
+    return [f"  {job_id}" for job_id in job_ids]
+
+
+def created_job_ids(error: BaseException) -> tuple[str, ...]:
+    """The job ids a failed or interrupted ``bulk_import`` had created (the library sets ``created_job_ids`` on its
+    errors and on a KeyboardInterrupt it lets through)."""
+    ids = getattr(error, "created_job_ids", None) or ()
+    return tuple(str(job_id) for job_id in ids)
+
+
 def _submit(run: _Run, client: ImportClient) -> int:
     args = run.args
     option = build_option(
         args.collection,
-        args.groups,
+        args.groups or (),
         partition=args.partition,
         options=args.options,
         idempotency_key=args.idempotency_key,
     )
     run.result.update(collection=args.collection, partition=args.partition, database=args.db, job_ids=[])
-    response: BulkImportResponse = client.bulk_import(option, timeout=run.rpc_timeout(DEFAULT_SUBMIT_TIMEOUT))
+    try:
+        response: BulkImportResponse = client.bulk_import(option, timeout=run.rpc_timeout(DEFAULT_SUBMIT_TIMEOUT))
+    except (MilvusImportError, KeyboardInterrupt) as error:
+        created = created_job_ids(error)
+        if created:  # never lost: printed here, in --json and in the error message
+            run.job_ids = created
+            run.result["job_ids"] = list(created)
+            group_index = getattr(error, "group_index", None)
+            done = option.files[:group_index] if isinstance(group_index, int) else ()
+            when = "interruption" if isinstance(error, KeyboardInterrupt) else "error"
+            run.say(
+                f"Submitted {len(created)} of {len(option.files)} import jobs into collection {args.collection!r} "
+                f"before the {when}:",
+                *_job_lines(created, done),
+            )
+        raise
+    run.submitted = True
     run.job_ids = response.job_ids
     run.result["job_ids"] = list(response.job_ids)
     noun = "job" if len(response.job_ids) == 1 else "jobs"
     run.say(f"Submitted {len(response.job_ids)} import {noun} into collection {args.collection!r}:")
-    if len(response.job_ids) == len(option.files):
-        run.say(
-            *(f"  {job_id}  {','.join(group)}" for job_id, group in zip(response.job_ids, option.files, strict=True))
-        )
-    else:
-        run.say(*(f"  {job_id}" for job_id in response.job_ids))
+    run.say(*_job_lines(response.job_ids, option.files))
     if args.wait:
         run.follow(client, response.job_ids)
     return EXIT_OK
@@ -256,12 +290,23 @@ def _list(run: _Run, client: ImportClient) -> int:
     return EXIT_OK
 
 
+#: A version probe failing with one of these means the server cannot be used at all: stop now (exit 3/4).
+_PROBE_FATAL = (ServerUnavailableError, AuthenticationError, DeadlineExceededError)
+
+
 def _wait(run: _Run, client: ImportClient) -> int:
     job_ids = tuple(str(job_id_number(j)) for j in run.args.job_ids)  # all checked before any RPC
     run.job_ids = job_ids
     run.result["job_ids"] = list(job_ids)
     # A wrong --uri should fail now (exit 3), not after the minute a long wait rides out an unreachable server.
-    client.server_version(timeout=min(run.rpc_timeout(), 10.0))
+    # Any other answer (UNIMPLEMENTED from a server or proxy without GetVersion, a status) proves the server is
+    # there; the polls themselves will say whether it can report the jobs.
+    try:
+        client.server_version(timeout=min(run.rpc_timeout(), 10.0))
+    except _PROBE_FATAL:
+        raise
+    except MilvusImportError as error:
+        log.debug("version probe failed, following the jobs anyway: %s", error)
     run.follow(client, job_ids)
     return EXIT_OK
 
@@ -275,14 +320,49 @@ _COMMANDS: dict[str, Callable[[_Run, ImportClient], int]] = {
 
 
 def _interrupted_hint(run: _Run) -> str:
-    if run.args.command == "submit" and not run.job_ids:
+    listing = f"'{PROG} list --collection {run.args.collection}'" if run.args.command == "submit" else ""
+    if run.args.command == "submit" and not run.submitted:
+        created = (
+            f"these import jobs were created and keep running on the server: {' '.join(run.job_ids)}; "
+            if run.job_ids
+            else "no job id came back; "
+        )
         return (
-            "interrupted while submitting; a job may have been created: check "
-            f"'{PROG} list --collection {run.args.collection}'"
+            f"interrupted while submitting; {created}the file group being sent may have been created too: "
+            f"check {listing} (Milvus 2.4+ lists jobs without their ids)"
         )
     if run.job_ids:
         return f"interrupted; the import jobs keep running on the server: {' '.join(run.job_ids)}"
     return "interrupted"
+
+
+def _error_message(run: _Run, error: BaseException) -> str:
+    """The one line shown for a package error or bad usage, with what to do next."""
+    args = run.args
+    if isinstance(error, EOFError):
+        return "no password given (end of input)"
+    no_uri = isinstance(error, InvalidInputError) and error.field == "uri" and not (error.value or "").strip()
+    if no_uri and not (args.uri or "").strip():  # neither --uri nor MILVUS_URI (the library looked)
+        return "no Milvus server given: pass --uri http://host:19530 or set MILVUS_URI"
+    message = str(error)
+    if isinstance(error, ImportTimeout) and run.wait_timeout is not None and args.timeout is not None:
+        message = message.replace(f"after {run.wait_timeout}s", f"after {format_duration(args.timeout)}")
+    if isinstance(error, DeadlineExceededError) and args.command == "submit" and not run.submitted:
+        message += f"; the server may still create the job: check '{PROG} list --collection {args.collection}'"
+    if isinstance(error, (ImportTimeout, DeadlineExceededError)) and run.job_ids:
+        message += f"; the jobs keep running on the server: '{PROG} wait {' '.join(run.job_ids)}'"
+    return message
+
+
+def _fail(run: _Run, error: BaseException, code: int, message: str) -> None:
+    """Record the failure in the JSON document: its type, message, exit code and the job ids known so far."""
+    if run.args.json:
+        run.result["error"] = {
+            "type": type(error).__name__,
+            "message": message,
+            "exit_code": code,
+            "job_ids": list(run.job_ids),
+        }
 
 
 def _emit_json(run: _Run) -> None:
@@ -290,20 +370,59 @@ def _emit_json(run: _Run) -> None:
     run.out.flush()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``milvus-import`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help, --version, usage errors (argparse exits 2 and prints usage)
-        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+def _argv_secrets(argv: Sequence[str], environ: Mapping[str, str]) -> list[str]:
+    """Secrets in arguments argparse could not make sense of (masked in its usage errors too)."""
+    given: dict[str, str] = {}
+    for index, arg in enumerate(argv):
+        for name in ("--token", "--password", "--uri"):
+            if arg == name and index + 1 < len(argv):
+                given[name] = argv[index + 1]
+            elif arg.startswith(name + "="):
+                given[name] = arg.partition("=")[2]
+    return secrets_of(
+        token=given.get("--token"), user=None, password=given.get("--password"), uri=given.get("--uri"), environ=environ
+    )
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    args = parser.parse_args(argv)
     for name, default in _COMMON_DEFAULTS.items():
         if not hasattr(args, name):
             setattr(args, name, default)
     if not hasattr(args, "timeout"):
         args.timeout = None
-    out, err = sys.stdout, sys.stderr
-    environ = dict(os.environ)
+    if args.command == "submit" and not args.groups:
+        args.command_parser.error("give at least one file group: a GROUP argument or --group PATH [PATH ...]")
+    return args
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    options = list(argv)[: list(argv).index("--")] if "--" in argv else list(argv)
+    return "--json" in options
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``milvus-import`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # A reader that leaves (`| head -1`) silences the stream, it does not fail the command.
+    out = cast(TextIO, ReaderSafeStream(sys.stdout))
+    err = cast(TextIO, ReaderSafeStream(sys.stderr))
+    environ = dict(os.environ)  # read here for MILVUS_PASSWORD and for masking only; the library reads the rest
+    parser = build_parser()
+    try:
+        args = _parse(parser, argv)
+    except SystemExit as exit_:  # --help, --version
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    except ArgumentsError as error:
+        secrets = _argv_secrets(argv, environ)
+        err.write(redact(error.parser.format_usage(), secrets))
+        err.write(redact(f"{error.parser.prog}: error: {error.message}\n", secrets))
+        err.flush()
+        if _wants_json(argv):
+            document = {"error": {"type": "UsageError", "message": error.message, "exit_code": EXIT_USAGE}}
+            out.write(redact(json.dumps(document, indent=2), secrets) + "\n")
+            out.flush()
+        return EXIT_USAGE
     run = _Run(
         args,
         out,
@@ -320,63 +439,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.setLevel(logging.DEBUG)
     code = EXIT_OK
     try:
-        try:
-            credentials = resolve_credentials(
-                args.token,
-                args.user,
-                args.password,
-                environ=environ,
-                stdin_is_tty=_isatty(sys.stdin),
-                prompt=lambda text: getpass.getpass(text, stream=err),
-            )
-            run.secrets[:] = secrets_of(
-                token=credentials.token,
-                user=credentials.user,
-                password=credentials.password,
-                uri=args.uri,
-                environ=environ,
-            )  # in place: the log formatter holds it
-            with _client(args, credentials) as client:
-                code = _COMMANDS[args.command](run, client)
-        except (MilvusImportError, UsageError, EOFError) as error:
-            code = EXIT_USAGE if isinstance(error, EOFError) else exit_code_for(error)
-            message = str(error) if not isinstance(error, EOFError) else "no password given (end of input)"
-            if isinstance(error, (ImportTimeout, DeadlineExceededError)) and run.job_ids:
-                message += f"; the jobs keep running on the server: '{PROG} wait {' '.join(run.job_ids)}'"
-            elif isinstance(error, DeadlineExceededError) and args.command == "submit":
-                message += f"; the server may still create the job: check '{PROG} list --collection {args.collection}'"
-            if args.json:
-                run.result["error"] = {"type": type(error).__name__, "message": message, "exit_code": code}
-            if args.debug:
-                err.write(redact("".join(traceback.format_exception(error)), run.secrets))
-            run.note(f"error: {message}")
-        except BrokenPipeError:
-            raise
-        except Exception as error:  # a bug or an environment problem: still one line, the details with --debug
-            code = EXIT_IMPORT_FAILED
-            message = f"unexpected {type(error).__name__}: {error}"
-            if args.json:
-                run.result["error"] = {"type": type(error).__name__, "message": message, "exit_code": code}
-            if args.debug:
-                err.write(redact("".join(traceback.format_exception(error)), run.secrets))
-            run.note(f"error: {message}" + ("" if args.debug else " (run with --debug for the traceback)"))
-        except KeyboardInterrupt:
-            code = EXIT_INTERRUPTED
-            run.err.write("\n")
-            run.note(_interrupted_hint(run))
-            if args.json:
-                run.result["error"] = {"type": "KeyboardInterrupt", "message": "interrupted", "exit_code": code}
-        if args.json:
-            _emit_json(run)
-    except BrokenPipeError:  # e.g. `milvus-import list | head -1`: the reader left, nothing more to say
-        with contextlib.suppress(OSError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_IMPORT_FAILED if code == EXIT_OK else code
+        credentials = resolve_credentials(
+            args.token,
+            args.user,
+            args.password,
+            environ=environ,
+            stdin_is_tty=_isatty(sys.stdin),
+            prompt=lambda text: getpass.getpass(text, stream=err),
+        )
+        run.secrets[:] = secrets_of(
+            token=credentials.token,
+            user=credentials.user,
+            password=credentials.password,
+            uri=args.uri,
+            environ=environ,
+        )  # in place: the log formatter holds it
+        with _client(args, credentials) as client:
+            code = _COMMANDS[args.command](run, client)
+    except (MilvusImportError, UsageError, EOFError) as error:
+        code = EXIT_USAGE if isinstance(error, EOFError) else exit_code_for(error)
+        message = _error_message(run, error)
+        _fail(run, error, code, message)
+        if args.debug:
+            err.write(redact("".join(traceback.format_exception(error)), run.secrets))
+        run.note(f"error: {message}")
+    except Exception as error:  # a bug or an environment problem: still one line, the details with --debug
+        code = EXIT_IMPORT_FAILED
+        message = f"unexpected {type(error).__name__}: {error}"
+        _fail(run, error, code, message)
+        if args.debug:
+            err.write(redact("".join(traceback.format_exception(error)), run.secrets))
+        run.note(f"error: {message}" + ("" if args.debug else " (run with --debug for the traceback)"))
+    except KeyboardInterrupt as interrupt:
+        code = EXIT_INTERRUPTED
+        run.err.write("\n")
+        hint = _interrupted_hint(run)
+        run.note(hint)
+        _fail(run, interrupt, code, hint)
     finally:
         if handler is not None:
             logger.removeHandler(handler)
             logger.setLevel(level)
+    if args.json:
+        _emit_json(run)
     return code
 
 

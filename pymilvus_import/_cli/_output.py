@@ -43,6 +43,19 @@ def secrets_of(
     return sorted(found, key=len, reverse=True)
 
 
+def format_duration(seconds: float) -> str:
+    """``0.3s``, ``59.9s``, ``2m 05s``, ``3h 02m 01s``: a duration as people write it (tenths under a minute)."""
+    seconds = max(0.0, seconds)
+    tenths = round(seconds * 10)
+    if tenths < 600:
+        return f"{tenths / 10:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s"
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
@@ -106,8 +119,54 @@ def final_summary(jobs: Sequence[ImportProgress], seconds: float) -> str:
     if failed:
         return f"Failed: {failed} of {len(jobs)} {noun} failed ({done} completed, {rows} rows imported)"
     if done == len(jobs):
-        return f"Completed: {len(jobs)} {noun}, {rows} rows imported in {seconds:.1f} s"
-    return f"Not finished: {done} of {len(jobs)} {noun} completed after {seconds:.1f} s"
+        return f"Completed: {len(jobs)} {noun}, {rows} rows imported in {format_duration(seconds)}"
+    return f"Not finished: {done} of {len(jobs)} {noun} completed after {format_duration(seconds)}"
+
+
+class ReaderSafeStream:
+    """A text stream that goes quiet when its reader leaves (``milvus-import ... | head -1``).
+
+    The first write or flush that meets a closed pipe (EPIPE) points the file descriptor at ``/dev/null`` (so the
+    interpreter's last flush cannot fail either) and drops every later write: the command carries on and exits with
+    its own result. A reader leaving is not an import failure.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.reader_left = False
+
+    def write(self, text: str) -> int:
+        if not self.reader_left:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._reader_left()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_left:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._reader_left()
+
+    def isatty(self) -> bool:
+        try:
+            return not self.reader_left and self.stream.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def __getattr__(self, name: str) -> Any:  # encoding, fileno, ... for tqdm and logging
+        return getattr(self.stream, name)
+
+    def _reader_left(self) -> None:
+        self.reader_left = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self.stream.fileno())
+            finally:
+                os.close(devnull)
 
 
 class RedactingFormatter(logging.Formatter):
@@ -175,7 +234,8 @@ class PlainLines:
         self._shown[progress.job_id] = progress
         self._shown_at[progress.job_id] = now
         self._last_line_at = now
-        return f"[{now - self.start:6.1f}s] job {progress.job_id}: {'still ' if still else ''}{describe(progress)}"
+        elapsed = format_duration(now - self.start)
+        return f"[{elapsed:>7}] job {progress.job_id}: {'still ' if still else ''}{describe(progress)}"
 
     def update(self, progress: ImportProgress, now: float) -> list[str]:
         """A job changed: show it now if its state changed or it finished, else at most once per interval."""

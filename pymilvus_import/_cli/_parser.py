@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import __version__
 
@@ -20,11 +20,14 @@ exit codes:
   3    connection or authentication problem (unreachable, TLS, credentials)
   4    timeout (--timeout passed first; the jobs keep running on the server)
   130  interrupted (Ctrl+C); submitted jobs keep running on the server
+A closed standard output (e.g. '| head -1') is not an error: the command goes on
+quietly and exits with its own result. Every exit path prints the job ids already
+created (in --json: "job_ids", also inside "error").
 """
 
 _ENVIRONMENT = """\
 environment:
-  MILVUS_URI       default for --uri
+  MILVUS_URI       default for --uri (read by the library, like MILVUS_TOKEN)
   MILVUS_TOKEN     default for --token (when neither --token nor --user is given)
   MILVUS_PASSWORD  password for --user when --password is not given
                    (otherwise you are prompted when stdin is a terminal)
@@ -48,26 +51,71 @@ class UsageError(Exception):
     """Bad usage found by the CLI itself (exit 2), reported like argparse does."""
 
 
-def parse_groups(groups: Sequence[str]) -> list[list[str]]:
-    """``GROUP`` arguments to file groups: one file, or the comma-joined files of one group (``id.npy,vec.npy``)."""
+class ArgumentsError(Exception):
+    """argparse found bad arguments; :func:`main` prints ``parser``'s usage and the message (exit 2)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises :class:`ArgumentsError` instead of exiting, so ``--json`` can still print a document."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ArgumentsError(self, message)
+
+
+#: One entry per file group, in command-line order: a GROUP argument (text, comma-joined) or a --group (paths).
+GroupArgument = str | tuple[str, ...]
+
+
+class _AddGroups(argparse.Action):
+    """GROUP arguments and --group options append to one list, so the groups keep their command-line order."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        entries: list[GroupArgument] = list(getattr(namespace, self.dest, None) or [])
+        if option_string is None:  # positional GROUPs: each is one comma-joined group
+            entries.extend(str(value) for value in values or ())
+        else:
+            entries.append(tuple(str(value) for value in values or ()))
+        setattr(namespace, self.dest, entries)
+
+
+def parse_groups(groups: Sequence[GroupArgument]) -> list[list[str]]:
+    """File groups from GROUP arguments (one file, or the comma-joined files of one group: ``id.npy,vec.npy``) and
+    --group options (paths as given). Nothing is stripped: the library rejects paths with surrounding white space."""
     parsed: list[list[str]] = []
-    for index, group in enumerate(groups):
-        files = [part.strip() for part in group.split(",")]
+    for group in groups:
+        if not isinstance(group, str):
+            parsed.append(list(group))
+            continue
+        files = group.split(",")
         if not all(files):
             raise UsageError(
-                f"file group {index + 1} {group!r} has an empty path; join the files of one group with commas and "
-                "no spaces, e.g. /data/id.npy,/data/vec.npy"
+                f"file group {group!r} has an empty path; join the files of one group with commas and no spaces, "
+                "e.g. /data/id.npy,/data/vec.npy (for a path that holds a comma, use --group PATH)"
             )
         parsed.append(files)
     return parsed
 
 
 def parse_key_value(text: str) -> tuple[str, str]:
-    """``--option key=value`` (argparse type)."""
+    """``--option key=value`` (argparse type). The key is taken as given: a key with spaces would reach the server
+    as an unknown option and be ignored, so it is refused."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), value
+    if key != key.strip():
+        raise argparse.ArgumentTypeError(f"option key {key!r} has leading or trailing white space (in {text!r})")
+    return key, value
 
 
 def positive_float(text: str) -> float:
@@ -91,9 +139,9 @@ def positive_int(text: str) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ the parser
-def _common_options() -> argparse.ArgumentParser:
+def _common_options() -> ArgumentParser:
     """Options every command takes, before or after the command name (defaults are applied after parsing)."""
-    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common = ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     conn = common.add_argument_group("connection")
     conn.add_argument(
         "--uri", help="Milvus address, e.g. http://localhost:19530 or https://host (default: $MILVUS_URI)"
@@ -150,7 +198,7 @@ def _wait_options(parser: argparse.ArgumentParser, *, what: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
     formatter = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG,
         description="Bulk-import files into Milvus over gRPC and follow the import jobs to the end.",
         epilog=_MAIN_EPILOG,
@@ -170,15 +218,21 @@ def build_parser() -> argparse.ArgumentParser:
             "(.json, .parquet; .csv on Milvus 2.5+, .jsonl/.ndjson on 2.6+) or the comma-joined .npy files of\n"
             "one column-based import (one file per field, named after the field). Paths are as the server sees\n"
             "them: object keys in Milvus's bucket, or absolute paths for a server with local storage.\n"
+            "Paths are sent exactly as given (no spaces are trimmed). A path that holds a comma cannot be\n"
+            "a GROUP: give its group with --group PATH [PATH ...], which takes paths literally. The groups\n"
+            "are submitted in command-line order, GROUP arguments and --group options alike.\n"
             "Prints the job ids; with --wait, follows the jobs to the end."
         ),
         epilog=(
             "examples:\n"
             "  milvus-import submit -c books /data/books.json\n"
             "  milvus-import submit -c books --wait /data/a.parquet /data/npy/id.npy,/data/npy/vec.npy\n"
-            "  milvus-import submit -c books -p p2024 -o timeout=300s --json /data/books.json\n\n" + _EXIT_CODES
+            "  milvus-import submit -c books -p p2024 -o timeout=300s --json /data/books.json\n"
+            "  milvus-import submit -c books --group '/d/2024,q1.json' --group /d/a,b/id.npy /d/a,b/vec.npy\n\n"
+            + _EXIT_CODES
         ),
     )
+    submit.set_defaults(command_parser=submit)  # for the "no file group" usage error
     submit.add_argument("-c", "--collection", required=True, help="the collection to import into")
     submit.add_argument("-p", "--partition", help="the partition to import into (default: the collection's default)")
     submit.add_argument(
@@ -198,7 +252,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("-w", "--wait", action="store_true", help="follow the jobs until they finish")
     _wait_options(submit, what="the whole command; default: 180 s to submit, then no limit")
-    submit.add_argument("groups", nargs="+", metavar="GROUP", help="a file, or comma-joined .npy files of one group")
+    submit.add_argument(
+        "--group",
+        dest="groups",
+        action=_AddGroups,
+        nargs="+",
+        metavar="PATH",
+        help="one file group with its paths taken literally (commas and spaces are part of the name), repeatable; "
+        "it takes every following argument up to the next option, so put GROUP arguments before it or after --",
+    )
+    submit.add_argument(
+        "groups",
+        nargs="*",
+        action=_AddGroups,
+        metavar="GROUP",
+        help="a file, or the comma-joined .npy files of one group (a path holding a comma: use --group)",
+    )
 
     progress = commands.add_parser(
         "progress",
