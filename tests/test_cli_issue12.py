@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 import pytest
-from fake_milvus import JOB_ID_BASE, Fault, Milvus24TestServer, Step, stuck_at_80
+from fake_milvus import JOB_ID_BASE, Fault, Milvus24TestServer, Step, failed_script, stuck_at_80
 
 from pymilvus_import import _client
 from pymilvus_import._cli import main
@@ -314,3 +314,27 @@ def test_a_token_from_the_environment_is_masked_when_the_server_echoes_it(
         server.inject("Import", Fault.delay(0), Fault.status(100, f"token {TOKEN} may not import here"))
     headers = {call.metadata.get("authorization") for call in server.requests_for("Import")}
     assert headers == {base64.b64encode(TOKEN.encode()).decode()}  # the library read MILVUS_TOKEN
+
+
+def test_a_failure_reason_that_echoes_the_token_is_masked_in_progress_lines(
+    capsys: pytest.CaptureFixture[str], server: Milvus24TestServer
+) -> None:
+    server.file_rules.append(("leak", failed_script(f"access denied for {TOKEN}")))
+    for extra in ([], ["--json"]):
+        result = cli(
+            capsys,
+            "--uri",
+            server.uri,
+            "--token",
+            TOKEN,
+            *extra,
+            "submit",
+            "-c",
+            "coll",
+            "-w",
+            *FAST,
+            f"/d/leak{len(extra)}.json",
+        )
+        assert result.code == 1, result
+        assert "access denied for ***" in result.out + result.err
+        assert TOKEN not in result.out and TOKEN not in result.err

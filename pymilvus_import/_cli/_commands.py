@@ -37,6 +37,7 @@ from ._output import (
     ProgressDisplay,
     ReaderSafeStream,
     RedactingFormatter,
+    RedactingStream,
     final_summary,
     format_duration,
     progress_dict,
@@ -171,7 +172,8 @@ class _Run:
         """Wait for the jobs with a progress display (stderr in --json mode); print and return the final states."""
         display = None
         if not self.args.quiet:
-            display = ProgressDisplay(job_ids, self.err if self.args.json else self.out)
+            stream = RedactingStream(self.err if self.args.json else self.out, self.secrets)
+            display = ProgressDisplay(job_ids, cast(TextIO, stream))
         self.wait_timeout = self.remaining()
         try:
             final = client.wait_for_import(

@@ -169,6 +169,22 @@ class ReaderSafeStream:
                 os.close(devnull)
 
 
+class RedactingStream:
+    """Masks ``secrets`` in every write: for output the CLI does not format itself (progress lines and bars, whose
+    failure reasons come from the server)."""
+
+    def __init__(self, stream: TextIO, secrets: Sequence[str]) -> None:
+        self.stream = stream
+        self.secrets = secrets
+
+    def write(self, text: str) -> int:
+        self.stream.write(redact(text, self.secrets))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, encoding, ...
+        return getattr(self.stream, name)
+
+
 class RedactingFormatter(logging.Formatter):
     def __init__(self, secrets: list[str]) -> None:
         super().__init__("%(asctime)s %(name)s %(levelname)s %(message)s")
