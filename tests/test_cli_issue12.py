@@ -338,3 +338,12 @@ def test_a_failure_reason_that_echoes_the_token_is_masked_in_progress_lines(
         assert result.code == 1, result
         assert "access denied for ***" in result.out + result.err
         assert TOKEN not in result.out and TOKEN not in result.err
+
+
+def test_an_option_key_with_spaces_is_refused_not_trimmed(
+    capsys: pytest.CaptureFixture[str], server: Milvus24TestServer
+) -> None:
+    result = cli(capsys, "--uri", server.uri, "submit", "-c", "coll", "-o", " timeout=300s", "/d/a.json")
+    assert result.code == 2, result
+    assert "option key ' timeout' has leading or trailing white space" in result.err
+    assert server.requests_for("Import") == []
