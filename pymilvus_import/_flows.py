@@ -333,6 +333,8 @@ def bulk_import_flow(
         except BaseException as interruption:
             if job_ids:
                 interruption.created_job_ids = tuple(job_ids)  # type: ignore[attr-defined]
+                interruption.group_index = index  # type: ignore[attr-defined]
+                interruption.failed_group = tuple(group)  # type: ignore[attr-defined]
                 if hasattr(interruption, "add_note"):  # Python 3.11+
                     interruption.add_note(f"pymilvus-import: job ids already created by earlier groups: {job_ids}")
             raise

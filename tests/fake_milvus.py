@@ -16,6 +16,7 @@ documented 2.4+ behaviour (see /work/shared/reference/milvus-import-facts.md, se
 * ``ListImportTasks``: every job (optionally one collection), ``limit`` ignored, ``id`` 0 everywhere; it reports
   each job's last polled step and does not advance it.
 * ``GetVersion``: the configured version string.
+* Any method named in ``unimplemented`` answers gRPC UNIMPLEMENTED (a server or proxy without it).
 
 What it does not do: read files, store rows, check schemas or npy field names, time-based progress, retention by
 age (call ``expire_job``), TLS, the 2.3 task model. Every request is recorded (``requests``) before auth and faults;
@@ -208,12 +209,15 @@ class Milvus24TestServer:
         rows_per_job: int = 1000,
         require_token: str | None = None,
         max_active_jobs: int = 1024,
+        unimplemented: Sequence[str] = (),
     ) -> None:
         self.version = version
         self.workers = workers
         self.rows_per_job = rows_per_job
         self.require_token = require_token
         self.max_active_jobs = max_active_jobs
+        #: Methods answered UNIMPLEMENTED (after recording and auth), like a server or proxy that lacks them.
+        self.unimplemented = frozenset(unimplemented)
         self.next_job_script: list[Step] | None = None  # used (and cleared) by the next created job
         self.file_rules: list[tuple[str, list[Step]]] = [("fail", failed_script())]  # substring -> script
         self.requests: list[RecordedCall] = []
@@ -343,6 +347,8 @@ class Milvus24TestServer:
             self.requests.append(call)
             fault = self._faults[method].popleft() if self._faults[method] else None
         self._check_auth(metadata, context)
+        if method in self.unimplemented:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {SERVICE}/{method}")
         if fault is None:
             return self._dispatch(method, request, metadata)
         if fault.kind == "abort":

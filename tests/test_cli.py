@@ -631,7 +631,8 @@ def test_real_failed_import_and_unknown_job_exit_1(milvus: Any, collection: str,
 # ------------------------------------------------------------------------------------------------ pure parts
 def test_exit_codes_for_every_error_class() -> None:
     import pymilvus_import as pi
-    from pymilvus_import._cli import UsageError, exit_code_for
+    from pymilvus_import._cli._commands import exit_code_for
+    from pymilvus_import._cli._parser import UsageError
 
     transport = {"code": None, "details": "", "target": "t", "method": "m"}
     cases: list[tuple[BaseException, int]] = [
@@ -654,10 +655,11 @@ def test_exit_codes_for_every_error_class() -> None:
 
 
 def test_groups_from_arguments() -> None:
-    from pymilvus_import._cli import UsageError, parse_groups
+    from pymilvus_import._cli._parser import UsageError, parse_groups
 
     assert parse_groups(["/a.json", "/g/id.npy,/g/vec.npy"]) == [["/a.json"], ["/g/id.npy", "/g/vec.npy"]]
-    assert parse_groups(["/g/id.npy, /g/vec.npy"]) == [["/g/id.npy", "/g/vec.npy"]]
+    assert parse_groups(["/g/id.npy, /g/vec.npy"]) == [["/g/id.npy", " /g/vec.npy"]]  # kept: the library refuses it
+    assert parse_groups([("/d/a,b.json",), "/c.json"]) == [["/d/a,b.json"], ["/c.json"]]  # --group: taken literally
     for bad in (["/a.npy,"], [","], ["/a.npy,,/b.npy"]):
         with pytest.raises(UsageError):
             parse_groups(bad)
@@ -670,7 +672,7 @@ def progress(state: str, percent: int, rows: int = 0, reason: str = "", job_id: 
 
 
 def test_plain_lines_throttle_changes_and_show_state_changes_at_once() -> None:
-    from pymilvus_import._progress import PlainLines
+    from pymilvus_import._cli._output import PlainLines
 
     lines = PlainLines(["7"], start=100.0, min_interval=1.0, heartbeat=30.0)
     assert lines.update(progress("Pending", 0), 100.0) == ["[   0.0s] job 7: Pending 0%"]
@@ -685,7 +687,7 @@ def test_plain_lines_throttle_changes_and_show_state_changes_at_once() -> None:
 
 
 def test_plain_lines_heartbeat_and_flush() -> None:
-    from pymilvus_import._progress import PlainLines
+    from pymilvus_import._cli._output import PlainLines
 
     lines = PlainLines(["7", "8"], start=0.0, min_interval=1.0, heartbeat=30.0)
     lines.update(progress("Importing", 80, 800), 1.0)
@@ -693,9 +695,9 @@ def test_plain_lines_heartbeat_and_flush() -> None:
     assert lines.tick(20.0) == []
     assert lines.tick(31.5) == ["[  31.5s] job 7: still Importing 80%, 800 rows"]  # finished jobs stay quiet
     assert lines.tick(40.0) == []
-    assert lines.tick(61.6) == ["[  61.6s] job 7: still Importing 80%, 800 rows"]
+    assert lines.tick(61.6) == ["[ 1m 02s] job 7: still Importing 80%, 800 rows"]
     assert lines.update(progress("Importing", 81, 810), 61.7) == []
-    assert lines.flush(61.8) == ["[  61.8s] job 7: Importing 81%, 810 rows"]
+    assert lines.flush(61.8) == ["[ 1m 02s] job 7: Importing 81%, 810 rows"]
 
 
 class FakeTerminal:
@@ -716,7 +718,7 @@ class FakeTerminal:
 def test_bar_only_on_a_terminal_with_tqdm(monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
-    from pymilvus_import import _progress
+    from pymilvus_import._cli import _output as _progress
 
     monkeypatch.setenv("TERM", "xterm")
     assert _progress.wants_bar(FakeTerminal())  # type: ignore[arg-type]

@@ -1,22 +1,207 @@
-"""Showing import progress on a terminal or in a log.
-
-A tqdm bar per job when tqdm is installed (the optional extra ``progress``) and the stream is a terminal; plain lines
-otherwise: one per change of state, progress changes at most once per ``min_interval`` seconds, and a "still ..."
-heartbeat when nothing has moved for ``heartbeat`` seconds, so a log never goes silent on a job stuck at 80 % while
-its indexes build. Which lines to print is decided by :class:`PlainLines` (no I/O, driven by a clock value);
-:class:`ProgressDisplay` only writes them.
-"""
+"""What ``milvus-import`` shows: tables, summaries, JSON values, the progress display, and secret masking."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import logging
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
-from ._models import COMPLETED, FAILED, ImportProgress
+from .._errors import MilvusImportError
+from .._models import COMPLETED, FAILED, ImportJobRecord, ImportProgress
+from .._uri import parse_uri
+
+
+def secrets_of(
+    *, token: str | None, user: str | None, password: str | None, uri: str | None, environ: Mapping[str, str]
+) -> list[str]:
+    """Every secret the process knows, as given and as sent on the wire (base64), longest first.
+
+    ``environ`` is read for masking only: the library, not the CLI, takes ``MILVUS_URI`` and ``MILVUS_TOKEN`` from
+    the environment, but whatever it takes may come back in a message, so it is masked here too.
+    """
+    raw = [token, password, environ.get("MILVUS_TOKEN"), environ.get("MILVUS_PASSWORD")]
+    if user is not None and password is not None:
+        raw.append(f"{user}:{password}")
+    for text in (uri, environ.get("MILVUS_URI")):
+        if text:
+            with contextlib.suppress(MilvusImportError):
+                target = parse_uri(text)
+                raw.append(target.password)
+                if target.user is not None and target.password is not None:
+                    raw.append(f"{target.user}:{target.password}")
+    found: set[str] = set()
+    for secret in raw:
+        if secret and len(secret) >= 3:
+            found.add(secret)
+            found.add(base64.b64encode(secret.encode()).decode())
+    return sorted(found, key=len, reverse=True)
+
+
+def format_duration(seconds: float) -> str:
+    """``0.3s``, ``59.9s``, ``2m 05s``, ``3h 02m 01s``: a duration as people write it (tenths under a minute)."""
+    seconds = max(0.0, seconds)
+    tenths = round(seconds * 10)
+    if tenths < 600:
+        return f"{tenths / 10:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s"
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def progress_dict(progress: ImportProgress) -> dict[str, Any]:
+    return {
+        "job_id": progress.job_id,
+        "state": progress.state,
+        "progress": progress.progress,
+        "imported_rows": progress.imported_rows,
+        "reason": progress.reason,
+        "create_time": progress.create_time.isoformat() if progress.create_time else None,
+        "raw_state": progress.raw_state,
+        "infos": dict(progress.infos),
+    }
+
+
+def record_dict(record: ImportJobRecord) -> dict[str, Any]:
+    return {
+        "job_id": record.job_id,
+        "collection_name": record.collection_name,
+        "state": record.state,
+        "progress": record.progress,
+        "imported_rows": record.imported_rows,
+        "reason": record.reason,
+        "raw_state": record.raw_state,
+    }
+
+
+def progress_table(jobs: Sequence[ImportProgress]) -> list[str]:
+    """One line per job: id, state, progress, rows, reason."""
+    lines = []
+    for p in jobs:
+        line = f"{p.job_id:<20} {p.state:<10} {p.progress:>3}%  {p.imported_rows:>10} rows"
+        if p.reason:
+            line += f"  {p.reason}"
+        lines.append(line.rstrip())
+    return lines
+
+
+def records_table(records: Sequence[ImportJobRecord]) -> list[str]:
+    if not records:
+        return ["no import jobs"]
+    lines = [f"{'JOB ID':<20} {'COLLECTION':<24} {'STATE':<10} {'PROGRESS':>8} {'ROWS':>10}  REASON"]
+    for r in records:
+        rows = "-" if r.imported_rows is None else str(r.imported_rows)
+        line = f"{r.job_id or '-':<20} {r.collection_name or '-':<24} {r.state:<10} {r.progress:>7}% {rows:>10}  "
+        lines.append((line + r.reason).rstrip())
+    if any(r.job_id is None for r in records):
+        lines.append("(- : this server does not report job ids when listing; Milvus 2.4+ answers 0)")
+    return lines
+
+
+def final_summary(jobs: Sequence[ImportProgress], seconds: float) -> str:
+    done = sum(p.state == COMPLETED for p in jobs)
+    failed = sum(p.state == FAILED for p in jobs)
+    rows = sum(p.imported_rows for p in jobs if p.state == COMPLETED)
+    noun = "job" if len(jobs) == 1 else "jobs"
+    if failed:
+        return f"Failed: {failed} of {len(jobs)} {noun} failed ({done} completed, {rows} rows imported)"
+    if done == len(jobs):
+        return f"Completed: {len(jobs)} {noun}, {rows} rows imported in {format_duration(seconds)}"
+    return f"Not finished: {done} of {len(jobs)} {noun} completed after {format_duration(seconds)}"
+
+
+class ReaderSafeStream:
+    """A text stream that goes quiet when its reader leaves (``milvus-import ... | head -1``).
+
+    The first write or flush that meets a closed pipe (EPIPE) points the file descriptor at ``/dev/null`` (so the
+    interpreter's last flush cannot fail either) and drops every later write: the command carries on and exits with
+    its own result. A reader leaving is not an import failure.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.reader_left = False
+
+    def write(self, text: str) -> int:
+        if not self.reader_left:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._reader_left()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_left:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._reader_left()
+
+    def isatty(self) -> bool:
+        try:
+            return not self.reader_left and self.stream.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def __getattr__(self, name: str) -> Any:  # encoding, fileno, ... for tqdm and logging
+        return getattr(self.stream, name)
+
+    def _reader_left(self) -> None:
+        self.reader_left = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self.stream.fileno())
+            finally:
+                os.close(devnull)
+
+
+class RedactingStream:
+    """Masks ``secrets`` in every write: for output the CLI does not format itself (progress lines and bars, whose
+    failure reasons come from the server)."""
+
+    def __init__(self, stream: TextIO, secrets: Sequence[str]) -> None:
+        self.stream = stream
+        self.secrets = secrets
+
+    def write(self, text: str) -> int:
+        self.stream.write(redact(text, self.secrets))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, encoding, ...
+        return getattr(self.stream, name)
+
+
+class RedactingFormatter(logging.Formatter):
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__("%(asctime)s %(name)s %(levelname)s %(message)s")
+        self.secrets = secrets
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self.secrets)
+
+
+# ------------------------------------------------------------------------------------------------ progress display
+# Showing import progress on a terminal or in a log.
+#
+# A tqdm bar per job when tqdm is installed (the optional extra ``progress``) and the stream is a terminal; plain lines
+# otherwise: one per change of state, progress changes at most once per ``min_interval`` seconds, and a "still ..."
+# heartbeat when nothing has moved for ``heartbeat`` seconds, so a log never goes silent on a job stuck at 80 % while
+# its indexes build. Which lines to print is decided by :class:`PlainLines` (no I/O, driven by a clock value);
+# :class:`ProgressDisplay` only writes them.
 
 
 def describe(progress: ImportProgress) -> str:
@@ -65,7 +250,8 @@ class PlainLines:
         self._shown[progress.job_id] = progress
         self._shown_at[progress.job_id] = now
         self._last_line_at = now
-        return f"[{now - self.start:6.1f}s] job {progress.job_id}: {'still ' if still else ''}{describe(progress)}"
+        elapsed = format_duration(now - self.start)
+        return f"[{elapsed:>7}] job {progress.job_id}: {'still ' if still else ''}{describe(progress)}"
 
     def update(self, progress: ImportProgress, now: float) -> list[str]:
         """A job changed: show it now if its state changed or it finished, else at most once per interval."""
