@@ -186,3 +186,99 @@ def from_grpc_error(error: grpc.RpcError, *, target: str, method: str) -> Transp
     exc = cls(message, code=code, details=details, target=target, method=method)
     exc.__cause__ = error
     return exc
+
+
+# --- preflight: what the server's schema says about a request, found before any Import ---
+#
+# These are InvalidInputError subclasses on purpose: the request names something the server does not have (or
+# files that cannot fit the collection), nothing was created, and fixing the input is the only remedy. The one
+# difference from the other input errors is *how* they are found: from the server's own answer to a read-only
+# preflight RPC (DescribeCollection / HasPartition) or its version, not from the option alone. So ``except
+# InvalidInputError`` (or ``ValueError``) still catches every "your request cannot be right" case.
+#
+#     InvalidInputError
+#     └── PreflightError               the server's schema/version rules out the request; no Import was sent
+#         ├── CollectionNotFoundError  no such collection in that database
+#         │   └── DatabaseNotFoundError    no such database
+#         ├── PartitionNotFoundError   no such partition in the collection
+#         ├── SchemaMismatchError      files vs fields: missing field, unknown file, auto-id key supplied, ...
+#         └── UnsupportedByServerError a file format or option this server version cannot read
+
+
+class PreflightError(InvalidInputError):
+    """The preflight found, from the server's answer, that the request cannot succeed. No Import was sent.
+
+    ``collection_name`` / ``db_name`` say where it looked; ``value``/``field`` (from :class:`InvalidInputError`)
+    hold the offending value and what it is.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        collection_name: str,
+        db_name: str,
+        value: Any = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, value=value, field=field)
+        self.collection_name = collection_name
+        self.db_name = db_name
+
+
+class CollectionNotFoundError(PreflightError):
+    """The server has no collection of that name in that database."""
+
+
+class DatabaseNotFoundError(CollectionNotFoundError):
+    """The server has no database of that name (so no collection in it either)."""
+
+
+class PartitionNotFoundError(PreflightError):
+    """The collection has no partition of that name. ``partition_name`` is the name asked for."""
+
+    def __init__(self, message: str, *, collection_name: str, db_name: str, partition_name: str) -> None:
+        super().__init__(
+            message, collection_name=collection_name, db_name=db_name, value=partition_name, field="partition_name"
+        )
+        self.partition_name = partition_name
+
+
+class SchemaMismatchError(PreflightError):
+    """The request does not fit the collection's schema: a NumPy group's files vs the fields to import, or a
+    partition name given for a collection with a partition key. ``file`` is the offending file (or None),
+    ``field_name`` the field concerned, ``suggestion`` a close field name for a misspelt file (or None)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        collection_name: str,
+        db_name: str,
+        value: Any = None,
+        field: str | None = None,
+        file: str | None = None,
+        field_name: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        super().__init__(message, collection_name=collection_name, db_name=db_name, value=value, field=field)
+        self.file = file
+        self.field_name = field_name
+        self.suggestion = suggestion
+
+
+class UnsupportedByServerError(PreflightError):
+    """The server's version cannot read this file format or option. ``server_version`` is what it reported."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        collection_name: str,
+        db_name: str,
+        server_version: str,
+        value: Any = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, collection_name=collection_name, db_name=db_name, value=value, field=field)
+        self.server_version = server_version
