@@ -399,9 +399,7 @@ def _has_partition(
     request = _wire.encode_has_partition_request(
         collection_name=option.collection_name, partition_name=option.partition_name, db_name=db_name
     )
-    reply = yield from _ask(
-        session, _wire.HAS_PARTITION, request, _wire.decode_bool_response, deadline, metadata, call
-    )
+    reply = yield from _ask(session, _wire.HAS_PARTITION, request, _wire.decode_bool_response, deadline, metadata, call)
     if reply is None:
         return None
     code = status_code(reply.status)

@@ -414,9 +414,7 @@ def encode_describe_collection_request(*, collection_name: str, db_name: str) ->
     return bytes(request.SerializeToString())
 
 
-def encode_show_partitions_request(
-    *, collection_name: str, db_name: str, partition_names: Sequence[str] = ()
-) -> bytes:
+def encode_show_partitions_request(*, collection_name: str, db_name: str, partition_names: Sequence[str] = ()) -> bytes:
     request = _pb.milvus.ShowPartitionsRequest(
         collection_name=collection_name, db_name=db_name, partition_names=partition_names
     )

@@ -388,7 +388,9 @@ class Milvus24TestServer:
             fault = self._faults[method].popleft() if self._faults[method] else None
         self._check_auth(metadata, context)
         if self.deny_preflight and method in PREFLIGHT_METHODS:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"PrivilegeDescribeCollection: permission deny to {method}")
+            context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, f"PrivilegeDescribeCollection: permission deny to {method}"
+            )
         if fault is None:
             return self._dispatch(method, request, metadata)
         if fault.kind == "abort":

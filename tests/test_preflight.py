@@ -76,7 +76,9 @@ def npy(*stems: str) -> list[str]:
 # --- DescribeCollection answers -----------------------------------------------------------------------------------
 
 
-def describe_reply(code: int = 0, reason: str = "", error_code: int = 0, schema: CollectionSchema | None = PLAIN) -> Any:
+def describe_reply(
+    code: int = 0, reason: str = "", error_code: int = 0, schema: CollectionSchema | None = PLAIN
+) -> Any:
     return _wire.DescribeCollectionReply(_wire.StatusReply(code, error_code, reason), schema, 1)
 
 
@@ -92,7 +94,9 @@ def test_unknown_collection_as_2_3_5_answers_it() -> None:
 
 def test_unknown_database_as_2_4_answers_it() -> None:
     with pytest.raises(DatabaseNotFoundError) as info:
-        check_collection_reply(describe_reply(800, "database not found[database=shop]"), collection_name="c", db_name="shop")
+        check_collection_reply(
+            describe_reply(800, "database not found[database=shop]"), collection_name="c", db_name="shop"
+        )
     assert "database 'shop'" in str(info.value)
     assert isinstance(info.value, CollectionNotFoundError)
     assert info.value.db_name == "shop"

@@ -108,7 +108,7 @@ def test_numpy_group_missing_a_field(server: Milvus24TestServer, channel: grpc.C
 
 
 def test_numpy_group_with_a_misspelt_file(server: Milvus24TestServer, channel: grpc.Channel) -> None:
-    with pytest.raises(SchemaMismatchError, match="did you mean 'vec.npy'") as info:
+    with pytest.raises(SchemaMismatchError, match=r"did you mean 'vec\.npy'") as info:
         check(channel, server, option(server, "books", [npy("id", "vce")]))
     assert info.value.file == "/data/g/vce.npy"
 
