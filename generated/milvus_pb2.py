@@ -14,31 +14,44 @@ _sym_db = _symbol_database.Default()
 
 
 from . import common_pb2 as common__pb2
+from . import schema_pb2 as schema__pb2
 
 
-DESCRIPTOR = _pool.POOL.AddSerializedFile(b'\n\x0cmilvus.proto\x12\x13milvus.proto.milvus\x1a\x0c\x63ommon.proto\"\xf0\x01\n\rImportRequest\x12\x17\n\x0f\x63ollection_name\x18\x01 \x01(\t\x12\x16\n\x0epartition_name\x18\x02 \x01(\t\x12\x15\n\rchannel_names\x18\x03 \x03(\t\x12\x11\n\trow_based\x18\x04 \x01(\x08\x12\r\n\x05\x66iles\x18\x05 \x03(\t\x12\x32\n\x07options\x18\x06 \x03(\x0b\x32!.milvus.proto.common.KeyValuePair\x12\x0f\n\x07\x64\x62_name\x18\x07 \x01(\t\x12\x17\n\x0f\x63lustering_info\x18\x08 \x01(\x0c\x12\x17\n\x0fidempotency_key\x18\t \x01(\t\"L\n\x0eImportResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12\r\n\x05tasks\x18\x02 \x03(\x03\"%\n\x15GetImportStateRequest\x12\x0c\n\x04task\x18\x01 \x01(\x03\"\x97\x02\n\x16GetImportStateResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12/\n\x05state\x18\x02 \x01(\x0e\x32 .milvus.proto.common.ImportState\x12\x11\n\trow_count\x18\x03 \x01(\x03\x12\x0f\n\x07id_list\x18\x04 \x03(\x03\x12\x30\n\x05infos\x18\x05 \x03(\x0b\x32!.milvus.proto.common.KeyValuePair\x12\n\n\x02id\x18\x06 \x01(\x03\x12\x15\n\rcollection_id\x18\x07 \x01(\x03\x12\x13\n\x0bsegment_ids\x18\x08 \x03(\x03\x12\x11\n\tcreate_ts\x18\t \x01(\x03\"Q\n\x16ListImportTasksRequest\x12\x17\n\x0f\x63ollection_name\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x03\x12\x0f\n\x07\x64\x62_name\x18\x03 \x01(\t\"\x82\x01\n\x17ListImportTasksResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12:\n\x05tasks\x18\x02 \x03(\x0b\x32+.milvus.proto.milvus.GetImportStateResponse\"\x13\n\x11GetVersionRequest\"R\n\x12GetVersionResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12\x0f\n\x07version\x18\x02 \x01(\t2\xa2\x03\n\rMilvusService\x12S\n\x06Import\x12\".milvus.proto.milvus.ImportRequest\x1a#.milvus.proto.milvus.ImportResponse\"\x00\x12k\n\x0eGetImportState\x12*.milvus.proto.milvus.GetImportStateRequest\x1a+.milvus.proto.milvus.GetImportStateResponse\"\x00\x12n\n\x0fListImportTasks\x12+.milvus.proto.milvus.ListImportTasksRequest\x1a,.milvus.proto.milvus.ListImportTasksResponse\"\x00\x12_\n\nGetVersion\x12&.milvus.proto.milvus.GetVersionRequest\x1a\'.milvus.proto.milvus.GetVersionResponse\"\x00\x62\x06proto3')
+DESCRIPTOR = _pool.POOL.AddSerializedFile(b'\n\x0cmilvus.proto\x12\x13milvus.proto.milvus\x1a\x0c\x63ommon.proto\x1a\x0cschema.proto\"\xf0\x01\n\rImportRequest\x12\x17\n\x0f\x63ollection_name\x18\x01 \x01(\t\x12\x16\n\x0epartition_name\x18\x02 \x01(\t\x12\x15\n\rchannel_names\x18\x03 \x03(\t\x12\x11\n\trow_based\x18\x04 \x01(\x08\x12\r\n\x05\x66iles\x18\x05 \x03(\t\x12\x32\n\x07options\x18\x06 \x03(\x0b\x32!.milvus.proto.common.KeyValuePair\x12\x0f\n\x07\x64\x62_name\x18\x07 \x01(\t\x12\x17\n\x0f\x63lustering_info\x18\x08 \x01(\x0c\x12\x17\n\x0fidempotency_key\x18\t \x01(\t\"L\n\x0eImportResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12\r\n\x05tasks\x18\x02 \x03(\x03\"%\n\x15GetImportStateRequest\x12\x0c\n\x04task\x18\x01 \x01(\x03\"\x97\x02\n\x16GetImportStateResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12/\n\x05state\x18\x02 \x01(\x0e\x32 .milvus.proto.common.ImportState\x12\x11\n\trow_count\x18\x03 \x01(\x03\x12\x0f\n\x07id_list\x18\x04 \x03(\x03\x12\x30\n\x05infos\x18\x05 \x03(\x0b\x32!.milvus.proto.common.KeyValuePair\x12\n\n\x02id\x18\x06 \x01(\x03\x12\x15\n\rcollection_id\x18\x07 \x01(\x03\x12\x13\n\x0bsegment_ids\x18\x08 \x03(\x03\x12\x11\n\tcreate_ts\x18\t \x01(\x03\"Q\n\x16ListImportTasksRequest\x12\x17\n\x0f\x63ollection_name\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x03\x12\x0f\n\x07\x64\x62_name\x18\x03 \x01(\t\"\x82\x01\n\x17ListImportTasksResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12:\n\x05tasks\x18\x02 \x03(\x0b\x32+.milvus.proto.milvus.GetImportStateResponse\"\x13\n\x11GetVersionRequest\"R\n\x12GetVersionResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12\x0f\n\x07version\x18\x02 \x01(\t\"E\n\x19\x44\x65scribeCollectionRequest\x12\x0f\n\x07\x64\x62_name\x18\x02 \x01(\t\x12\x17\n\x0f\x63ollection_name\x18\x03 \x01(\t\"\xc0\x01\n\x1a\x44\x65scribeCollectionResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12\x35\n\x06schema\x18\x02 \x01(\x0b\x32%.milvus.proto.schema.CollectionSchema\x12\x14\n\x0c\x63ollectionID\x18\x03 \x01(\x03\x12\x17\n\x0f\x63ollection_name\x18\x0c \x01(\t\x12\x0f\n\x07\x64\x62_name\x18\x0e \x01(\t\"Z\n\x15ShowPartitionsRequest\x12\x0f\n\x07\x64\x62_name\x18\x02 \x01(\t\x12\x17\n\x0f\x63ollection_name\x18\x03 \x01(\t\x12\x17\n\x0fpartition_names\x18\x05 \x03(\t\"^\n\x16ShowPartitionsResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12\x17\n\x0fpartition_names\x18\x02 \x03(\t\"W\n\x13HasPartitionRequest\x12\x0f\n\x07\x64\x62_name\x18\x02 \x01(\t\x12\x17\n\x0f\x63ollection_name\x18\x03 \x01(\t\x12\x16\n\x0epartition_name\x18\x04 \x01(\t\"J\n\x0c\x42oolResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.milvus.proto.common.Status\x12\r\n\x05value\x18\x02 \x01(\x08\x32\xe7\x05\n\rMilvusService\x12S\n\x06Import\x12\".milvus.proto.milvus.ImportRequest\x1a#.milvus.proto.milvus.ImportResponse\"\x00\x12k\n\x0eGetImportState\x12*.milvus.proto.milvus.GetImportStateRequest\x1a+.milvus.proto.milvus.GetImportStateResponse\"\x00\x12n\n\x0fListImportTasks\x12+.milvus.proto.milvus.ListImportTasksRequest\x1a,.milvus.proto.milvus.ListImportTasksResponse\"\x00\x12_\n\nGetVersion\x12&.milvus.proto.milvus.GetVersionRequest\x1a\'.milvus.proto.milvus.GetVersionResponse\"\x00\x12w\n\x12\x44\x65scribeCollection\x12..milvus.proto.milvus.DescribeCollectionRequest\x1a/.milvus.proto.milvus.DescribeCollectionResponse\"\x00\x12k\n\x0eShowPartitions\x12*.milvus.proto.milvus.ShowPartitionsRequest\x1a+.milvus.proto.milvus.ShowPartitionsResponse\"\x00\x12]\n\x0cHasPartition\x12(.milvus.proto.milvus.HasPartitionRequest\x1a!.milvus.proto.milvus.BoolResponse\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'milvus_pb2', _globals)
 if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
-  _globals['_IMPORTREQUEST']._serialized_start=52
-  _globals['_IMPORTREQUEST']._serialized_end=292
-  _globals['_IMPORTRESPONSE']._serialized_start=294
-  _globals['_IMPORTRESPONSE']._serialized_end=370
-  _globals['_GETIMPORTSTATEREQUEST']._serialized_start=372
-  _globals['_GETIMPORTSTATEREQUEST']._serialized_end=409
-  _globals['_GETIMPORTSTATERESPONSE']._serialized_start=412
-  _globals['_GETIMPORTSTATERESPONSE']._serialized_end=691
-  _globals['_LISTIMPORTTASKSREQUEST']._serialized_start=693
-  _globals['_LISTIMPORTTASKSREQUEST']._serialized_end=774
-  _globals['_LISTIMPORTTASKSRESPONSE']._serialized_start=777
-  _globals['_LISTIMPORTTASKSRESPONSE']._serialized_end=907
-  _globals['_GETVERSIONREQUEST']._serialized_start=909
-  _globals['_GETVERSIONREQUEST']._serialized_end=928
-  _globals['_GETVERSIONRESPONSE']._serialized_start=930
-  _globals['_GETVERSIONRESPONSE']._serialized_end=1012
-  _globals['_MILVUSSERVICE']._serialized_start=1015
-  _globals['_MILVUSSERVICE']._serialized_end=1433
+  _globals['_IMPORTREQUEST']._serialized_start=66
+  _globals['_IMPORTREQUEST']._serialized_end=306
+  _globals['_IMPORTRESPONSE']._serialized_start=308
+  _globals['_IMPORTRESPONSE']._serialized_end=384
+  _globals['_GETIMPORTSTATEREQUEST']._serialized_start=386
+  _globals['_GETIMPORTSTATEREQUEST']._serialized_end=423
+  _globals['_GETIMPORTSTATERESPONSE']._serialized_start=426
+  _globals['_GETIMPORTSTATERESPONSE']._serialized_end=705
+  _globals['_LISTIMPORTTASKSREQUEST']._serialized_start=707
+  _globals['_LISTIMPORTTASKSREQUEST']._serialized_end=788
+  _globals['_LISTIMPORTTASKSRESPONSE']._serialized_start=791
+  _globals['_LISTIMPORTTASKSRESPONSE']._serialized_end=921
+  _globals['_GETVERSIONREQUEST']._serialized_start=923
+  _globals['_GETVERSIONREQUEST']._serialized_end=942
+  _globals['_GETVERSIONRESPONSE']._serialized_start=944
+  _globals['_GETVERSIONRESPONSE']._serialized_end=1026
+  _globals['_DESCRIBECOLLECTIONREQUEST']._serialized_start=1028
+  _globals['_DESCRIBECOLLECTIONREQUEST']._serialized_end=1097
+  _globals['_DESCRIBECOLLECTIONRESPONSE']._serialized_start=1100
+  _globals['_DESCRIBECOLLECTIONRESPONSE']._serialized_end=1292
+  _globals['_SHOWPARTITIONSREQUEST']._serialized_start=1294
+  _globals['_SHOWPARTITIONSREQUEST']._serialized_end=1384
+  _globals['_SHOWPARTITIONSRESPONSE']._serialized_start=1386
+  _globals['_SHOWPARTITIONSRESPONSE']._serialized_end=1480
+  _globals['_HASPARTITIONREQUEST']._serialized_start=1482
+  _globals['_HASPARTITIONREQUEST']._serialized_end=1569
+  _globals['_BOOLRESPONSE']._serialized_start=1571
+  _globals['_BOOLRESPONSE']._serialized_end=1645
+  _globals['_MILVUSSERVICE']._serialized_start=1648
+  _globals['_MILVUSSERVICE']._serialized_end=2391
 # @@protoc_insertion_point(module_scope)

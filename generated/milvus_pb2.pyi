@@ -1,4 +1,5 @@
 from . import common_pb2 as _common_pb2
+from . import schema_pb2 as _schema_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -93,3 +94,61 @@ class GetVersionResponse(_message.Message):
     status: _common_pb2.Status
     version: str
     def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., version: _Optional[str] = ...) -> None: ...
+
+class DescribeCollectionRequest(_message.Message):
+    __slots__ = ("db_name", "collection_name")
+    DB_NAME_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_NAME_FIELD_NUMBER: _ClassVar[int]
+    db_name: str
+    collection_name: str
+    def __init__(self, db_name: _Optional[str] = ..., collection_name: _Optional[str] = ...) -> None: ...
+
+class DescribeCollectionResponse(_message.Message):
+    __slots__ = ("status", "schema", "collectionID", "collection_name", "db_name")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    COLLECTIONID_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_NAME_FIELD_NUMBER: _ClassVar[int]
+    DB_NAME_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    schema: _schema_pb2.CollectionSchema
+    collectionID: int
+    collection_name: str
+    db_name: str
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., schema: _Optional[_Union[_schema_pb2.CollectionSchema, _Mapping]] = ..., collectionID: _Optional[int] = ..., collection_name: _Optional[str] = ..., db_name: _Optional[str] = ...) -> None: ...
+
+class ShowPartitionsRequest(_message.Message):
+    __slots__ = ("db_name", "collection_name", "partition_names")
+    DB_NAME_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_NAME_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_NAMES_FIELD_NUMBER: _ClassVar[int]
+    db_name: str
+    collection_name: str
+    partition_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, db_name: _Optional[str] = ..., collection_name: _Optional[str] = ..., partition_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ShowPartitionsResponse(_message.Message):
+    __slots__ = ("status", "partition_names")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_NAMES_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    partition_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., partition_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class HasPartitionRequest(_message.Message):
+    __slots__ = ("db_name", "collection_name", "partition_name")
+    DB_NAME_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_NAME_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_NAME_FIELD_NUMBER: _ClassVar[int]
+    db_name: str
+    collection_name: str
+    partition_name: str
+    def __init__(self, db_name: _Optional[str] = ..., collection_name: _Optional[str] = ..., partition_name: _Optional[str] = ...) -> None: ...
+
+class BoolResponse(_message.Message):
+    __slots__ = ("status", "value")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.Status
+    value: bool
+    def __init__(self, status: _Optional[_Union[_common_pb2.Status, _Mapping]] = ..., value: bool = ...) -> None: ...

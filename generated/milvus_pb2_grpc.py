@@ -34,6 +34,21 @@ class MilvusServiceStub(object):
                 request_serializer=milvus__pb2.GetVersionRequest.SerializeToString,
                 response_deserializer=milvus__pb2.GetVersionResponse.FromString,
                 )
+        self.DescribeCollection = channel.unary_unary(
+                '/milvus.proto.milvus.MilvusService/DescribeCollection',
+                request_serializer=milvus__pb2.DescribeCollectionRequest.SerializeToString,
+                response_deserializer=milvus__pb2.DescribeCollectionResponse.FromString,
+                )
+        self.ShowPartitions = channel.unary_unary(
+                '/milvus.proto.milvus.MilvusService/ShowPartitions',
+                request_serializer=milvus__pb2.ShowPartitionsRequest.SerializeToString,
+                response_deserializer=milvus__pb2.ShowPartitionsResponse.FromString,
+                )
+        self.HasPartition = channel.unary_unary(
+                '/milvus.proto.milvus.MilvusService/HasPartition',
+                request_serializer=milvus__pb2.HasPartitionRequest.SerializeToString,
+                response_deserializer=milvus__pb2.BoolResponse.FromString,
+                )
 
 
 class MilvusServiceServicer(object):
@@ -63,6 +78,25 @@ class MilvusServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DescribeCollection(self, request, context):
+        """Asked by the preflight before an Import: does the collection (and partition) exist, and what is its schema.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShowPartitions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HasPartition(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MilvusServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -85,6 +119,21 @@ def add_MilvusServiceServicer_to_server(servicer, server):
                     servicer.GetVersion,
                     request_deserializer=milvus__pb2.GetVersionRequest.FromString,
                     response_serializer=milvus__pb2.GetVersionResponse.SerializeToString,
+            ),
+            'DescribeCollection': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeCollection,
+                    request_deserializer=milvus__pb2.DescribeCollectionRequest.FromString,
+                    response_serializer=milvus__pb2.DescribeCollectionResponse.SerializeToString,
+            ),
+            'ShowPartitions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShowPartitions,
+                    request_deserializer=milvus__pb2.ShowPartitionsRequest.FromString,
+                    response_serializer=milvus__pb2.ShowPartitionsResponse.SerializeToString,
+            ),
+            'HasPartition': grpc.unary_unary_rpc_method_handler(
+                    servicer.HasPartition,
+                    request_deserializer=milvus__pb2.HasPartitionRequest.FromString,
+                    response_serializer=milvus__pb2.BoolResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -161,5 +210,56 @@ class MilvusService(object):
         return grpc.experimental.unary_unary(request, target, '/milvus.proto.milvus.MilvusService/GetVersion',
             milvus__pb2.GetVersionRequest.SerializeToString,
             milvus__pb2.GetVersionResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DescribeCollection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/milvus.proto.milvus.MilvusService/DescribeCollection',
+            milvus__pb2.DescribeCollectionRequest.SerializeToString,
+            milvus__pb2.DescribeCollectionResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ShowPartitions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/milvus.proto.milvus.MilvusService/ShowPartitions',
+            milvus__pb2.ShowPartitionsRequest.SerializeToString,
+            milvus__pb2.ShowPartitionsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def HasPartition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/milvus.proto.milvus.MilvusService/HasPartition',
+            milvus__pb2.HasPartitionRequest.SerializeToString,
+            milvus__pb2.BoolResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -44,6 +44,22 @@ class MilvusServiceStub:
         milvus_pb2.GetVersionResponse,
     ]
 
+    DescribeCollection: grpc.UnaryUnaryMultiCallable[
+        milvus_pb2.DescribeCollectionRequest,
+        milvus_pb2.DescribeCollectionResponse,
+    ]
+    """Asked by the preflight before an Import: does the collection (and partition) exist, and what is its schema."""
+
+    ShowPartitions: grpc.UnaryUnaryMultiCallable[
+        milvus_pb2.ShowPartitionsRequest,
+        milvus_pb2.ShowPartitionsResponse,
+    ]
+
+    HasPartition: grpc.UnaryUnaryMultiCallable[
+        milvus_pb2.HasPartitionRequest,
+        milvus_pb2.BoolResponse,
+    ]
+
 class MilvusServiceAsyncStub:
     Import: grpc.aio.UnaryUnaryMultiCallable[
         milvus_pb2.ImportRequest,
@@ -63,6 +79,22 @@ class MilvusServiceAsyncStub:
     GetVersion: grpc.aio.UnaryUnaryMultiCallable[
         milvus_pb2.GetVersionRequest,
         milvus_pb2.GetVersionResponse,
+    ]
+
+    DescribeCollection: grpc.aio.UnaryUnaryMultiCallable[
+        milvus_pb2.DescribeCollectionRequest,
+        milvus_pb2.DescribeCollectionResponse,
+    ]
+    """Asked by the preflight before an Import: does the collection (and partition) exist, and what is its schema."""
+
+    ShowPartitions: grpc.aio.UnaryUnaryMultiCallable[
+        milvus_pb2.ShowPartitionsRequest,
+        milvus_pb2.ShowPartitionsResponse,
+    ]
+
+    HasPartition: grpc.aio.UnaryUnaryMultiCallable[
+        milvus_pb2.HasPartitionRequest,
+        milvus_pb2.BoolResponse,
     ]
 
 class MilvusServiceServicer(metaclass=abc.ABCMeta):
@@ -93,5 +125,27 @@ class MilvusServiceServicer(metaclass=abc.ABCMeta):
         request: milvus_pb2.GetVersionRequest,
         context: _ServicerContext,
     ) -> typing.Union[milvus_pb2.GetVersionResponse, collections.abc.Awaitable[milvus_pb2.GetVersionResponse]]: ...
+
+    @abc.abstractmethod
+    def DescribeCollection(
+        self,
+        request: milvus_pb2.DescribeCollectionRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[milvus_pb2.DescribeCollectionResponse, collections.abc.Awaitable[milvus_pb2.DescribeCollectionResponse]]:
+        """Asked by the preflight before an Import: does the collection (and partition) exist, and what is its schema."""
+
+    @abc.abstractmethod
+    def ShowPartitions(
+        self,
+        request: milvus_pb2.ShowPartitionsRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[milvus_pb2.ShowPartitionsResponse, collections.abc.Awaitable[milvus_pb2.ShowPartitionsResponse]]: ...
+
+    @abc.abstractmethod
+    def HasPartition(
+        self,
+        request: milvus_pb2.HasPartitionRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[milvus_pb2.BoolResponse, collections.abc.Awaitable[milvus_pb2.BoolResponse]]: ...
 
 def add_MilvusServiceServicer_to_server(servicer: MilvusServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

@@ -12,13 +12,15 @@ import atexit
 import os
 import threading
 from collections.abc import Sequence
+from typing import Literal, overload
 
 import grpc
 
+from ._calls import CallOptions
 from ._client import ImportClient, Jobs, MetadataArg, check_is_option
 from ._errors import InvalidInputError
 from ._flows import ProgressCallback
-from ._models import BulkImportResponse, ImportJobRecord, ImportProgress
+from ._models import BulkImportResponse, ImportJobRecord, ImportPlan, ImportProgress
 from ._options import BulkImportOption
 
 _lock = threading.Lock()
@@ -53,6 +55,34 @@ def _close_shared() -> None:
         _clients.clear()
 
 
+@overload
+def bulk_import(
+    option: BulkImportOption,
+    *,
+    timeout: float | None = ...,
+    metadata: MetadataArg = ...,
+    credentials: grpc.CallCredentials | None = ...,
+    wait_for_ready: bool | None = ...,
+    compression: grpc.Compression | None = ...,
+    preflight: bool | None = ...,
+    dry_run: Literal[False] = ...,
+) -> BulkImportResponse: ...
+
+
+@overload
+def bulk_import(
+    option: BulkImportOption,
+    *,
+    timeout: float | None = ...,
+    metadata: MetadataArg = ...,
+    credentials: grpc.CallCredentials | None = ...,
+    wait_for_ready: bool | None = ...,
+    compression: grpc.Compression | None = ...,
+    preflight: bool | None = ...,
+    dry_run: Literal[True],
+) -> ImportPlan: ...
+
+
 def bulk_import(
     option: BulkImportOption,
     *,
@@ -61,7 +91,9 @@ def bulk_import(
     credentials: grpc.CallCredentials | None = None,
     wait_for_ready: bool | None = None,
     compression: grpc.Compression | None = None,
-) -> BulkImportResponse:
+    preflight: bool | None = None,
+    dry_run: bool = False,
+) -> BulkImportResponse | ImportPlan:
     """Import prepared files into a collection, like the Go SDK's ``BulkImport(ctx, option, callOpts...)``.
 
     Connects to ``option.uri`` (or ``MILVUS_URI``) over a client cached per URI, so a loop of calls does not redial.
@@ -72,19 +104,19 @@ def bulk_import(
     yourself (yours win), ``credentials`` replace the client's credentials, ``wait_for_ready``/``compression`` go to
     gRPC as they are.
 
+    Before the first Import, the *preflight* asks the server about the collection (DescribeCollection, and
+    HasPartition when a partition is named; cached per client for 10 s) and raises a :class:`PreflightError`
+    naming the collection, partition, file or field that cannot work, with no Import sent; ``preflight=False``
+    skips it. ``dry_run=True`` runs the preflight and returns the :class:`ImportPlan` (the requests that would be
+    sent, secrets masked) without sending any Import.
+
     Returns a :class:`BulkImportResponse` (status 0). Raises :class:`InvalidInputError` before any RPC for input that
     cannot be right, :class:`BulkImportError` when the server refuses a group, a :class:`TransportError` subclass
     when an RPC fails; each carries ``created_job_ids`` of the groups that succeeded before it.
     """
     option = check_is_option(option)
-    return shared_client(option.uri or None).bulk_import(
-        option,
-        timeout=timeout,
-        metadata=metadata,
-        credentials=credentials,
-        wait_for_ready=wait_for_ready,
-        compression=compression,
-    )
+    call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
+    return shared_client(option.uri or None)._run_bulk_import(option, call, preflight, dry_run)
 
 
 def get_import_progress(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import grpc
 import grpc.aio
@@ -21,14 +21,14 @@ from ._flows import (
     ProgressCallback,
     Retry,
     Session,
-    bulk_import_flow,
     list_flow,
     progress_flow,
     server_version,
     wait_flow,
 )
-from ._models import BulkImportResponse, ImportJobRecord, ImportProgress
+from ._models import BulkImportResponse, ImportJobRecord, ImportPlan, ImportProgress
 from ._options import BulkImportOption
+from ._preflight import SchemaCache, import_flow
 from ._transport import (
     AsyncTransport,
     SyncTransport,
@@ -75,7 +75,12 @@ class _BaseClient:
         interceptors: Sequence[Any] | None = None,
         channel_options: Sequence[tuple[str, Any]] | None = None,
         retry: Retry | None = None,
+        preflight: bool = True,
     ) -> None:
+        if not isinstance(preflight, bool):
+            raise InvalidInputError(
+                f"preflight must be True or False, got {preflight!r}", value=preflight, field="preflight"
+            )
         if retry is not None and not isinstance(retry, Retry):
             raise InvalidInputError(
                 f"retry must be a pymilvus_import.Retry, got {type(retry).__name__} {retry!r}",
@@ -101,6 +106,8 @@ class _BaseClient:
         self._address: str | None = config.target.address or None
         self._identity: Identity = config.identity()
         self._session = Session(config.target.display, retry)
+        self._preflight = preflight
+        self._schemas = SchemaCache(clock=self._session.clock)
         self._open(config, channel, interceptors)
 
     def _open(self, config: ConnectionConfig, channel: Any, interceptors: Sequence[Any] | None) -> None:
@@ -109,8 +116,13 @@ class _BaseClient:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(target={self._session.target!r}, db_name={self._identity.db_name!r})"
 
-    def _bulk_import(self, option: BulkImportOption, call: CallOptions) -> Flow[BulkImportResponse]:
+    def _bulk_import(
+        self, option: BulkImportOption, call: CallOptions, preflight: bool | None, dry_run: bool
+    ) -> Flow[BulkImportResponse | ImportPlan]:
         option = check_is_option(option)
+        for name, flag in (("preflight", preflight), ("dry_run", dry_run)):
+            if flag is not None and not isinstance(flag, bool):
+                raise InvalidInputError(f"{name} must be True or False, got {flag!r}", value=flag, field=name)
         identity = self._identity
         if option.uri.strip():
             # The option's URI must name this client's server; its database and credentials then apply to this
@@ -125,7 +137,8 @@ class _BaseClient:
                 )
             authorization = authorization_value(token=None, user=target.user, password=target.password)
             identity = Identity(authorization or identity.authorization, target.db_name or identity.db_name)
-        return bulk_import_flow(self._session, identity, option, call)
+        check = self._preflight if preflight is None else preflight
+        return import_flow(self._session, identity, option, call, self._schemas, preflight=check, dry_run=dry_run)
 
     def _wait(
         self,
@@ -200,6 +213,34 @@ class ImportClient(_BaseClient):
         :class:`ClientClosedError`."""
         self._transport.close()
 
+    @overload
+    def bulk_import(
+        self,
+        option: BulkImportOption,
+        *,
+        timeout: float | None = ...,
+        metadata: MetadataArg = ...,
+        credentials: grpc.CallCredentials | None = ...,
+        wait_for_ready: bool | None = ...,
+        compression: grpc.Compression | None = ...,
+        preflight: bool | None = ...,
+        dry_run: Literal[False] = ...,
+    ) -> BulkImportResponse: ...
+
+    @overload
+    def bulk_import(
+        self,
+        option: BulkImportOption,
+        *,
+        timeout: float | None = ...,
+        metadata: MetadataArg = ...,
+        credentials: grpc.CallCredentials | None = ...,
+        wait_for_ready: bool | None = ...,
+        compression: grpc.Compression | None = ...,
+        preflight: bool | None = ...,
+        dry_run: Literal[True],
+    ) -> ImportPlan: ...
+
     def bulk_import(
         self,
         option: BulkImportOption,
@@ -209,10 +250,21 @@ class ImportClient(_BaseClient):
         credentials: grpc.CallCredentials | None = None,
         wait_for_ready: bool | None = None,
         compression: grpc.Compression | None = None,
-    ) -> BulkImportResponse:
-        """Import the option's file groups: one Import RPC per group, in order (see :func:`bulk_import`)."""
+        preflight: bool | None = None,
+        dry_run: bool = False,
+    ) -> BulkImportResponse | ImportPlan:
+        """Import the option's file groups: one Import RPC per group, in order (see :func:`bulk_import`).
+
+        ``preflight`` (default: the client's, on unless ``ImportClient(..., preflight=False)``) checks the request
+        against the server's schema first; ``dry_run=True`` runs the preflight and returns the :class:`ImportPlan`
+        of the requests instead of sending any Import."""
         call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-        return self._transport.run(self._bulk_import(option, call))
+        return self._run_bulk_import(option, call, preflight, dry_run)
+
+    def _run_bulk_import(
+        self, option: BulkImportOption, call: CallOptions, preflight: bool | None, dry_run: bool
+    ) -> BulkImportResponse | ImportPlan:
+        return self._transport.run(self._bulk_import(option, call, preflight, dry_run))
 
     def get_import_progress(
         self,
@@ -313,6 +365,34 @@ class AsyncImportClient(_BaseClient):
         it are cancelled, and later calls raise :class:`ClientClosedError`."""
         await self._transport.close()
 
+    @overload
+    async def bulk_import(
+        self,
+        option: BulkImportOption,
+        *,
+        timeout: float | None = ...,
+        metadata: MetadataArg = ...,
+        credentials: grpc.CallCredentials | None = ...,
+        wait_for_ready: bool | None = ...,
+        compression: grpc.Compression | None = ...,
+        preflight: bool | None = ...,
+        dry_run: Literal[False] = ...,
+    ) -> BulkImportResponse: ...
+
+    @overload
+    async def bulk_import(
+        self,
+        option: BulkImportOption,
+        *,
+        timeout: float | None = ...,
+        metadata: MetadataArg = ...,
+        credentials: grpc.CallCredentials | None = ...,
+        wait_for_ready: bool | None = ...,
+        compression: grpc.Compression | None = ...,
+        preflight: bool | None = ...,
+        dry_run: Literal[True],
+    ) -> ImportPlan: ...
+
     async def bulk_import(
         self,
         option: BulkImportOption,
@@ -322,10 +402,12 @@ class AsyncImportClient(_BaseClient):
         credentials: grpc.CallCredentials | None = None,
         wait_for_ready: bool | None = None,
         compression: grpc.Compression | None = None,
-    ) -> BulkImportResponse:
+        preflight: bool | None = None,
+        dry_run: bool = False,
+    ) -> BulkImportResponse | ImportPlan:
         """:meth:`ImportClient.bulk_import`, awaited. Cancelling the task cancels the RPC in flight."""
         call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-        return await self._transport.run(self._bulk_import(option, call))
+        return await self._transport.run(self._bulk_import(option, call, preflight, dry_run))
 
     async def get_import_progress(
         self,

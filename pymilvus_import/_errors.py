@@ -3,7 +3,13 @@
 ::
 
     MilvusImportError                    base of everything below; never raised itself
-    ├── InvalidInputError                client side: input that cannot be right, found before any RPC (a ValueError)
+    ├── InvalidInputError                client side: input that cannot be right, found before any Import (a ValueError)
+    │   └── PreflightError               ... found by the preflight, from the server's schema or version
+    │       ├── CollectionNotFoundError  no such collection in that database
+    │       │   └── DatabaseNotFoundError    no such database
+    │       ├── PartitionNotFoundError   no such partition in the collection
+    │       ├── SchemaMismatchError      files vs fields: a missing field, an unknown file, the auto-id key, ...
+    │       └── UnsupportedByServerError a file format or option this server version cannot read
     ├── ClientClosedError                a call on a client that was closed
     ├── WrongEventLoopError              a grpc.aio channel of yours used from another event loop (a RuntimeError)
     ├── ServerError                      the server answered with a non-zero status (.status, .server_message)
@@ -20,8 +26,11 @@
         ├── ServerInvalidArgumentError   INVALID_ARGUMENT: the *server* rejected the request's form
         └── RateLimitedError             RESOURCE_EXHAUSTED: rate limit or quota; safe to retry later
 
-``InvalidInputError`` is always the client's own verdict (nothing was sent); ``ServerInvalidArgumentError`` is the
-server's gRPC status. A non-zero status from Import is *raised* as ``BulkImportError`` (never returned); its
+``InvalidInputError`` is always the client's own verdict, with no Import sent (the option alone, or for a
+``PreflightError`` the server's answer to a read-only DescribeCollection/HasPartition/GetVersion);
+``ServerInvalidArgumentError`` is the server's gRPC status for a request it received.
+
+A non-zero status from Import is *raised* as ``BulkImportError`` (never returned); its
 ``response`` is the Go-shaped :class:`BulkImportResponse` for callers who prefer reading ``status``.
 
 Errors raised by ``bulk_import`` also say what was already created: ``created_job_ids`` holds the job ids of the
@@ -215,3 +224,82 @@ def from_grpc_error(error: grpc.RpcError, *, target: str, method: str) -> Transp
     exc = cls(message, code=code, details=details, target=target, method=method)
     exc.__cause__ = error
     return exc
+
+
+class PreflightError(InvalidInputError):
+    """The preflight found, from the server's answer, that the request cannot succeed. No Import was sent.
+
+    ``collection_name`` / ``db_name`` say where it looked; ``value``/``field`` (from :class:`InvalidInputError`)
+    hold the offending value and what it is.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        collection_name: str,
+        db_name: str,
+        value: Any = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, value=value, field=field)
+        self.collection_name = collection_name
+        self.db_name = db_name
+
+
+class CollectionNotFoundError(PreflightError):
+    """The server has no collection of that name in that database."""
+
+
+class DatabaseNotFoundError(CollectionNotFoundError):
+    """The server has no database of that name (so no collection in it either)."""
+
+
+class PartitionNotFoundError(PreflightError):
+    """The collection has no partition of that name. ``partition_name`` is the name asked for."""
+
+    def __init__(self, message: str, *, collection_name: str, db_name: str, partition_name: str) -> None:
+        super().__init__(
+            message, collection_name=collection_name, db_name=db_name, value=partition_name, field="partition_name"
+        )
+        self.partition_name = partition_name
+
+
+class SchemaMismatchError(PreflightError):
+    """The request does not fit the collection's schema: a NumPy group's files vs the fields to import, or a
+    partition name given for a collection with a partition key. ``file`` is the offending file (or None),
+    ``field_name`` the field concerned, ``suggestion`` a close field name for a misspelt file (or None)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        collection_name: str,
+        db_name: str,
+        value: Any = None,
+        field: str | None = None,
+        file: str | None = None,
+        field_name: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        super().__init__(message, collection_name=collection_name, db_name=db_name, value=value, field=field)
+        self.file = file
+        self.field_name = field_name
+        self.suggestion = suggestion
+
+
+class UnsupportedByServerError(PreflightError):
+    """The server's version cannot read this file format or option. ``server_version`` is what it reported."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        collection_name: str,
+        db_name: str,
+        server_version: str,
+        value: Any = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, collection_name=collection_name, db_name=db_name, value=value, field=field)
+        self.server_version = server_version

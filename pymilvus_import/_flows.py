@@ -301,6 +301,7 @@ def bulk_import_flow(
     option: BulkImportOption,
     call: CallOptions,
     fresh_keys: Iterator[str] | None = None,
+    deadline: Deadline | None = None,
 ) -> Flow[BulkImportResponse]:
     """Validate ``option``, send one Import per file group in order, and collect the job ids.
 
@@ -313,7 +314,7 @@ def bulk_import_flow(
     db_name = call.db_name(option.db_name, identity.db_name)
     auth = authorization_value(token=option.api_key, user=None, password=None) or identity.authorization
     metadata = call.request_metadata(auth, db_name)
-    deadline = session.deadline(call.timeout)
+    deadline = deadline or session.deadline(call.timeout)
     job_ids: list[str] = []
     for index, (group, key) in enumerate(zip(option.files, keys, strict=True)):
         request = _wire.encode_import_request(

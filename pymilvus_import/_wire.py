@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -264,3 +264,208 @@ def decode_get_version_response(data: bytes, target: str) -> str:
     if message.HasField("status"):  # only the version matters here: a reply without a status is taken as it is
         _raise_for_status(message, "GetVersion", target)
     return str(message.version)
+
+
+# --- preflight: schema and partitions ---
+# What the preflight asks before an Import (DescribeCollection, ShowPartitions, HasPartition), decoded into plain
+# values. tests/test_wire_compat.py checks the paths and the DataType names against the descriptors and pymilvus's.
+
+DESCRIBE_COLLECTION = _SERVICE + "DescribeCollection"
+SHOW_PARTITIONS = _SERVICE + "ShowPartitions"
+HAS_PARTITION = _SERVICE + "HasPartition"
+
+#: schema.DataType enum: number -> name (a number not listed decodes as "DataType(<number>)").
+DATA_TYPE_NAMES: Mapping[int, str] = {
+    0: "None",
+    1: "Bool",
+    2: "Int8",
+    3: "Int16",
+    4: "Int32",
+    5: "Int64",
+    10: "Float",
+    11: "Double",
+    20: "String",
+    21: "VarChar",
+    22: "Array",
+    23: "JSON",
+    24: "Geometry",
+    25: "Text",
+    26: "Timestamptz",
+    100: "BinaryVector",
+    101: "FloatVector",
+    102: "Float16Vector",
+    103: "BFloat16Vector",
+    104: "SparseFloatVector",
+    105: "Int8Vector",
+}
+
+
+class FieldInfo:
+    """One field of a collection's schema, as the preflight reads it."""
+
+    __slots__ = (
+        "auto_id",
+        "data_type",
+        "has_default",
+        "is_dynamic",
+        "is_function_output",
+        "is_partition_key",
+        "is_primary",
+        "name",
+        "nullable",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        data_type: str,
+        *,
+        is_primary: bool = False,
+        auto_id: bool = False,
+        is_partition_key: bool = False,
+        is_dynamic: bool = False,
+        nullable: bool = False,
+        has_default: bool = False,
+        is_function_output: bool = False,
+    ) -> None:
+        self.name = name
+        self.data_type = data_type
+        self.is_primary = is_primary
+        self.auto_id = auto_id
+        self.is_partition_key = is_partition_key
+        self.is_dynamic = is_dynamic
+        self.nullable = nullable
+        self.has_default = has_default
+        self.is_function_output = is_function_output
+
+    def __repr__(self) -> str:
+        flags = [
+            flag
+            for flag, on in (
+                ("primary", self.is_primary),
+                ("auto_id", self.auto_id),
+                ("partition_key", self.is_partition_key),
+                ("dynamic", self.is_dynamic),
+                ("nullable", self.nullable),
+                ("default", self.has_default),
+                ("function_output", self.is_function_output),
+            )
+            if on
+        ]
+        return f"FieldInfo({self.name!r}, {self.data_type}{''.join(', ' + f for f in flags)})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FieldInfo):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class CollectionSchema:
+    """A collection's schema as the preflight reads it: its fields (in server order, the hidden ``$meta`` field
+    included when the server lists it), whether it has a dynamic field, and any struct-array field names (3.x)."""
+
+    __slots__ = ("collection_name", "enable_dynamic_field", "fields", "struct_array_fields")
+
+    def __init__(
+        self,
+        collection_name: str,
+        fields: tuple[FieldInfo, ...],
+        enable_dynamic_field: bool = False,
+        struct_array_fields: tuple[str, ...] = (),
+    ) -> None:
+        self.collection_name = collection_name
+        self.fields = fields
+        self.enable_dynamic_field = enable_dynamic_field
+        self.struct_array_fields = struct_array_fields
+
+    def __repr__(self) -> str:
+        return (
+            f"CollectionSchema({self.collection_name!r}, fields={list(self.fields)!r}, "
+            f"enable_dynamic_field={self.enable_dynamic_field})"
+        )
+
+    @property
+    def partition_key(self) -> str | None:
+        """The name of the partition-key field, or None."""
+        return next((f.name for f in self.fields if f.is_partition_key), None)
+
+
+class DescribeCollectionReply:
+    """A DescribeCollection answer: its status (``code`` 0 is success) and the schema (None when it carries none)."""
+
+    __slots__ = ("code", "reason", "schema")
+
+    def __init__(self, code: int, reason: str, schema: CollectionSchema | None) -> None:
+        self.code = code
+        self.reason = reason
+        self.schema = schema
+
+
+def _status_or_ok(message: Any) -> tuple[int, str]:
+    """(code, reason) of a preflight reply; a reply without a status counts as OK (its content decides)."""
+    if not message.HasField("status"):
+        return 0, ""
+    code, reason, _retriable = _status_of(message, "")
+    return code, reason
+
+
+def encode_describe_collection_request(*, collection_name: str, db_name: str) -> bytes:
+    request = _pb.milvus.DescribeCollectionRequest(collection_name=collection_name, db_name=db_name)
+    return bytes(request.SerializeToString())
+
+
+def encode_show_partitions_request(*, collection_name: str, db_name: str, partition_names: Sequence[str] = ()) -> bytes:
+    request = _pb.milvus.ShowPartitionsRequest(
+        collection_name=collection_name, db_name=db_name, partition_names=partition_names
+    )
+    return bytes(request.SerializeToString())
+
+
+def encode_has_partition_request(*, collection_name: str, partition_name: str, db_name: str) -> bytes:
+    request = _pb.milvus.HasPartitionRequest(
+        collection_name=collection_name, partition_name=partition_name, db_name=db_name
+    )
+    return bytes(request.SerializeToString())
+
+
+def _field_info(field: Any) -> FieldInfo:
+    number = int(field.data_type)
+    return FieldInfo(
+        field.name,
+        DATA_TYPE_NAMES.get(number, f"DataType({number})"),
+        is_primary=field.is_primary_key,
+        auto_id=field.autoID,
+        is_partition_key=field.is_partition_key,
+        is_dynamic=field.is_dynamic,
+        nullable=field.nullable,
+        has_default=field.HasField("default_value"),
+        is_function_output=field.is_function_output,
+    )
+
+
+def decode_describe_collection_response(data: bytes) -> DescribeCollectionReply:
+    message = _parse(_pb.milvus.DescribeCollectionResponse, data, "DescribeCollection")
+    schema = None
+    if message.HasField("schema"):
+        s = message.schema
+        schema = CollectionSchema(
+            collection_name=message.collection_name or s.name,
+            fields=tuple(_field_info(f) for f in s.fields),
+            enable_dynamic_field=s.enable_dynamic_field,
+            struct_array_fields=tuple(f.name for f in s.struct_array_fields),
+        )
+    return DescribeCollectionReply(*_status_or_ok(message), schema)
+
+
+def decode_show_partitions_response(data: bytes) -> tuple[int, str, tuple[str, ...]]:
+    """(code, reason, partition names) of a ShowPartitions answer."""
+    message = _parse(_pb.milvus.ShowPartitionsResponse, data, "ShowPartitions")
+    return (*_status_or_ok(message), tuple(message.partition_names))
+
+
+def decode_bool_response(data: bytes) -> tuple[int, str, bool]:
+    """(code, reason, value) of a HasPartition answer."""
+    message = _parse(_pb.milvus.BoolResponse, data, "HasPartition")
+    return (*_status_or_ok(message), bool(message.value))

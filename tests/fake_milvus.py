@@ -17,6 +17,11 @@ documented 2.4+ behaviour (see /work/shared/reference/milvus-import-facts.md, se
   each job's last polled step and does not advance it.
 * ``GetVersion``: the configured version string.
 * Any method named in ``unimplemented`` answers gRPC UNIMPLEMENTED (a server or proxy without it).
+* ``DescribeCollection`` / ``ShowPartitions`` / ``HasPartition`` (for the preflight): the schema a test registered
+  with ``add_collection(..., fields=[field(...)], enable_dynamic_field=...)`` (default: ``id`` Int64 primary key and
+  ``vec`` FloatVector, plus ``tenant`` VarChar partition key when ``partition_key=True``); unknown database 800,
+  unknown collection 100. ``deny_preflight = True`` makes the three answer PERMISSION_DENIED (a user without the
+  DescribeCollection privilege); ``inject`` works for them as for the others.
 
 What it does not do: read files, store rows, check schemas or npy field names, time-based progress, retention by
 age (call ``expire_job``), TLS, the 2.3 task model. Every request is recorded (``requests``) before auth and faults;
@@ -39,7 +44,7 @@ from typing import Any
 
 import grpc
 
-from pymilvus_import._generated import common_pb2, milvus_pb2
+from pymilvus_import._generated import common_pb2, milvus_pb2, schema_pb2
 
 SERVICE = "milvus.proto.milvus.MilvusService"
 JOB_ID_BASE = 450_000_000_000_000_001
@@ -48,13 +53,20 @@ METHODS = {
     "GetImportState": milvus_pb2.GetImportStateRequest,
     "ListImportTasks": milvus_pb2.ListImportTasksRequest,
     "GetVersion": milvus_pb2.GetVersionRequest,
+    "DescribeCollection": milvus_pb2.DescribeCollectionRequest,
+    "ShowPartitions": milvus_pb2.ShowPartitionsRequest,
+    "HasPartition": milvus_pb2.HasPartitionRequest,
 }
 RESPONSES = {
     "Import": milvus_pb2.ImportResponse,
     "GetImportState": milvus_pb2.GetImportStateResponse,
     "ListImportTasks": milvus_pb2.ListImportTasksResponse,
     "GetVersion": milvus_pb2.GetVersionResponse,
+    "DescribeCollection": milvus_pb2.DescribeCollectionResponse,
+    "ShowPartitions": milvus_pb2.ShowPartitionsResponse,
+    "HasPartition": milvus_pb2.BoolResponse,
 }
+PREFLIGHT_METHODS = ("DescribeCollection", "ShowPartitions", "HasPartition")
 # Step state name (the REST names) -> the ImportState a 2.4+ server reports.
 STATES = {
     "Pending": common_pb2.ImportPending,
@@ -63,6 +75,28 @@ STATES = {
     "Failed": common_pb2.ImportFailed,
 }
 MISSING_FILE_REASON = "The specified key does not exist"
+
+
+def field(
+    name: str,
+    data_type: str = "Int64",
+    *,
+    primary: bool = False,
+    auto_id: bool = False,
+    partition_key: bool = False,
+    nullable: bool = False,
+    dynamic: bool = False,
+) -> Any:
+    """One field of a registered collection's schema (``data_type`` is a DataType name: "Int64", "FloatVector")."""
+    return schema_pb2.FieldSchema(
+        name=name,
+        data_type=schema_pb2.DataType.Value(data_type),
+        is_primary_key=primary,
+        autoID=auto_id,
+        is_partition_key=partition_key,
+        nullable=nullable,
+        is_dynamic=dynamic,
+    )
 
 
 # --------------------------------------------------------------------------------------------- progress scripts
@@ -232,6 +266,7 @@ class Milvus24TestServer:
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
         self._databases: set[str] = {"default"}
         self._collections: dict[tuple[str, str], dict[str, Any]] = {}
+        self.deny_preflight = False  # DescribeCollection/ShowPartitions/HasPartition answer PERMISSION_DENIED
         self._idempotency: dict[tuple[str, str, str], int] = {}
         self._server: grpc.Server | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -280,14 +315,23 @@ class Milvus24TestServer:
         partitions: Sequence[str] = ("_default",),
         partition_key: bool = False,
         script: Sequence[Step] | None = None,
+        fields: Sequence[Any] | None = None,
+        enable_dynamic_field: bool = False,
     ) -> None:
-        """Register a collection; ``script`` (optional) is the progress script of every job imported into it."""
+        """Register a collection; ``script`` (optional) is the progress script of every job imported into it,
+        ``fields`` (built with :func:`field`) its schema as DescribeCollection reports it."""
+        if fields is None:
+            fields = [field("id", primary=True), field("vec", "FloatVector")]
+            if partition_key:
+                fields.insert(1, field("tenant", "VarChar", partition_key=True))
+        schema = schema_pb2.CollectionSchema(name=name, fields=fields, enable_dynamic_field=enable_dynamic_field)
         with self._lock:
             self._databases.add(db_name)
             self._collections[(db_name, name)] = {
                 "partitions": set(partitions),
-                "partition_key": partition_key,
+                "partition_key": partition_key or any(f.is_partition_key for f in fields),
                 "script": list(script) if script else None,
+                "schema": schema,
             }
 
     def inject(self, method: str, *faults: Fault) -> None:
@@ -349,6 +393,10 @@ class Milvus24TestServer:
         self._check_auth(metadata, context)
         if method in self.unimplemented:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {SERVICE}/{method}")
+        if self.deny_preflight and method in PREFLIGHT_METHODS:
+            context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, f"PrivilegeDescribeCollection: permission deny to {method}"
+            )
         if fault is None:
             return self._dispatch(method, request, metadata)
         if fault.kind == "abort":
@@ -382,6 +430,8 @@ class Milvus24TestServer:
                 return self._get_import_state(request.task)
             if method == "ListImportTasks":
                 return self._list_import_tasks(request, metadata)
+            if method in PREFLIGHT_METHODS:
+                return self._preflight(method, request, metadata)
             return milvus_pb2.GetVersionResponse(status=_status(0, ""), version=self.version)
 
     def _db(self, request: Any, metadata: dict[str, Any]) -> str:
@@ -514,3 +564,18 @@ class Milvus24TestServer:
         return milvus_pb2.ListImportTasksResponse(
             status=_status(0, ""), tasks=[self._state_response(job, advance=False) for job in jobs]
         )
+
+    def _preflight(self, method: str, request: Any, metadata: dict[str, Any]) -> Any:
+        db = self._db(request, metadata)
+        try:
+            collection = self._collection(db, request.collection_name)
+        except _SyncError as error:
+            return RESPONSES[method](status=error.status)
+        ok = _status(0, "")
+        if method == "DescribeCollection":
+            return milvus_pb2.DescribeCollectionResponse(
+                status=ok, schema=collection["schema"], collection_name=request.collection_name, db_name=db
+            )
+        if method == "ShowPartitions":
+            return milvus_pb2.ShowPartitionsResponse(status=ok, partition_names=sorted(collection["partitions"]))
+        return milvus_pb2.BoolResponse(status=ok, value=request.partition_name in collection["partitions"])

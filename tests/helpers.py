@@ -156,3 +156,25 @@ def error_chain(error: BaseException) -> list[BaseException]:
         chain.append(current)
         current = current.__cause__ or current.__context__
     return chain
+
+
+def run_flow(channel: grpc.Channel, flow: object) -> object:
+    """Drive a flow (``pymilvus_import._flows``) on a sync channel (bytes in, bytes out): a tiny driver of its own,
+    so the preflight tests do not depend on the clients' transport classes."""
+    from pymilvus_import._flows import Rpc, Runner
+
+    runner = Runner(flow)  # type: ignore[arg-type]
+    while (effect := runner.next_effect()) is not None:
+        if not isinstance(effect, Rpc):
+            time.sleep(effect.seconds)
+            runner.succeeded(None)
+            continue
+        try:
+            reply = channel.unary_unary(effect.method)(
+                effect.request, timeout=effect.timeout, metadata=effect.metadata or None
+            )
+        except grpc.RpcError as error:
+            runner.failed(error)
+        else:
+            runner.succeeded(reply)
+    return runner.result

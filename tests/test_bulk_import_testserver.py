@@ -118,8 +118,11 @@ def test_partial_failure_from_a_status_on_the_second_call(server: Milvus24TestSe
 def test_partial_failure_when_the_server_refuses_a_later_group(server: Milvus24TestServer) -> None:
     """CSV needs Milvus 2.5: a 2.4.10 server refuses the second group; the first job is reported, not lost."""
     option = new(server, [["/d/a.json"], ["/d/b.csv"], ["/d/c.json"]])
+    with pytest.raises(pi.UnsupportedByServerError, match=r"'/d/b\.csv' in group 1 is CSV.*2\.5"):
+        pi.bulk_import(option)  # the preflight knows it from the server's version: nothing is sent
+    assert server.import_count() == 0
     with pytest.raises(pi.BulkImportError) as err:
-        pi.bulk_import(option)
+        pi.bulk_import(option, preflight=False)
     assert err.value.created_job_ids == (str(JOB_ID_BASE),)
     assert err.value.status == 2100
     assert "unexpected file type" in err.value.server_message
@@ -146,8 +149,10 @@ def test_too_many_active_jobs_is_retriable_and_keeps_earlier_ids() -> None:
 def test_server_refusals_on_the_first_group(
     server: Milvus24TestServer, client: pi.ImportClient, collection: str, partition: str, status: int, text: str
 ) -> None:
+    """The server's own refusals (the preflight, on by default, stops these before the Import: see
+    test_preflight_testserver.py)."""
     with pytest.raises(pi.BulkImportError) as err:
-        client.bulk_import(new(server, collection=collection).with_partition(partition))
+        client.bulk_import(new(server, collection=collection).with_partition(partition), preflight=False)
     assert err.value.status == status
     assert err.value.server_message == text
     assert text in str(err.value)
@@ -276,8 +281,11 @@ def test_client_honours_the_database_in_the_options_uri(server: Milvus24TestServ
 
 
 def test_unknown_database(server: Milvus24TestServer, client: pi.ImportClient) -> None:
-    with pytest.raises(pi.BulkImportError) as err:
+    with pytest.raises(pi.DatabaseNotFoundError, match="database 'nodb' does not exist") as refused:
         client.bulk_import(new(server, [["/d/a.json"]]).with_database("nodb"))
+    assert refused.value.db_name == "nodb" and server.import_count() == 0
+    with pytest.raises(pi.BulkImportError) as err:
+        client.bulk_import(new(server, [["/d/a.json"]]).with_database("nodb"), preflight=False)
     assert err.value.status == 800
     assert "database not found[database=nodb]" in str(err.value)
 
@@ -464,8 +472,11 @@ def test_secrets_never_appear_in_reprs_errors_or_logs(
                     c.bulk_import(option)
                 keep(err.value, err.value.__cause__)
             with pytest.raises(pi.BulkImportError) as err:
-                c.bulk_import(pi.new_bulk_import_option("", "nope", [["/d/a.json"]]))
+                c.bulk_import(pi.new_bulk_import_option("", "nope", [["/d/a.json"]]), preflight=False)
             keep(err.value)
+            with pytest.raises(pi.CollectionNotFoundError) as refused:
+                c.bulk_import(pi.new_bulk_import_option("", "nope", [["/d/a.json"]]))
+            keep(refused.value)
 
         keyed = option.with_api_key(TOKEN)
         keep(keyed)

@@ -359,9 +359,18 @@ def test_failed_import_exits_1_with_the_reason(capsys: pytest.CaptureFixture[str
 
 
 def test_refused_import_exits_1(capsys: pytest.CaptureFixture[str], server: Milvus24TestServer) -> None:
-    result = cli(capsys, "--uri", server.uri, "submit", "-c", "nope", "/d/a.json")
+    result = cli(capsys, "--uri", server.uri, "submit", "--no-preflight", "-c", "nope", "/d/a.json")
     assert result.code == 1
     assert "collection not found" in one_error_line(result)
+
+
+def test_an_unknown_collection_is_bad_input_found_by_the_preflight(
+    capsys: pytest.CaptureFixture[str], server: Milvus24TestServer
+) -> None:
+    result = cli(capsys, "--uri", server.uri, "submit", "-c", "nope", "/d/a.json")
+    assert result.code == 2
+    assert "collection 'nope' does not exist in database 'default'" in one_error_line(result)
+    assert server.import_count() == 0
 
 
 def test_partly_created_jobs_are_named_in_the_error(capsys: pytest.CaptureFixture[str]) -> None:

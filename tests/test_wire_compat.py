@@ -19,9 +19,9 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 from pymilvus.grpc_gen import common_pb2 as ref_common_pb2
 from pymilvus.grpc_gen import milvus_pb2 as ref_milvus_pb2
 
-from pymilvus_import._generated import _pool, common_pb2, milvus_pb2, milvus_pb2_grpc
+from pymilvus_import._generated import _pool, common_pb2, milvus_pb2, milvus_pb2_grpc, schema_pb2
 
-OUR_FILES = (common_pb2.DESCRIPTOR, milvus_pb2.DESCRIPTOR)
+OUR_FILES = (common_pb2.DESCRIPTOR, schema_pb2.DESCRIPTOR, milvus_pb2.DESCRIPTOR)
 REF_POOL = ref_milvus_pb2.DESCRIPTOR.pool
 
 #: Fields we define that pymilvus's (older) proto does not have yet, by (message full name, field name).
@@ -386,6 +386,14 @@ def test_wire_constants_match_the_descriptors() -> None:
 
     service = milvus_pb2.DESCRIPTOR.services_by_name["MilvusService"]
     paths = {f"/{service.full_name}/{m.name}" for m in service.methods}
-    assert {_wire.IMPORT, _wire.GET_IMPORT_STATE, _wire.LIST_IMPORT_TASKS, _wire.GET_VERSION} == paths
+    assert {
+        _wire.IMPORT,
+        _wire.GET_IMPORT_STATE,
+        _wire.LIST_IMPORT_TASKS,
+        _wire.GET_VERSION,
+        _wire.DESCRIBE_COLLECTION,
+        _wire.SHOW_PARTITIONS,
+        _wire.HAS_PARTITION,
+    } == paths
     names = {number: raw for number, (_state, raw) in _wire.IMPORT_STATES.items()}
     assert names == {v.number: v.name for v in common_pb2.ImportState.DESCRIPTOR.values}

@@ -7,7 +7,7 @@ top-level modules. Both break inside a library that must live next to pymilvus (
 1. ``_descriptor_pool.Default()`` becomes the package-private pool in ``generated/_pool.py``;
 2. sibling imports (``import common_pb2``) become relative imports, so ``generated/`` works as the
    ``pymilvus_import._generated`` package;
-3. files for protos without services (``common_pb2_grpc.*``) are dropped.
+3. files for protos without services (``common_pb2_grpc.*``, ``schema_pb2_grpc.*``) are dropped.
 
 The run is deterministic: the same protos and the pinned grpcio-tools give byte-identical files.
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 GENERATED = ROOT / "generated"
-PROTO_FILES = ("common.proto", "milvus.proto")
+PROTO_FILES = ("common.proto", "schema.proto", "milvus.proto")
 
 INIT = '''"""protoc output for protos/ (see tools/generate.py). Do not edit; run ``make generate``.
 
@@ -77,7 +77,7 @@ def generate(out: Path) -> None:
         ],
         check=True,
     )
-    for stale in out.glob("common_pb2_grpc.*"):
+    for stale in (*out.glob("common_pb2_grpc.*"), *out.glob("schema_pb2_grpc.*")):
         stale.unlink()
     for path in sorted(out.iterdir()):
         path.write_text(_postprocess(path.read_text()))

@@ -40,6 +40,7 @@ from ._output import (
     RedactingStream,
     final_summary,
     format_duration,
+    plan_lines,
     progress_dict,
     progress_table,
     record_dict,
@@ -238,8 +239,14 @@ def _submit(run: _Run, client: ImportClient) -> int:
         idempotency_key=args.idempotency_key,
     )
     run.result.update(collection=args.collection, partition=args.partition, database=args.db, job_ids=[])
+    timeout = run.rpc_timeout(DEFAULT_SUBMIT_TIMEOUT)
+    if args.dry_run:
+        plan = client.bulk_import(option, timeout=timeout, preflight=args.preflight, dry_run=True)
+        run.result.update(dry_run=plan.to_dict())
+        run.say(*plan_lines(plan))
+        return EXIT_OK
     try:
-        response: BulkImportResponse = client.bulk_import(option, timeout=run.rpc_timeout(DEFAULT_SUBMIT_TIMEOUT))
+        response: BulkImportResponse = client.bulk_import(option, timeout=timeout, preflight=args.preflight)
     except (MilvusImportError, KeyboardInterrupt) as error:
         created = created_job_ids(error)
         if created:  # never lost: printed here, in --json and in the error message

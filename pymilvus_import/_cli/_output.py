@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from .._errors import MilvusImportError
-from .._models import COMPLETED, FAILED, ImportJobRecord, ImportProgress
+from .._models import COMPLETED, FAILED, ImportJobRecord, ImportPlan, ImportProgress
 from .._uri import parse_uri
 
 
@@ -95,6 +95,24 @@ def progress_table(jobs: Sequence[ImportProgress]) -> list[str]:
         if p.reason:
             line += f"  {p.reason}"
         lines.append(line.rstrip())
+    return lines
+
+
+def plan_lines(plan: ImportPlan) -> list[str]:
+    """A dry run, for people: where it would go, and each Import request (secrets are already masked)."""
+    checked = "checked against the server's schema" if plan.schema_checked else "not checked against a schema"
+    auth = "with credentials (***)" if plan.authenticated else "without credentials"
+    noun = "request" if len(plan.requests) == 1 else "requests"
+    lines = [f"Dry run: {len(plan.requests)} Import {noun} to {plan.target} {auth}, {checked}; nothing was sent:"]
+    for index, request in enumerate(plan.requests):
+        where = f"{request.db_name or 'default'}.{request.collection_name}"
+        if request.partition_name:
+            where += f" partition {request.partition_name!r}"
+        options = ", ".join(f"{k}={v}" for k, v in request.options)
+        lines.append(f"  group {index}: {where}, files {list(request.files)}")
+        lines.append(
+            f"           idempotency key {request.idempotency_key}" + (f", options {options}" if options else "")
+        )
     return lines
 
 

@@ -251,6 +251,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="lets Milvus >= 2.6.24 / 3.0.2 recognise a retried submit (older servers ignore it)",
     )
     submit.add_argument("-w", "--wait", action="store_true", help="follow the jobs until they finish")
+    submit.add_argument(
+        "--no-preflight",
+        dest="preflight",
+        action="store_false",
+        help="skip the preflight (by default the collection, partition and NumPy files are checked against the "
+        "server's schema first, and nothing is sent when they cannot work)",
+    )
+    submit.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run the preflight and print the Import requests that would be sent (secrets masked); send none",
+    )
     _wait_options(submit, what="the whole command; default: 180 s to submit, then no limit")
     submit.add_argument(
         "--group",
