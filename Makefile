@@ -4,7 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 GEN_VENV := .venv-gen
 GRPCIO_TOOLS := grpcio-tools==1.62.3
-MYPY_PROTOBUF := mypy-protobuf==3.6.0
 
 .PHONY: install generate check-generated lint typecheck check test bench bench-quick demo clean
 
@@ -19,7 +18,7 @@ install: $(BIN)/.installed
 # Code generation has its own venv: the pinned grpcio-tools wants an older protobuf than the tests use.
 $(GEN_VENV)/.installed:
 	test -x $(GEN_VENV)/bin/python || $(PY) -m venv $(GEN_VENV)
-	$(GEN_VENV)/bin/python -m pip install -q '$(GRPCIO_TOOLS)' '$(MYPY_PROTOBUF)'
+	$(GEN_VENV)/bin/python -m pip install -q '$(GRPCIO_TOOLS)'
 	touch $@
 
 generate: $(GEN_VENV)/.installed

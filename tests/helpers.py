@@ -14,7 +14,8 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from pymilvus_import._generated import common_pb2, milvus_pb2, milvus_pb2_grpc
+from pymilvus_import._generated import common_pb2, milvus_pb2
+from tools import milvus_pb2_grpc
 
 
 class FakeClock:

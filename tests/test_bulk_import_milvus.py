@@ -19,7 +19,8 @@ import pytest
 from milvus_server import MilvusServer
 
 import pymilvus_import as pi
-from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
+from pymilvus_import._generated import milvus_pb2
+from tools import milvus_pb2_grpc
 
 pytestmark = pytest.mark.milvus
 

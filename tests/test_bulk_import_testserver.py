@@ -16,7 +16,8 @@ import pytest
 from fake_milvus import JOB_ID_BASE, Fault, Milvus24TestServer
 
 import pymilvus_import as pi
-from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
+from pymilvus_import._generated import milvus_pb2
+from tools import milvus_pb2_grpc
 
 THREE = [["/d/a.json"], ["/d/g/id.npy", "/d/g/vec.npy"], ["/d/c.parquet"]]
 

@@ -14,7 +14,8 @@ import grpc
 import pytest
 from fake_milvus import JOB_ID_BASE, Fault, Milvus24TestServer, Step, failed_script, stuck_at_80
 
-from pymilvus_import._generated import common_pb2, milvus_pb2, milvus_pb2_grpc
+from pymilvus_import._generated import common_pb2, milvus_pb2
+from tools import milvus_pb2_grpc
 
 S = common_pb2
 FOUR_STATES = {S.ImportPending, S.ImportStarted, S.ImportCompleted, S.ImportFailed}

@@ -57,7 +57,7 @@ def test_generated_modules_then_pymilvus_client_stack() -> None:
     """Our generated modules loaded first, then pymilvus's full client stack (which registers milvus.proto.*)."""
     _run(
         """
-        from pymilvus_import._generated import common_pb2, milvus_pb2, milvus_pb2_grpc
+        from pymilvus_import._generated import common_pb2, milvus_pb2, schema_pb2
         from pymilvus import MilvusClient, DataType
         from pymilvus.grpc_gen import milvus_pb2 as ref, milvus_pb2_grpc as ref_grpc
         assert ref.ImportRequest.DESCRIPTOR is not milvus_pb2.ImportRequest.DESCRIPTOR
@@ -118,12 +118,13 @@ def test_wheel_contents(tmp_path: Path) -> None:
         "pymilvus_import/_generated/_pool.py",
         "pymilvus_import/_generated/common_pb2.py",
         "pymilvus_import/_generated/milvus_pb2.py",
-        "pymilvus_import/_generated/milvus_pb2_grpc.py",
+        "pymilvus_import/_generated/schema_pb2.py",
         "pymilvus_import/_generated/common_pb2.pyi",
         "pymilvus_import/_generated/milvus_pb2.pyi",
-        "pymilvus_import/_generated/milvus_pb2_grpc.pyi",
+        "pymilvus_import/_cli/__init__.py",
     ):
         assert required in names, required
+    assert not [n for n in names if "_grpc" in n], "the gRPC service stub is for tests only: the package sends bytes"
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if n.endswith(".proto")], "the .proto sources are not shipped"
 

@@ -9,7 +9,8 @@ import pytest
 from helpers import count_rows, wait_import_raw, write_json_rows, write_npy_group
 from milvus_server import MilvusServer
 
-from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
+from pymilvus_import._generated import milvus_pb2
+from tools import milvus_pb2_grpc
 
 pytestmark = pytest.mark.milvus
 

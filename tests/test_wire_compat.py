@@ -19,7 +19,8 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 from pymilvus.grpc_gen import common_pb2 as ref_common_pb2
 from pymilvus.grpc_gen import milvus_pb2 as ref_milvus_pb2
 
-from pymilvus_import._generated import _pool, common_pb2, milvus_pb2, milvus_pb2_grpc, schema_pb2
+from pymilvus_import._generated import _pool, common_pb2, milvus_pb2, schema_pb2
+from tools import milvus_pb2_grpc
 
 OUR_FILES = (common_pb2.DESCRIPTOR, schema_pb2.DESCRIPTOR, milvus_pb2.DESCRIPTOR)
 REF_POOL = ref_milvus_pb2.DESCRIPTOR.pool
@@ -353,7 +354,8 @@ def test_default_pool_has_no_milvus_symbols_without_pymilvus() -> None:
         import sys
         from google.protobuf import descriptor_pool
         import pymilvus_import
-        from pymilvus_import._generated import common_pb2, milvus_pb2, milvus_pb2_grpc
+        from pymilvus_import._generated import common_pb2, milvus_pb2
+        from tools import milvus_pb2_grpc
         milvus_pb2.ImportRequest(collection_name="c").SerializeToString()
         assert not [m for m in sys.modules if m == "pymilvus" or m.startswith("pymilvus.")], "pymilvus got imported"
         default = descriptor_pool.Default()

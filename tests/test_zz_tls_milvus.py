@@ -30,7 +30,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from milvus_server import MilvusHarness, MilvusServer
 
 import pymilvus_import as pi
-from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
+from pymilvus_import._generated import milvus_pb2
+from tools import milvus_pb2_grpc
 
 pytestmark = pytest.mark.milvus
 

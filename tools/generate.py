@@ -7,7 +7,9 @@ top-level modules. Both break inside a library that must live next to pymilvus (
 1. ``_descriptor_pool.Default()`` becomes the package-private pool in ``generated/_pool.py``;
 2. sibling imports (``import common_pb2``) become relative imports, so ``generated/`` works as the
    ``pymilvus_import._generated`` package;
-3. files for protos without services (``common_pb2_grpc.*``, ``schema_pb2_grpc.*``) are dropped.
+3. the gRPC service stub (``milvus_pb2_grpc.py``) is not part of the package, which sends raw bytes and needs no
+   stub: it goes to ``tools/milvus_pb2_grpc.py`` for the tests and benchmarks (the "floor" client), importing the
+   messages from ``pymilvus_import._generated``; stubs of protos without services are dropped.
 
 The run is deterministic: the same protos and the pinned grpcio-tools give byte-identical files.
 """
@@ -27,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 GENERATED = ROOT / "generated"
 PROTO_FILES = ("common.proto", "schema.proto", "milvus.proto")
+STUB = ROOT / "tools" / "milvus_pb2_grpc.py"
+STUB_HEADER = "# Written by tools/generate.py for tests and benchmarks only (the package does not use a stub).\n"
 
 INIT = '''"""protoc output for protos/ (see tools/generate.py). Do not edit; run ``make generate``.
 
@@ -61,7 +65,6 @@ def _postprocess(text: str) -> str:
 
 def generate(out: Path) -> None:
     """Write the complete generated package into ``out`` (which must exist and be empty)."""
-    plugin = Path(sys.executable).with_name("protoc-gen-mypy_grpc")
     subprocess.run(
         [
             sys.executable,
@@ -71,22 +74,28 @@ def generate(out: Path) -> None:
             f"--python_out={out}",
             f"--pyi_out={out}",
             f"--grpc_python_out={out}",
-            f"--plugin=protoc-gen-mypy_grpc={plugin}",
-            f"--mypy_grpc_out=quiet:{out}",
             *PROTO_FILES,
         ],
         check=True,
     )
-    for stale in (*out.glob("common_pb2_grpc.*"), *out.glob("schema_pb2_grpc.*")):
+    stub = out / "milvus_pb2_grpc.py"
+    stub_text = stub.read_text().replace(
+        "import milvus_pb2 as milvus__pb2", "from pymilvus_import._generated import milvus_pb2 as milvus__pb2"
+    )
+    for stale in out.glob("*_pb2_grpc.*"):
         stale.unlink()
     for path in sorted(out.iterdir()):
         path.write_text(_postprocess(path.read_text()))
+    (out / "stub").mkdir()
+    (out / "stub" / STUB.name).write_text(STUB_HEADER + stub_text)
     (out / "__init__.py").write_text(INIT)
     (out / "_pool.py").write_text(POOL)
 
 
-def _files(folder: Path) -> dict[str, str]:
-    return {p.name: p.read_text() for p in sorted(folder.glob("*.py*")) if p.is_file()}
+def _files(folder: Path, stub: Path) -> dict[str, str]:
+    files = {p.name: p.read_text() for p in sorted(folder.glob("*.py*")) if p.is_file()}
+    files[f"../tools/{STUB.name}"] = stub.read_text() if stub.is_file() else ""
+    return files
 
 
 def main() -> int:
@@ -97,7 +106,7 @@ def main() -> int:
         fresh = Path(tmp)
         generate(fresh)
         if args.check:
-            want, have = _files(fresh), _files(GENERATED)
+            want, have = _files(fresh, fresh / "stub" / STUB.name), _files(GENERATED, STUB)
             if want == have:
                 print("generated/ is up to date")
                 return 0
@@ -115,8 +124,10 @@ def main() -> int:
             return 1
         if GENERATED.exists():
             shutil.rmtree(GENERATED)
+        shutil.move(fresh / "stub" / STUB.name, STUB)
+        (fresh / "stub").rmdir()
         shutil.copytree(fresh, GENERATED)
-    print(f"wrote {', '.join(sorted(_files(GENERATED)))}")
+    print(f"wrote {', '.join(sorted(_files(GENERATED, STUB)))}")
     return 0
 
 

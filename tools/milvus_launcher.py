@@ -139,7 +139,8 @@ def grpc_version_ready(
     ``functools.partial(grpc_version_ready, metadata=(("authorization", base64("root:Milvus")),))`` or
     ``credentials=grpc.ssl_channel_credentials(ca)``, and pass it as ``ready_check``.
     """
-    from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
+    from pymilvus_import._generated import milvus_pb2
+    from tools import milvus_pb2_grpc
 
     if credentials is None:
         channel = grpc.insecure_channel(address, options=list(options))
