@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 GEN_VENV := .venv-gen
 GRPCIO_TOOLS := grpcio-tools==1.62.3
 
-.PHONY: install generate check-generated lint typecheck check test bench bench-quick demo clean
+.PHONY: install generate check-generated lint typecheck check test test-unit bench bench-quick demo clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -38,6 +38,10 @@ check: lint typecheck check-generated
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The quick loop: every test that needs no real Milvus (the 2.4+ test server, pure flows, the CLI, wire checks).
+test-unit: install
+	$(BIN)/python -m pytest -m "not milvus" $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -50,3 +50,11 @@ def collection(milvus: MilvusServer) -> Iterator[str]:
     helpers.create_collection(milvus.uri, name)
     yield name
     helpers.drop_collection(milvus.uri, name)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that reaches the real server (through the harness fixture) carries the ``milvus`` marker, so
+    ``make test-unit`` (``-m "not milvus"``) can never start a server by accident."""
+    for item in items:
+        if "milvus_harness" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.milvus)
