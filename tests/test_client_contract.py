@@ -228,9 +228,10 @@ def test_a_call_after_you_closed_your_own_channel_is_a_package_error(server: Mil
 def test_per_call_credentials_replace_the_clients_token_on_every_rpc(local_server: Milvus24TestServer) -> None:
     per_call = grpc.access_token_call_credentials("per-call-token")
     option = pi.new_bulk_import_option("", COLLECTION, FILES)
-    with local_server.local_channel() as channel, pi.ImportClient(
-        local_server.uri, channel=channel, token="client-token"
-    ) as client:
+    with (
+        local_server.local_channel() as channel,
+        pi.ImportClient(local_server.uri, channel=channel, token="client-token") as client,
+    ):
         client.server_version(credentials=per_call)
         response = client.bulk_import(option, credentials=per_call)
         client.get_import_progress(response.data.job_id, credentials=per_call)
@@ -318,10 +319,10 @@ BAD_CALL_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def _every_call(client: pi.ImportClient) -> dict[str, Callable[..., Any]]:
-    """Each RPC-backed call of the public API, taking call options as keywords."""
+def _every_call(client: pi.ImportClient, uri: str) -> dict[str, Callable[..., Any]]:
+    """Each RPC-backed call of the public API (``client`` is for ``uri``), taking call options as keywords."""
     option = pi.new_bulk_import_option("", COLLECTION, FILES)
-    option_with_uri = dataclasses.replace(option, uri=client._session.target)
+    option_with_uri = pi.new_bulk_import_option(uri, COLLECTION, FILES)
     return {
         "ImportClient.bulk_import": lambda **kw: client.bulk_import(option, **kw),
         "ImportClient.get_import_progress": lambda **kw: client.get_import_progress(1, **kw),
@@ -349,7 +350,7 @@ def _every_async_call(client: pi.AsyncImportClient) -> dict[str, Callable[..., A
 @pytest.mark.parametrize("bad", sorted(BAD_CALL_OPTIONS))
 def test_a_bad_call_option_is_refused_up_front_everywhere(server: Milvus24TestServer, bad: str) -> None:
     with pi.ImportClient(server.uri) as client:
-        for name, call in _every_call(client).items():
+        for name, call in _every_call(client, server.uri).items():
             with pytest.raises(pi.InvalidInputError, match=bad) as caught:
                 call(**BAD_CALL_OPTIONS[bad])
             assert caught.value.field == bad, name
@@ -386,8 +387,10 @@ def test_bad_client_arguments_are_refused_up_front(server: Milvus24TestServer, c
     assert server.requests == []
 
 
-def test_a_misspelt_keyword_is_a_type_error_and_a_mypy_error(server: Milvus24TestServer, tmp_path: Path) -> None:
-    calls = {**_every_call(pi.ImportClient(server.uri))}
+def test_a_misspelt_keyword_is_a_type_error_and_a_mypy_error(
+    server: Milvus24TestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _every_call(pi.ImportClient(server.uri), server.uri)
     for name, call in calls.items():
         with pytest.raises(TypeError, match="timout"):
             call(timout=3)
@@ -430,9 +433,233 @@ def test_a_misspelt_keyword_is_a_type_error_and_a_mypy_error(server: Milvus24Tes
             """
         )
     )
+    # Check against the package this test imports (a source tree or an editable install mypy cannot follow).
+    monkeypatch.setenv("MYPYPATH", str(Path(pi.__file__).resolve().parent.parent))
     out, _, status = api.run(["--no-incremental", "--cache-dir", str(tmp_path / "cache"), str(snippet)])
     flagged = sorted(
         int(line.split(":")[1]) for line in out.splitlines() if 'Unexpected keyword argument "timout"' in line
     )
     assert status == 1
     assert len(flagged) == 14, out
+
+
+# ------------------------------------------------------------------------ 5. pickle and copy
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _raised(call: Callable[[], Any]) -> pi.MilvusImportError:
+    with pytest.raises(pi.MilvusImportError) as caught:
+        call()
+    return caught.value
+
+
+def _real_errors(server: Milvus24TestServer) -> list[pi.MilvusImportError]:
+    """One real instance of every public exception class, raised through the public API where one can be."""
+    client = pi.ImportClient(server.uri, retry=pi.Retry(attempts=1))
+    server.add_collection("tenants", partition_key=True)
+    option = pi.new_bulk_import_option("", COLLECTION, FILES)
+    fast: dict[str, Any] = {"poll_initial": 0.001, "poll_max": 0.001}
+    errors = [
+        _raised(lambda: pi.new_bulk_import_option(server.uri, " ", FILES)),
+        _raised(lambda: client.bulk_import(pi.new_bulk_import_option("", "nope", FILES))),
+        _raised(lambda: client.bulk_import(option.with_database("nodb"))),
+        _raised(lambda: client.bulk_import(option.with_partition("nopart"))),
+        _raised(lambda: client.bulk_import(pi.new_bulk_import_option("", "tenants", FILES).with_partition("p"))),
+        _raised(lambda: client.get_import_progress(12345)),
+        _raised(
+            lambda: client.wait_for_import(
+                client.bulk_import(pi.new_bulk_import_option("", COLLECTION, [["fail.json"]])), **fast
+            )
+        ),
+    ]
+    server.max_active_jobs = 1  # the second group is refused while the first job runs: created ids travel along
+    errors.append(
+        _raised(lambda: client.bulk_import(pi.new_bulk_import_option("", COLLECTION, [["a.json"], ["b.json"]])))
+    )
+    server.max_active_jobs = 1024
+    from fake_milvus import stuck_at_80
+
+    server.next_job_script = stuck_at_80(10_000)
+    stuck = client.bulk_import(option)
+    errors.append(_raised(lambda: client.wait_for_import(stuck, timeout=0.05, **fast)))
+    server.inject("ListImportTasks", Fault.status(65535, "internal refusal"))
+    errors.append(_raised(lambda: client.list_import_jobs()))
+    server.inject("GetVersion", Fault.raw(b"\xff\xff\xff"))
+    errors.append(_raised(lambda: client.server_version()))
+    for code in (
+        "UNAVAILABLE",
+        "DEADLINE_EXCEEDED",
+        "UNAUTHENTICATED",
+        "PERMISSION_DENIED",
+        "INVALID_ARGUMENT",
+        "RESOURCE_EXHAUSTED",
+        "INTERNAL",
+    ):
+        server.inject("GetImportState", Fault.abort(getattr(grpc.StatusCode, code), f"injected {code}"))
+        errors.append(_raised(lambda: client.get_import_progress(stuck.job_id)))
+    client.close()
+    errors.append(_raised(lambda: client.list_import_jobs()))
+    # No public path raises these from the test server; built as the library builds them.
+    errors.append(pi.WrongEventLoopError("the grpc.aio channel given to this client belongs to another event loop"))
+    errors.append(pi.MilvusImportError("base"))
+    errors.append(pi.PreflightError("preflight", collection_name=COLLECTION, db_name="default", value="x", field="f"))
+    errors.append(
+        pi.UnsupportedByServerError(
+            "parquet needs 2.4",
+            collection_name=COLLECTION,
+            db_name="default",
+            server_version="v2.3.5",
+            value="a.parquet",
+        )
+    )
+    return errors
+
+
+def _public_exception_classes() -> set[type]:
+    return {
+        getattr(pi, n)
+        for n in pi.__all__
+        if isinstance(getattr(pi, n), type) and issubclass(getattr(pi, n), BaseException)
+    }
+
+
+def _same(a: BaseException, b: BaseException) -> None:
+    assert type(a) is type(b)
+    assert a.args == b.args
+    assert str(a) == str(b)
+    assert vars(a) == vars(b)
+
+
+def test_every_public_error_survives_pickle_and_copy(server: Milvus24TestServer) -> None:
+    errors = _real_errors(server)
+    assert {type(e) for e in errors} == _public_exception_classes()
+    refused = next(e for e in errors if isinstance(e, pi.BulkImportError))
+    assert len(refused.created_job_ids) == 1 and refused.group_index == 1 and refused.failed_group == ("b.json",)
+    for error in errors:
+        for twin in (pickle.loads(pickle.dumps(error)), copy.copy(error), copy.deepcopy(error)):
+            _same(error, twin)
+
+
+def _raise(error: BaseException) -> None:
+    raise error
+
+
+def _refused_bulk_import(uri: str) -> None:
+    pi.bulk_import(pi.new_bulk_import_option(uri, COLLECTION, [["a.json"], ["b.json"]]))
+
+
+def test_errors_raised_in_a_worker_process_reach_the_parent(server: Milvus24TestServer) -> None:
+    errors = _real_errors(server)
+    for job_id in list(server.jobs):
+        server.expire_job(job_id)  # the stuck job of _real_errors must not count against the limit below
+    server.max_active_jobs = 1
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        with pytest.raises(pi.BulkImportError) as caught:
+            pool.submit(_refused_bulk_import, server.uri).result()
+        assert len(caught.value.created_job_ids) == 1 and caught.value.group_index == 1
+        assert caught.value.response.status == 2100
+        for error in errors:
+            with pytest.raises(type(error)) as caught_here:
+                pool.submit(_raise, error).result()
+            _same(error, caught_here.value)
+
+
+def test_values_pickle_copy_hash_and_asdict(server: Milvus24TestServer) -> None:
+    with pi.ImportClient(server.uri) as client:
+        response = client.bulk_import(pi.new_bulk_import_option("", COLLECTION, [["a.json"], ["b.json"]]))
+        progress = client.wait_for_import(response, poll_initial=0.001, poll_max=0.001)[0]
+        record = client.list_import_jobs()[0]
+        plan = client.bulk_import(pi.new_bulk_import_option("", COLLECTION, FILES), dry_run=True)
+    for value in (progress, record, response, plan):
+        assert pickle.loads(pickle.dumps(value)) == value
+        assert copy.deepcopy(value) == value
+        assert hash(copy.deepcopy(value)) == hash(value)
+        assert dataclasses.asdict(value) == dataclasses.asdict(pickle.loads(pickle.dumps(value)))
+    assert dataclasses.asdict(progress)["infos"] == dict(progress.infos)
+    with pytest.raises(TypeError):
+        progress.infos["x"] = "y"  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        progress.state = "Failed"  # type: ignore[misc]
+    assert response.to_dict()["data"] == {"jobId": response.job_ids[0], "jobIds": list(response.job_ids)}
+    assert len(response.job_ids) == 2
+
+
+# ------------------------------------------------------------------------ 6. event loops, async on_progress
+def test_one_async_client_in_two_event_loops_one_after_the_other(server: Milvus24TestServer) -> None:
+    client = pi.AsyncImportClient(server.uri)
+    assert asyncio.run(client.server_version()) == server.version
+    assert asyncio.run(client.list_import_jobs()) == []
+    asyncio.run(client.close())
+
+
+def test_one_async_client_in_two_threads_each_with_its_loop(server: Milvus24TestServer) -> None:
+    client = pi.AsyncImportClient(server.uri)
+    both_running = threading.Barrier(2)
+    results: list[Any] = []
+
+    async def in_this_thread() -> None:
+        both_running.wait(timeout=10)  # both loops exist before either calls
+        results.append(await client.list_import_jobs())
+
+    threads = [threading.Thread(target=asyncio.run, args=(in_this_thread(),)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [[], []]
+    assert [call.method for call in server.requests] == ["ListImportTasks", "ListImportTasks"]
+
+
+def test_your_grpc_aio_channel_in_another_loop_is_a_wrong_event_loop_error(server: Milvus24TestServer) -> None:
+    holder: dict[str, Any] = {}
+
+    async def first() -> None:
+        holder["channel"] = grpc.aio.insecure_channel(server.address)
+        holder["client"] = pi.AsyncImportClient(server.uri, channel=holder["channel"])
+        assert await holder["client"].server_version() == server.version
+
+    async def second() -> None:
+        with pytest.raises(pi.WrongEventLoopError):
+            await holder["client"].list_import_jobs()
+
+    asyncio.run(first())
+    asyncio.run(second())
+    assert [call.method for call in server.requests] == ["GetVersion"]
+
+
+def test_an_async_on_progress_is_awaited_on_every_change(server: Milvus24TestServer) -> None:
+    changes: list[tuple[str, int]] = []
+
+    async def on_progress(progress: pi.ImportProgress) -> None:
+        await asyncio.sleep(0)
+        changes.append((progress.state, progress.progress))
+
+    async def main() -> None:
+        async with pi.AsyncImportClient(server.uri) as client:
+            response = await client.bulk_import(pi.new_bulk_import_option("", COLLECTION, FILES))
+            await client.wait_for_import(response, on_progress=on_progress, poll_initial=0.001, poll_max=0.001)
+
+    asyncio.run(main())
+    assert changes == [("Pending", 0), ("Importing", 40), ("Importing", 80), ("Completed", 100)]
+
+
+def test_import_client_refuses_an_async_on_progress_up_front(server: Milvus24TestServer) -> None:
+    import functools
+
+    async def on_progress(progress: pi.ImportProgress) -> None: ...
+
+    class Callback:
+        async def __call__(self, progress: pi.ImportProgress) -> None: ...
+
+    with pi.ImportClient(server.uri) as client:
+        for callback in (on_progress, functools.partial(on_progress), Callback()):
+            with pytest.raises(pi.InvalidInputError, match="async"):
+                client.wait_for_import(1, on_progress=callback)  # type: ignore[arg-type]
+            with pytest.raises(pi.InvalidInputError, match="async"):
+                pi.wait_for_import(client, 1, on_progress=callback)  # type: ignore[arg-type]
+    assert server.requests == []
