@@ -17,7 +17,6 @@ import copy
 import dataclasses
 import inspect
 import pickle
-import sys
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
@@ -132,9 +131,9 @@ def test_a_grpc_aio_channel_of_yours_gets_the_identity_the_uri_alone_gets(server
 
     async def run(with_channel: bool) -> None:
         if with_channel:
-            async with grpc.aio.insecure_channel(server.address) as channel:
-                async with pi.AsyncImportClient(uri, channel=channel) as client:
-                    await client.bulk_import(option)
+            channel = grpc.aio.insecure_channel(server.address)
+            async with channel, pi.AsyncImportClient(uri, channel=channel) as client:
+                await client.bulk_import(option)
         else:
             async with pi.AsyncImportClient(uri) as client:
                 await client.bulk_import(option)
@@ -159,9 +158,8 @@ TLS_ARGUMENTS: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("argument", sorted(TLS_ARGUMENTS))
 def test_tls_arguments_next_to_a_channel_of_yours_are_refused(server: Milvus24TestServer, argument: str) -> None:
-    with grpc.insecure_channel(server.address) as channel:
-        with pytest.raises(pi.InvalidInputError, match=argument):
-            pi.ImportClient(server.uri, channel=channel, **TLS_ARGUMENTS[argument])
+    with grpc.insecure_channel(server.address) as channel, pytest.raises(pi.InvalidInputError, match=argument):
+        pi.ImportClient(server.uri, channel=channel, **TLS_ARGUMENTS[argument])
 
     async def with_aio_channel() -> None:
         async with grpc.aio.insecure_channel(server.address) as channel:
@@ -180,9 +178,8 @@ def test_the_wrong_kind_of_channel_is_an_invalid_input_error(server: Milvus24Tes
                 pi.ImportClient(server.uri, channel=channel)
 
     asyncio.run(aio_channel_to_the_sync_client())
-    with grpc.insecure_channel(server.address) as channel:
-        with pytest.raises(pi.InvalidInputError, match="grpc.aio.Channel"):
-            pi.AsyncImportClient(server.uri, channel=channel)
+    with grpc.insecure_channel(server.address) as channel, pytest.raises(pi.InvalidInputError, match=r"grpc\.aio"):
+        pi.AsyncImportClient(server.uri, channel=channel)
     assert server.requests == []
 
 
@@ -248,11 +245,11 @@ def test_per_call_credentials_replace_the_clients_token_in_asyncio(local_server:
     local = grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP)
 
     async def main() -> None:
-        async with grpc.aio.secure_channel(local_server.address, local) as channel:
-            async with pi.AsyncImportClient(local_server.uri, channel=channel, token="client-token") as client:
-                await client.server_version(credentials=per_call)
-                response = await client.bulk_import(pi.new_bulk_import_option("", COLLECTION, FILES))
-                await client.wait_for_import(response, credentials=per_call, poll_initial=0.001, poll_max=0.001)
+        channel = grpc.aio.secure_channel(local_server.address, local)
+        async with channel, pi.AsyncImportClient(local_server.uri, channel=channel, token="client-token") as client:
+            await client.server_version(credentials=per_call)
+            response = await client.bulk_import(pi.new_bulk_import_option("", COLLECTION, FILES))
+            await client.wait_for_import(response, credentials=per_call, poll_initial=0.001, poll_max=0.001)
 
     asyncio.run(main())
     by_method = {call.method: headers(call, "authorization") for call in local_server.requests}
@@ -300,12 +297,12 @@ def test_wait_for_import_takes_every_call_option(local_server: Milvus24TestServe
     local = grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP)
 
     async def main() -> None:
-        async with grpc.aio.secure_channel(local_server.address, local) as aio_channel:
-            async with pi.AsyncImportClient(local_server.uri, channel=aio_channel) as aio_client:
-                response = await aio_client.bulk_import(option)
-                done = await aio_client.wait_for_import(response, credentials=per_call, **options, **fast)
-                assert [p.state for p in done] == ["Completed"]
-                assert await aio_client.server_version(credentials=per_call, **options) == local_server.version
+        aio_channel = grpc.aio.secure_channel(local_server.address, local)
+        async with aio_channel, pi.AsyncImportClient(local_server.uri, channel=aio_channel) as aio_client:
+            response = await aio_client.bulk_import(option)
+            done = await aio_client.wait_for_import(response, credentials=per_call, **options, **fast)
+            assert [p.state for p in done] == ["Completed"]
+            assert await aio_client.server_version(credentials=per_call, **options) == local_server.version
 
     asyncio.run(main())
     assert headers(local_server.requests_for("GetVersion")[-1], "authorization") == ["Bearer per-call-token"]
@@ -391,13 +388,13 @@ def test_a_misspelt_keyword_is_a_type_error_and_a_mypy_error(
     server: Milvus24TestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = _every_call(pi.ImportClient(server.uri), server.uri)
-    for name, call in calls.items():
+    for call in calls.values():
         with pytest.raises(TypeError, match="timout"):
             call(timout=3)
 
     async def main() -> None:
         async with pi.AsyncImportClient(server.uri) as aio_client:
-            for name, call in _every_async_call(aio_client).items():
+            for call in _every_async_call(aio_client).values():
                 with pytest.raises(TypeError, match="timout"):
                     await call(timout=3)
 
@@ -662,4 +659,160 @@ def test_import_client_refuses_an_async_on_progress_up_front(server: Milvus24Tes
                 client.wait_for_import(1, on_progress=callback)  # type: ignore[arg-type]
             with pytest.raises(pi.InvalidInputError, match="async"):
                 pi.wait_for_import(client, 1, on_progress=callback)  # type: ignore[arg-type]
+    assert server.requests == []
+
+
+# ------------------------------------------------------------------------ 7. every error is a MilvusImportError
+BAD_VALUES = (object(), b"\xff", float("nan"), "c\udc80")
+
+
+def _sync_surface(uri: str) -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
+    """Every public callable with arguments that work, so one argument at a time can be made bad."""
+    client = pi.ImportClient(uri)
+    option = pi.new_bulk_import_option("", COLLECTION, FILES)
+    return {
+        "ImportClient": (pi.ImportClient, {"uri": uri}),
+        "AsyncImportClient": (pi.AsyncImportClient, {"uri": uri}),
+        "Retry": (pi.Retry, {}),
+        "new_bulk_import_option": (
+            pi.new_bulk_import_option,
+            {"uri": uri, "collection_name": COLLECTION, "files": FILES},
+        ),
+        "with_partition": (option.with_partition, {"partition_name": "p"}),
+        "with_option": (option.with_option, {"key": "timeout", "value": "10s"}),
+        "with_database": (option.with_database, {"db_name": "sales"}),
+        "with_api_key": (option.with_api_key, {"api_key": "k"}),
+        "with_idempotency_key": (option.with_idempotency_key, {"key": "k"}),
+        "bulk_import": (pi.bulk_import, {"option": pi.new_bulk_import_option(uri, COLLECTION, FILES)}),
+        "get_import_progress": (pi.get_import_progress, {"uri_or_client": uri, "job_id": 1}),
+        "list_import_jobs": (pi.list_import_jobs, {"uri_or_client": uri}),
+        "wait_for_import": (pi.wait_for_import, {"uri_or_client": uri, "jobs": 1}),
+        "ImportClient.bulk_import": (client.bulk_import, {"option": option}),
+        "ImportClient.get_import_progress": (client.get_import_progress, {"job_id": 1}),
+        "ImportClient.list_import_jobs": (client.list_import_jobs, {}),
+        "ImportClient.wait_for_import": (client.wait_for_import, {"jobs": 1}),
+        "ImportClient.server_version": (client.server_version, {}),
+    }
+
+
+def _async_surface() -> dict[str, tuple[str, dict[str, Any]]]:
+    option = pi.new_bulk_import_option("", COLLECTION, FILES)
+    return {
+        "bulk_import": ("bulk_import", {"option": option}),
+        "get_import_progress": ("get_import_progress", {"job_id": 1}),
+        "list_import_jobs": ("list_import_jobs", {}),
+        "wait_for_import": ("wait_for_import", {"jobs": 1}),
+        "server_version": ("server_version", {}),
+    }
+
+
+def _parameters(function: Callable[..., Any]) -> list[str]:
+    return [name for name in inspect.signature(function).parameters if name != "self"]
+
+
+def test_a_bad_value_for_any_argument_is_an_invalid_input_error(server: Milvus24TestServer) -> None:
+    failures: list[str] = []
+    tried = 0
+    for name, (function, good) in _sync_surface(server.uri).items():
+        for parameter in _parameters(function):
+            for bad in BAD_VALUES:
+                tried += 1
+                try:
+                    function(**{**good, parameter: bad})
+                except pi.InvalidInputError:
+                    continue
+                except BaseException as error:
+                    failures.append(f"{name}({parameter}={bad!r}): {type(error).__name__}: {error}")
+                else:
+                    failures.append(f"{name}({parameter}={bad!r}): no error")
+    option = pi.new_bulk_import_option("", COLLECTION, FILES)
+    with pi.ImportClient(server.uri) as client:
+        for option_field in dataclasses.fields(option):
+            for bad in BAD_VALUES:
+                tried += 1
+                try:
+                    client.bulk_import(dataclasses.replace(option, **{option_field.name: bad}))
+                except pi.InvalidInputError:
+                    continue
+                except BaseException as error:
+                    failures.append(f"BulkImportOption({option_field.name}={bad!r}): {type(error).__name__}: {error}")
+                else:
+                    failures.append(f"BulkImportOption({option_field.name}={bad!r}): no error")
+
+    async def main() -> None:
+        nonlocal tried
+        async with pi.AsyncImportClient(server.uri) as client:
+            for name, (method, good) in _async_surface().items():
+                for parameter in _parameters(getattr(client, method)):
+                    for bad in BAD_VALUES:
+                        tried += 1
+                        try:
+                            await getattr(client, method)(**{**good, parameter: bad})
+                        except pi.InvalidInputError:
+                            continue
+                        except BaseException as error:
+                            failures.append(f"AsyncImportClient.{name}({parameter}={bad!r}): {type(error).__name__}")
+                        else:
+                            failures.append(f"AsyncImportClient.{name}({parameter}={bad!r}): no error")
+
+    asyncio.run(main())
+    assert failures == [], "\n".join(failures)
+    assert tried > 400
+    assert server.requests == []
+
+
+def test_collection_names_that_cannot_be_sent_are_refused_by_list_import_jobs(server: Milvus24TestServer) -> None:
+    for name in ("c\udc80", "c\x00", " books"):
+        with pytest.raises(pi.InvalidInputError, match="collection name"):
+            pi.list_import_jobs(server.uri, name)
+    assert server.requests == []
+
+
+def _every_rpc(client: pi.ImportClient) -> dict[str, Callable[[], Any]]:
+    option = pi.new_bulk_import_option("", COLLECTION, FILES)
+    return {
+        "bulk_import": lambda: client.bulk_import(option, timeout=5),
+        "get_import_progress": lambda: client.get_import_progress(1, timeout=5),
+        "list_import_jobs": lambda: client.list_import_jobs(timeout=5),
+        "wait_for_import": lambda: client.wait_for_import(1, timeout=5),
+        "server_version": lambda: client.server_version(timeout=5),
+    }
+
+
+def test_an_unreachable_server_is_a_server_unavailable_error_everywhere() -> None:
+    with pi.ImportClient(f"http://127.0.0.1:{_closed_port()}", retry=pi.Retry(attempts=1)) as client:
+        calls = _every_rpc(client)
+        # waiting rides out an unreachable server until its timeout (README), and then says so
+        with pytest.raises(pi.ImportTimeoutError, match="unreachable") as caught:
+            client.wait_for_import(1, timeout=0.2, poll_initial=0.001, poll_max=0.001)
+        assert isinstance(caught.value.__cause__, pi.ServerUnavailableError)
+        del calls["wait_for_import"]
+        for call in calls.values():
+            with pytest.raises(pi.ServerUnavailableError):
+                call()
+
+
+def test_a_server_answering_garbage_is_a_malformed_reply_error_everywhere(server: Milvus24TestServer) -> None:
+    with pi.ImportClient(server.uri, preflight=False) as client:
+        for method in ("Import", "GetImportState", "ListImportTasks", "GetVersion"):
+            server.inject(method, *[Fault.raw(b"\xff\xff\xff\xff")] * 2)
+        for call in _every_rpc(client).values():
+            with pytest.raises(pi.MalformedReplyError):
+                call()
+    with pi.ImportClient(server.uri) as client:
+        server.inject("DescribeCollection", Fault.raw(b"\xff\xff\xff\xff"))
+        with pytest.raises(pi.MalformedReplyError):
+            client.bulk_import(pi.new_bulk_import_option("", COLLECTION, FILES))
+
+
+def test_closed_clients_and_closed_channels_are_client_closed_errors_everywhere(server: Milvus24TestServer) -> None:
+    closed = pi.ImportClient(server.uri)
+    closed.close()
+    channel = grpc.insecure_channel(server.address)
+    under = pi.ImportClient(server.uri, channel=channel)
+    channel.close()
+    for client in (closed, under):
+        for call in _every_rpc(client).values():
+            with pytest.raises(pi.ClientClosedError):
+                call()
     assert server.requests == []
