@@ -51,6 +51,7 @@ def check_is_option(option: object) -> BulkImportOption:
             value=type(option).__name__,
             field="option",
         )
+    option.check()  # the whole option (also one made with dataclasses.replace) before anything reads it
     return option
 
 

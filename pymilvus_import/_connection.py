@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -291,6 +291,14 @@ def resolve(
             server_name=server_name,
         )
     options = dict(DEFAULT_CHANNEL_OPTIONS)
+    if channel_options is not None and (
+        isinstance(channel_options, (str, bytes)) or not isinstance(channel_options, Iterable)
+    ):
+        raise InvalidInputError(
+            f"channel_options must be a sequence of (name, value) tuples, got {type(channel_options).__name__}",
+            value=type(channel_options).__name__,
+            field="channel_options",
+        )
     for entry in channel_options or ():
         if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)):
             raise InvalidInputError(

@@ -40,7 +40,7 @@ from ._errors import (
     from_grpc_error,
 )
 from ._models import FAILED, BulkImportData, BulkImportResponse, ImportJobRecord, ImportProgress
-from ._options import BulkImportOption
+from ._options import BulkImportOption, check_name
 from ._uri import authorization_value
 
 if TYPE_CHECKING:
@@ -370,12 +370,8 @@ def list_flow(
     session: Session, identity: Identity, collection_name: str | None, limit: int | None, call: CallOptions
 ) -> Flow[list[ImportJobRecord]]:
     """ListImportTasks; ``limit`` is also applied here because Milvus 2.4+ ignores it."""
-    if collection_name is not None and (not isinstance(collection_name, str) or not collection_name.strip()):
-        raise InvalidInputError(
-            f"collection name must be a non-empty string, got {collection_name!r}",
-            value=collection_name,
-            field="collection_name",
-        )
+    if collection_name is not None:
+        check_name(collection_name, "collection name", required=True)  # the option builder's rule, sent the same
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
         raise InvalidInputError(f"limit must be a positive integer, got {limit!r}", value=limit, field="limit")
     db_name = call.db_name(identity.db_name)

@@ -46,7 +46,7 @@ def _has_control(text: str) -> bool:
     return any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text)
 
 
-def _check_name(value: object, what: str, *, required: bool, header: bool = False) -> str:
+def check_name(value: object, what: str, *, required: bool, header: bool = False) -> str:
     """A collection, partition or database name: a string, encodable, without control characters; a ``header``
     name (the database, sent as the ``dbname`` gRPC header) must be printable ASCII."""
     if not isinstance(value, str):
@@ -337,7 +337,7 @@ class BulkImportOption:
 
     def with_partition(self, partition_name: str) -> BulkImportOption:
         """Import into this partition (``''`` means the default partition)."""
-        return dataclasses.replace(self, partition_name=_check_name(partition_name, "partition name", required=False))
+        return dataclasses.replace(self, partition_name=check_name(partition_name, "partition name", required=False))
 
     def with_option(self, key: str, value: str) -> BulkImportOption:
         """Add a server option (``timeout``, ``backup``, ``sep``, ...). Setting a key again replaces its value in
@@ -357,7 +357,7 @@ class BulkImportOption:
 
     def with_database(self, db_name: str) -> BulkImportOption:
         """Import into this database (overrides a database named in the URI path)."""
-        return dataclasses.replace(self, db_name=_check_name(db_name, "database name", required=True, header=True))
+        return dataclasses.replace(self, db_name=check_name(db_name, "database name", required=True, header=True))
 
     def with_api_key(self, api_key: str) -> BulkImportOption:
         """Authenticate with this API key / token (overrides credentials of the connection)."""
@@ -432,10 +432,12 @@ class BulkImportOption:
             )
 
     def _check_fields(self) -> None:
-        _check_name(self.collection_name, "collection name", required=True)
-        _check_name(self.partition_name, "partition name", required=False)
+        if not isinstance(self.uri, str):
+            parse_uri(self.uri)  # raises, naming the URI with its credentials masked
+        check_name(self.collection_name, "collection name", required=True)
+        check_name(self.partition_name, "partition name", required=False)
         if self.db_name is not None:
-            _check_name(self.db_name, "database name", required=True, header=True)
+            check_name(self.db_name, "database name", required=True, header=True)
         if not isinstance(self.files, tuple) or not all(isinstance(g, tuple) for g in self.files):
             raise InvalidInputError(
                 "BulkImportOption.files must be a tuple of tuples of paths; build the option with "
@@ -498,5 +500,5 @@ def new_bulk_import_option(uri: str, collection_name: str, files: Sequence[Seque
                 value=target.display,
                 field="uri",
             )
-    collection = _check_name(collection_name, "collection name", required=True)
+    collection = check_name(collection_name, "collection name", required=True)
     return BulkImportOption(uri=uri, collection_name=collection, files=normalize_files(files))

@@ -11,7 +11,7 @@ import asyncio
 import inspect
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -195,8 +195,18 @@ _SYNC_INTERCEPTORS = (
 )
 
 
+def _check_sequence(interceptors: object) -> None:
+    if interceptors is not None and (isinstance(interceptors, (str, bytes)) or not isinstance(interceptors, Iterable)):
+        raise InvalidInputError(
+            f"interceptors must be a sequence of grpc client interceptors, got {type(interceptors).__name__}",
+            value=type(interceptors).__name__,
+            field="interceptors",
+        )
+
+
 def intercept(channel: grpc.Channel, interceptors: Sequence[Any] | None) -> grpc.Channel:
     """``channel`` with ``interceptors`` (grpc client interceptors) around it."""
+    _check_sequence(interceptors)
     for interceptor in interceptors or ():
         if not isinstance(interceptor, _SYNC_INTERCEPTORS):
             raise InvalidInputError(
@@ -218,6 +228,7 @@ def check_async_channel(channel: object, interceptors: Sequence[Any] | None) -> 
             value=type(channel).__name__,
             field="channel",
         )
+    _check_sequence(interceptors)
     if interceptors:
         raise InvalidInputError(
             "interceptors cannot be added to an existing grpc.aio channel: pass them to "
@@ -229,6 +240,7 @@ def check_async_channel(channel: object, interceptors: Sequence[Any] | None) -> 
 
 
 def check_async_interceptors(interceptors: Sequence[Any] | None) -> list[Any] | None:
+    _check_sequence(interceptors)
     for interceptor in interceptors or ():
         if not isinstance(interceptor, grpc.aio.ClientInterceptor):
             raise InvalidInputError(

@@ -201,6 +201,8 @@ class RecordedCall:
     metadata: dict[str, Any]
     time_remaining: float | None
     peer: str
+    #: Every metadata entry as received, repeats included (``metadata`` keeps one value per key).
+    headers: tuple[tuple[str, Any], ...] = ()
 
 
 def parse_version(version: str) -> tuple[int, int, int]:
@@ -244,8 +246,12 @@ class Milvus24TestServer:
         require_token: str | None = None,
         max_active_jobs: int = 1024,
         unimplemented: Sequence[str] = (),
+        local_credentials: bool = False,
     ) -> None:
         self.version = version
+        #: Serve with ``grpc.local_server_credentials`` (a "secure" local TCP port, so call credentials such as
+        #: ``grpc.access_token_call_credentials`` are sent); clients dial it with ``local_channel()``.
+        self.local_credentials = local_credentials
         self.workers = workers
         self.rows_per_job = rows_per_job
         self.require_token = require_token
@@ -282,7 +288,11 @@ class Milvus24TestServer:
             for name, request in METHODS.items()
         }
         self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-        port = self._server.add_insecure_port("127.0.0.1:0")
+        if self.local_credentials:
+            local = grpc.local_server_credentials(grpc.LocalConnectionType.LOCAL_TCP)
+            port = self._server.add_secure_port("127.0.0.1:0", local)
+        else:
+            port = self._server.add_insecure_port("127.0.0.1:0")
         self._server.start()
         self.address = f"127.0.0.1:{port}"
         self.uri = f"http://{self.address}"
@@ -295,6 +305,10 @@ class Milvus24TestServer:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+    def local_channel(self) -> grpc.Channel:
+        """A sync channel to a ``local_credentials=True`` server."""
+        return grpc.secure_channel(self.address, grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP))
 
     def __enter__(self) -> Milvus24TestServer:
         return self if self._server is not None else self.start()
@@ -387,7 +401,9 @@ class Milvus24TestServer:
         metadata = {key.lower(): value for key, value in context.invocation_metadata()}
         remaining = context.time_remaining()
         with self._lock:
-            call = RecordedCall(method, request, metadata, None if remaining > 1e7 else remaining, context.peer())
+            headers = tuple((key.lower(), value) for key, value in context.invocation_metadata())
+            deadline = None if remaining > 1e7 else remaining
+            call = RecordedCall(method, request, metadata, deadline, context.peer(), headers)
             self.requests.append(call)
             fault = self._faults[method].popleft() if self._faults[method] else None
         self._check_auth(metadata, context)
