@@ -354,15 +354,12 @@ def test_wait_reports_a_server_that_stays_down_within_its_timeout() -> None:
             client.get_import_progress(response.job_id, timeout=5)
             stopper = threading.Timer(0.3, srv.stop)
             stopper.start()
-            started = time.monotonic()
-            with pytest.raises(pi.MilvusImportError) as err:
+            with pytest.raises(pi.ImportTimeoutError) as err:
                 client.wait_for_import(response, timeout=2.5, poll_initial=0.05, poll_max=0.2)
-            elapsed = time.monotonic() - started
             stopper.join()
     finally:
         srv.stop()
-    assert elapsed < 2.5 + 1.0
-    assert isinstance(err.value, (pi.ImportTimeoutError, pi.TransportError))
+    assert isinstance(err.value.__cause__, pi.ServerUnavailableError)
     assert_reports_unreachable(err.value)
 
 

@@ -270,11 +270,11 @@ def test_a_server_that_stays_down_is_reported_not_waited_for_silently() -> None:
         with pi.ImportClient(srv.uri) as client:
             job_id = submit(client).job_id
             srv.inject("GetImportState", *[Fault.abort(grpc.StatusCode.UNAVAILABLE, after_receive=False)] * 10_000)
-            started = time.monotonic()
-            with pytest.raises((pi.ServerUnavailableError, pi.ImportTimeoutError)) as caught:
+            with pytest.raises(pi.ImportTimeoutError) as caught:
                 client.wait_for_import(job_id, timeout=1.5, **FAST)
-            assert time.monotonic() - started < 5
-    assert "UNAVAILABLE" in str(caught.value) or "unreachable" in str(caught.value)
+    # the schedule of such a wait is checked with a fake clock in test_flows.py; here: what the user is told
+    assert "unreachable at the end" in str(caught.value) and "UNAVAILABLE" in str(caught.value)
+    assert isinstance(caught.value.__cause__, pi.ServerUnavailableError)
 
 
 def test_failed_job_raises_import_failed_with_reason_and_all_final_states(
@@ -362,46 +362,6 @@ def test_finished_jobs_are_not_polled_again(server: Milvus24TestServer, client: 
 
 
 # ------------------------------------------------------------------------------------------------ polling schedule
-class Clock(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    """Records when each GetImportState left the client."""
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-
-    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        if details.method.endswith("/GetImportState"):
-            self.times.append(time.monotonic())
-        return continuation(details, request)
-
-
-def test_polling_starts_fast_and_notices_completion_quickly(server: Milvus24TestServer) -> None:
-    clock = Clock()
-    with pi.ImportClient(server.uri, interceptors=[clock]) as client:
-        job_id = job(client, server)  # completes on its 4th poll
-        started = time.monotonic()
-        client.wait_for_import(job_id, timeout=10, poll_initial=0.1, poll_max=2.0)
-        elapsed = time.monotonic() - started
-
-    assert len(server.requests_for("GetImportState")) == 4  # exactly one poll per step, none after the end
-    gaps = [b - a for a, b in zip(clock.times, clock.times[1:], strict=False)]
-    assert all(gap < 0.3 for gap in gaps), gaps  # each poll saw a change, so the next comes after poll_initial
-    assert elapsed < 1.0  # not the 5 s of pymilvus's sleep loop
-
-
-def test_polling_backs_off_while_nothing_moves_and_speeds_up_on_change(server: Milvus24TestServer) -> None:
-    clock = Clock()
-    with pi.ImportClient(server.uri, interceptors=[clock]) as client:
-        job_id = job(client, server, stuck_at_80(10))
-        client.wait_for_import(job_id, timeout=20, poll_initial=0.02, poll_max=0.2)
-
-    gaps = [b - a for a, b in zip(clock.times, clock.times[1:], strict=False)]
-    # polls 1-3 move (Pending, 40, 80): fast. Then 80 repeats: 0.03, 0.045, ... capped at 0.2.
-    assert all(gap < 0.1 for gap in gaps[:2]), gaps
-    stuck = gaps[2:-1]
-    assert stuck[-1] > stuck[0] * 2, gaps
-    assert max(gaps) < 0.35, gaps
-
-
 def test_poll_schedule_values() -> None:
     schedule = PollSchedule(0.1, 2.0)
     backing_off = [round(schedule.next(moved=False), 4) for _ in range(30)]
