@@ -290,7 +290,13 @@ def table(results: dict[str, Any]) -> str:
         def seconds(part: dict[str, Any]) -> str:
             if not part["n"]:
                 return "not run"
-            text = f"{part['median_s']:.2f} s ({part['min_s']:.2f}-{part['max_s']:.2f}, n={part['n']})"
+            if part["max_s"] < 1:
+                text = (
+                    f"{part['median_s'] * 1000:.0f} ms ({part['min_s'] * 1000:.0f}-{part['max_s'] * 1000:.0f}, "
+                    f"n={part['n']})"
+                )
+            else:
+                text = f"{part['median_s']:.1f} s ({part['min_s']:.1f}-{part['max_s']:.1f}, n={part['n']})"
             return text + " → " + ", ".join(part["errors"])
 
         ratio = nopf["median_s"] / pf["median_s"] if pf["n"] and nopf["n"] and pf["median_s"] else None
