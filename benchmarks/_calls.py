@@ -4,12 +4,20 @@ Three variants against the instant server, each on its own channel with the same
 
 - ``floor``: the raw generated stub: build an ``ImportRequest``, call ``stub.Import``, check status and task id.
 - ``ours``: a warm ``ImportClient.bulk_import(option)`` (option built once; validation, a fresh idempotency key,
-  encoding, the RPC and decoding happen per call).
+  encoding, the RPC and decoding happen per call). The preflight is on (the default): its DescribeCollection is
+  asked on the first call and then answered from the client's schema cache (re-asked once the 10 s TTL runs out).
+- ``ours_no_preflight``: the same on a client made with ``preflight=False`` (the cached preflight's cost is the
+  paired ratio ``ours / ours_no_preflight``).
 - ``pymilvus``: ``utility.do_bulk_insert`` on a ``connections.connect`` connection.
 
 ``N`` calls of each are split into ``ROUNDS`` rounds; every round runs the variants one after the other in a
 rotating order; the per-call time of a variant is the median of its rounds' means, and its ratio to the floor the
 median of the per-round ratios (paired rounds: the drift of a shared machine's load mostly cancels).
+
+Then the first call of a fresh client (``first_call``): in this already warm process, ``FRESH`` pairs of new
+``ImportClient`` objects, one with the preflight and one without (alternating which goes first), each timed from
+construction to its first ``bulk_import`` returning (dial + DescribeCollection + Import vs dial + Import). The extra
+cost is set against one warm round trip of the raw stub (the floor's per-call time).
 """
 
 from __future__ import annotations
@@ -47,13 +55,17 @@ def make_variants(address: str, include_pymilvus: bool) -> tuple[dict[str, Calla
         return reply.tasks[0]
 
     client = ImportClient(f"http://{address}")
+    plain = ImportClient(f"http://{address}", preflight=False)
     option = new_bulk_import_option("", COLLECTION, [[FILE]])
 
     def ours() -> object:
         return client.bulk_import(option)
 
-    variants: dict[str, Callable[[], object]] = {"floor": floor, "ours": ours}
-    closers: list[Callable[[], None]] = [raw_channel.close, client.close]
+    def ours_no_preflight() -> object:
+        return plain.bulk_import(option)
+
+    variants: dict[str, Callable[[], object]] = {"floor": floor, "ours": ours, "ours_no_preflight": ours_no_preflight}
+    closers: list[Callable[[], None]] = [raw_channel.close, client.close, plain.close]
     if include_pymilvus:
         warnings.simplefilter("ignore")
         from pymilvus import connections, utility
@@ -104,13 +116,50 @@ def measure(variants: dict[str, Callable[[], object]], n: int, rounds: int) -> d
     }
 
 
+def first_call(address: str, pairs: int) -> dict[str, Any]:
+    """Construction + first ``bulk_import`` of a fresh client, with and without the preflight (paired)."""
+    from pymilvus_import import ImportClient, new_bulk_import_option
+
+    option = new_bulk_import_option("", COLLECTION, [[FILE]])
+
+    def once(preflight: bool) -> float:
+        started = time.perf_counter()
+        client = ImportClient(f"http://{address}", preflight=preflight)
+        client.bulk_import(option)
+        elapsed = time.perf_counter() - started
+        client.close()
+        return elapsed
+
+    once(True), once(False)  # warm-up: the preflight's decoder and descriptors are loaded once per process
+    samples: dict[str, list[float]] = {"preflight": [], "no_preflight": []}
+    for i in range(pairs):
+        for flag in (True, False) if i % 2 == 0 else (False, True):
+            samples["preflight" if flag else "no_preflight"].append(once(flag) * 1e6)
+    diffs = [a - b for a, b in zip(samples["preflight"], samples["no_preflight"], strict=True)]
+    return {
+        "pairs": pairs,
+        "median_us": {name: statistics.median(v) for name, v in samples.items()},
+        "samples_us": samples,
+        "extra_us": statistics.median(diffs),
+        "ratio": statistics.median(a / b for a, b in zip(samples["preflight"], samples["no_preflight"], strict=True)),
+    }
+
+
 def main(argv: list[str]) -> None:
     address, n, rounds, include_pymilvus = argv[0], int(argv[1]), int(argv[2]), argv[3] == "1"
+    fresh = int(argv[4]) if len(argv) > 4 else 50
     variants, close = make_variants(address, include_pymilvus)
     try:
-        emit(measure(variants, n, rounds))
+        result = measure(variants, n, rounds)
     finally:
         close()
+    means = result["round_means_us"]
+    result["preflight_cached_ratio"] = statistics.median(
+        a / b for a, b in zip(means["ours"], means["ours_no_preflight"], strict=True)
+    )
+    result["first_call"] = first_call(address, fresh)
+    result["first_call"]["one_round_trip_us"] = result["per_call_us"]["floor"]
+    emit(result)
 
 
 if __name__ == "__main__":

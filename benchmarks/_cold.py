@@ -7,7 +7,8 @@ which is the same for every variant) and prints it; the parent also records the 
 (a) import only: ``import grpc, google.protobuf`` (floor) vs ``import pymilvus_import`` (vs ``import pymilvus``).
 (b) whole cold path against the instant server: import, build the request/option, complete the first Import.
     The floor loads the generated modules straight from their directory as a stand-alone package, so that
-    ``pymilvus_import/__init__`` does not run.
+    ``pymilvus_import/__init__`` does not run. Ours runs the preflight (the default: DescribeCollection, then
+    Import); ``path/ours (preflight=False)`` is the same without it, to show what the preflight adds to a cold start.
 """
 
 from __future__ import annotations
@@ -58,11 +59,14 @@ task = utility.do_bulk_insert("bench", files=[{file!r}], timeout=10)
 assert task, task
 """
 
+PATH_OURS_NO_PREFLIGHT = PATH_OURS.replace("timeout=10)", "timeout=10, preflight=False)")
+
 _AFTER_PYMILVUS = "connections.disconnect('default')\n"
 
 FILE = "/var/lib/milvus/data/bench/rows.json"
 #: ``import pymilvus_import`` with PYTHONDONTWRITEBYTECODE=1 and no cache (this machine's default shell setting).
 NO_PYC = "import/ours (no .pyc)"
+NO_PREFLIGHT = "path/ours (preflight=False)"
 
 
 def _generated_dir() -> str:
@@ -104,6 +108,7 @@ def run(address: str, runs: int, *, include_pymilvus: bool = True, seed: int = 1
         "import/ours": IMPORT_OURS,
         "path/floor": PATH_FLOOR.format(gen=gen, address=address, file=FILE),
         "path/ours": PATH_OURS.format(address=address, file=FILE),
+        NO_PREFLIGHT: PATH_OURS_NO_PREFLIGHT.format(address=address, file=FILE),
     }
     if include_pymilvus:
         variants["import/pymilvus"] = IMPORT_PYMILVUS
@@ -134,6 +139,7 @@ def run(address: str, runs: int, *, include_pymilvus: bool = True, seed: int = 1
     ratios = {
         "import ours/floor": med["import/ours"] / med["import/floor"],
         "path ours/floor": med["path/ours"] / med["path/floor"],
+        "path ours (preflight=False)/floor": med[NO_PREFLIGHT] / med["path/floor"],
     }
     if include_pymilvus:
         ratios["import ours/pymilvus"] = med["import/ours"] / med["import/pymilvus"]

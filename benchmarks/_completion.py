@@ -1,5 +1,7 @@
 """Completion detection on the real embedded Milvus 2.3.5: ``python -m benchmarks._completion ROWS REPEATS LOCK_WAIT
-[RECORD]`` (RECORD: a file where the server's process group and directory are written, for the parent's cleanup).
+[RECORD [UNKNOWN_SAMPLES UNKNOWN_NO_PREFLIGHT_SAMPLES UNKNOWN_TIMEOUT]]`` (RECORD: a file where the server's process
+group and directory are written, for the parent's cleanup). On the same server, ``_unknown`` then times the error
+for an unknown collection with and without the preflight.
 
 For each repetition: ``bulk_import`` a JSON file of ROWS rows, then at the same time
 
@@ -27,6 +29,7 @@ from typing import Any
 
 import grpc
 
+from . import _unknown
 from ._milvus import EmbeddedMilvus, machine_lock
 from ._stats import emit
 
@@ -206,7 +209,13 @@ def one_run(server: EmbeddedMilvus, collection: str, path: str) -> dict[str, Any
     }
 
 
-def run(rows: int, repeats: int, lock_wait: float, record: Path | None = None) -> dict[str, Any]:
+def run(
+    rows: int,
+    repeats: int,
+    lock_wait: float,
+    record: Path | None = None,
+    unknown: tuple[int, int, float] = (3, 1, 90.0),
+) -> dict[str, Any]:
     started = time.monotonic()
     with machine_lock(lock_wait) as how, tempfile.TemporaryDirectory(prefix="pymilvus-import-bench-") as tmp:
         lock_wait_s = time.monotonic() - started
@@ -220,6 +229,9 @@ def run(rows: int, repeats: int, lock_wait: float, record: Path | None = None) -
             size = write_rows(path, rows)
             setup_s = time.monotonic() - setup
             runs = [one_run(server, collection, str(path)) for _ in range(repeats)]
+            unknown_started = time.monotonic()
+            unknown_collection = _unknown.run(server.uri, str(path), *unknown)
+            unknown_s = time.monotonic() - unknown_started
         finally:
             server.stop()
     lags = [r["lag_ms"] for r in runs]
@@ -242,6 +254,7 @@ def run(rows: int, repeats: int, lock_wait: float, record: Path | None = None) -
             "milvus_startup": server.startup_s,
             "collection_and_file": setup_s,
             "imports": sum(r["import_s"] for r in runs),
+            "unknown_collection": unknown_s,
             "milvus_stop": server.stop_s,
         },
         "median_lag_ms": statistics.median(lags),
@@ -250,6 +263,7 @@ def run(rows: int, repeats: int, lock_wait: float, record: Path | None = None) -
         "median_import_s": statistics.median(r["import_s"] for r in runs),
         "replayed_schedules": replayed,
         "runs": runs,
+        "unknown_collection": unknown_collection,
         "section_s": time.monotonic() - started,
     }
 
@@ -257,7 +271,8 @@ def run(rows: int, repeats: int, lock_wait: float, record: Path | None = None) -
 if __name__ == "__main__":
     rows_arg, repeats_arg, wait_arg = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     record_arg = Path(sys.argv[4]) if len(sys.argv) > 4 else None
+    unknown_arg = (int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])) if len(sys.argv) > 7 else (3, 1, 90.0)
     try:
-        emit(run(rows_arg, repeats_arg, wait_arg, record_arg))
+        emit(run(rows_arg, repeats_arg, wait_arg, record_arg, unknown_arg))
     except TimeoutError as busy:
         emit({"skipped": f"skipped: {busy}"})

@@ -2,7 +2,9 @@
 
 Every method of ``milvus.proto.milvus.MilvusService`` answers at once with a fixed, pre-serialized OK reply (bytes
 in, bytes out: no request parsing). ``Import`` returns one job id; ``GetImportState`` says Completed;
-``GetVersion`` a version string; ``Connect`` (which pymilvus calls on ``connections.connect``) a pymilvus
+``GetVersion`` a version string; ``DescribeCollection`` the schema of the benchmarks' collection (``bench``: an
+``id`` INT64 primary key and an 8-dim ``vec`` float vector, what ``bulk_import``'s preflight reads) whatever name
+is asked; ``HasPartition`` true; ``Connect`` (which pymilvus calls on ``connections.connect``) a pymilvus
 ``ConnectResponse``. Any other method gets a reply holding only an OK ``status`` (field 1 in every Milvus reply),
 and is counted, so a benchmark can tell which RPCs a client made (``/bench.Control/Stats``).
 
@@ -32,15 +34,24 @@ STATS = "/bench.Control/Stats"
 RESET = "/bench.Control/Reset"
 JOB_ID = 450_000_000_000_000_001
 VERSION = "v2.5.0-bench"
+COLLECTION = "bench"
+COLLECTION_ID = 450_000_000_000_000_100
 #: ``status`` (field 1, length 0): an OK ``common.Status``; valid as the whole reply of any Milvus RPC.
 OK_ONLY = b"\n\x00"
 
 
 def replies() -> dict[str, bytes]:
     """Method name -> serialized reply, from our generated messages and, for Connect, pymilvus's own."""
-    from pymilvus_import._generated import common_pb2, milvus_pb2
+    from pymilvus_import._generated import common_pb2, milvus_pb2, schema_pb2
 
     ok = common_pb2.Status()
+    schema = schema_pb2.CollectionSchema(
+        name=COLLECTION,
+        fields=[
+            schema_pb2.FieldSchema(fieldID=100, name="id", is_primary_key=True, data_type=schema_pb2.Int64),
+            schema_pb2.FieldSchema(fieldID=101, name="vec", data_type=schema_pb2.FloatVector),
+        ],
+    )
     out = {
         "Import": milvus_pb2.ImportResponse(status=ok, tasks=[JOB_ID]).SerializeToString(),
         "GetImportState": milvus_pb2.GetImportStateResponse(
@@ -48,6 +59,10 @@ def replies() -> dict[str, bytes]:
         ).SerializeToString(),
         "ListImportTasks": milvus_pb2.ListImportTasksResponse(status=ok).SerializeToString(),
         "GetVersion": milvus_pb2.GetVersionResponse(status=ok, version=VERSION).SerializeToString(),
+        "DescribeCollection": milvus_pb2.DescribeCollectionResponse(
+            status=ok, schema=schema, collectionID=COLLECTION_ID, collection_name=COLLECTION, db_name="default"
+        ).SerializeToString(),
+        "HasPartition": milvus_pb2.BoolResponse(status=ok, value=True).SerializeToString(),
     }
     try:
         from pymilvus.grpc_gen import common_pb2 as pm_common
