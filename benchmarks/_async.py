@@ -41,7 +41,8 @@ async def main_async(address: str, n: int, rounds: int, concurrency: int) -> dic
 
     from pymilvus_import import AsyncImportClient, new_bulk_import_option
     from pymilvus_import._connection import DEFAULT_CHANNEL_OPTIONS
-    from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
+    from pymilvus_import._generated import milvus_pb2
+    from tools import milvus_pb2_grpc
 
     channel = grpc.aio.insecure_channel(address, options=list(DEFAULT_CHANNEL_OPTIONS))
     stub = milvus_pb2_grpc.MilvusServiceStub(channel)

@@ -42,7 +42,8 @@ def make_variants(address: str, include_pymilvus: bool) -> tuple[dict[str, Calla
 
     from pymilvus_import import ImportClient, new_bulk_import_option
     from pymilvus_import._connection import DEFAULT_CHANNEL_OPTIONS
-    from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
+    from pymilvus_import._generated import milvus_pb2
+    from tools import milvus_pb2_grpc
 
     raw_channel = grpc.insecure_channel(address, options=list(DEFAULT_CHANNEL_OPTIONS))
     stub = milvus_pb2_grpc.MilvusServiceStub(raw_channel)
@@ -117,10 +118,19 @@ def measure(variants: dict[str, Callable[[], object]], n: int, rounds: int) -> d
 
 
 def first_call(address: str, pairs: int) -> dict[str, Any]:
-    """Construction + first ``bulk_import`` of a fresh client, with and without the preflight (paired)."""
+    """Construction + first ``bulk_import`` of a fresh client, with and without the preflight (paired), and the same
+    for the raw stub on a fresh channel (Import alone vs DescribeCollection + Import): the cost of one extra RPC on a
+    new connection with no library in it, the unit the preflight's extra cost is set against."""
+    import grpc
+
     from pymilvus_import import ImportClient, new_bulk_import_option
+    from pymilvus_import._connection import DEFAULT_CHANNEL_OPTIONS
+    from pymilvus_import._generated import milvus_pb2
+    from tools import milvus_pb2_grpc
 
     option = new_bulk_import_option("", COLLECTION, [[FILE]])
+    describe = milvus_pb2.DescribeCollectionRequest(collection_name=COLLECTION)
+    request = milvus_pb2.ImportRequest(collection_name=COLLECTION, files=[FILE])
 
     def once(preflight: bool) -> float:
         started = time.perf_counter()
@@ -130,17 +140,31 @@ def first_call(address: str, pairs: int) -> dict[str, Any]:
         client.close()
         return elapsed
 
-    once(True), once(False)  # warm-up: the preflight's decoder and descriptors are loaded once per process
-    samples: dict[str, list[float]] = {"preflight": [], "no_preflight": []}
+    def raw(with_describe: bool) -> float:
+        started = time.perf_counter()
+        channel = grpc.insecure_channel(address, options=list(DEFAULT_CHANNEL_OPTIONS))
+        stub = milvus_pb2_grpc.MilvusServiceStub(channel)
+        if with_describe:
+            stub.DescribeCollection(describe)
+        stub.Import(request)
+        elapsed = time.perf_counter() - started
+        channel.close()
+        return elapsed
+
+    once(True), once(False), raw(True), raw(False)  # warm-up: decoders and descriptors load once per process
+    samples: dict[str, list[float]] = {"preflight": [], "no_preflight": [], "raw_describe": [], "raw_import": []}
     for i in range(pairs):
         for flag in (True, False) if i % 2 == 0 else (False, True):
             samples["preflight" if flag else "no_preflight"].append(once(flag) * 1e6)
+            samples["raw_describe" if flag else "raw_import"].append(raw(flag) * 1e6)
     diffs = [a - b for a, b in zip(samples["preflight"], samples["no_preflight"], strict=True)]
+    raw_diffs = [a - b for a, b in zip(samples["raw_describe"], samples["raw_import"], strict=True)]
     return {
         "pairs": pairs,
         "median_us": {name: statistics.median(v) for name, v in samples.items()},
         "samples_us": samples,
         "extra_us": statistics.median(diffs),
+        "raw_extra_us": statistics.median(raw_diffs),
         "ratio": statistics.median(a / b for a, b in zip(samples["preflight"], samples["no_preflight"], strict=True)),
     }
 

@@ -106,7 +106,8 @@ class PollCounter(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
 
 
 def probe(address: str, task: int, t0: float, out: dict[str, Any], stop: threading.Event) -> None:
-    from pymilvus_import._generated import common_pb2, milvus_pb2, milvus_pb2_grpc
+    from pymilvus_import._generated import common_pb2, milvus_pb2
+    from tools import milvus_pb2_grpc
 
     changes: list[tuple[float, str, int]] = []
     polls = 0

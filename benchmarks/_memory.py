@@ -48,7 +48,8 @@ def import_rss(code: str) -> tuple[int, int]:
 
 def calls(address: str, n: int, variant: str) -> dict[str, Any]:
     from pymilvus_import import ImportClient, new_bulk_import_option
-    from pymilvus_import._generated import milvus_pb2, milvus_pb2_grpc
+    from pymilvus_import._generated import milvus_pb2
+    from tools import milvus_pb2_grpc
 
     file = "/var/lib/milvus/data/bench/rows.json"
     if variant == "ours":

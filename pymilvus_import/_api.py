@@ -12,7 +12,7 @@ import atexit
 import os
 import threading
 from collections.abc import Sequence
-from typing import Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
 import grpc
 
@@ -20,8 +20,11 @@ from ._calls import CallOptions
 from ._client import ImportClient, Jobs, MetadataArg, check_is_option
 from ._errors import InvalidInputError
 from ._flows import ProgressCallback
-from ._models import BulkImportResponse, ImportJobRecord, ImportPlan, ImportProgress
+from ._models import BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import BulkImportOption
+
+if TYPE_CHECKING:
+    from ._plan import ImportPlan
 
 _lock = threading.Lock()
 _clients: dict[tuple[str | None, str | None, str | None], ImportClient] = {}

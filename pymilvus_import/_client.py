@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import grpc
 import grpc.aio
@@ -26,7 +26,7 @@ from ._flows import (
     server_version,
     wait_flow,
 )
-from ._models import BulkImportResponse, ImportJobRecord, ImportPlan, ImportProgress
+from ._models import BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import BulkImportOption
 from ._preflight import SchemaCache, import_flow
 from ._transport import (
@@ -39,6 +39,9 @@ from ._transport import (
     intercept,
 )
 from ._uri import authorization_value, parse_uri
+
+if TYPE_CHECKING:
+    from ._plan import ImportPlan
 
 Jobs = BulkImportResponse | Iterable[str | int] | str | int
 MetadataArg = Sequence[tuple[str, str | bytes]] | None

@@ -28,12 +28,11 @@ Decisions:
 
 from __future__ import annotations
 
-import difflib
 import logging
 import posixpath
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -61,9 +60,12 @@ from ._flows import (
     read_only_call,
     server_version,
 )
-from ._models import BulkImportResponse, ImportPlan, PlannedImport
+from ._models import BulkImportResponse
 from ._options import BulkImportOption
 from ._uri import authorization_value, mask_uri
+
+if TYPE_CHECKING:
+    from ._plan import ImportPlan
 
 log = logging.getLogger("pymilvus_import")
 
@@ -215,6 +217,8 @@ def check_numpy_group(schema: _wire.CollectionSchema, index: int, group: Sequenc
             )
         if stem in allowed or field is not None:
             continue
+        import difflib  # only for a file that names no field: keeps `import pymilvus_import` cheap
+
         close = difflib.get_close_matches(stem, allowed, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0] + '.npy'!r}?" if close else ""
         mismatch(
@@ -472,6 +476,8 @@ def build_plan(
     call: CallOptions | None = None,
 ) -> ImportPlan:
     """The requests ``bulk_import`` would send for ``option`` with these keys (one per group), secrets masked."""
+    from ._plan import ImportPlan, PlannedImport  # loaded for a dry run only (see _plan's docstring)
+
     option.check()
     if len(idempotency_keys) != len(option.files):
         raise ValueError(f"{len(idempotency_keys)} idempotency keys for {len(option.files)} file groups")

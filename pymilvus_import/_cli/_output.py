@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from .._errors import MilvusImportError
-from .._models import COMPLETED, FAILED, ImportJobRecord, ImportPlan, ImportProgress
+from .._models import COMPLETED, FAILED, ImportJobRecord, ImportProgress
+from .._plan import ImportPlan
 from .._uri import parse_uri
 
 
