@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -179,3 +180,41 @@ def run_flow(channel: grpc.Channel, flow: object) -> object:
         else:
             runner.succeeded(reply)
     return runner.result
+
+
+class CliResult:
+    """What ``milvus-import`` did in-process: its exit code and what it printed."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    def __repr__(self) -> str:
+        return f"exit {self.code}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
+
+
+def run_cli(capsys: Any, *argv: str) -> CliResult:
+    """Run ``milvus-import ARGV`` in this process (``capsys``: pytest's fixture) and capture its output."""
+    from pymilvus_import._cli import main
+
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return CliResult(code, captured.out, captured.err)
+
+
+def exception_texts(error: BaseException) -> list[str]:
+    """Every text a user could see of ``error`` and its chain: str, repr, args, attributes, the traceback."""
+    import traceback
+
+    texts: list[str] = []
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        texts += [str(current), repr(current), repr(current.args)]
+        texts += [repr(v) for v in vars(current).values()]
+        current = current.__cause__ or current.__context__
+    texts.append("".join(traceback.format_exception(type(error), error, error.__traceback__)))
+    return texts

@@ -30,8 +30,6 @@ import helpers
 import pytest
 from fake_milvus import JOB_ID_BASE, MISSING_FILE_REASON, Fault, Milvus24TestServer, stuck_at_80
 
-from pymilvus_import._cli import main
-
 BIN = Path(sys.executable).parent
 CONSOLE_SCRIPT = BIN / "milvus-import"
 TOKEN = "s3cr3t-T0KEN-value"
@@ -52,21 +50,11 @@ def server() -> Iterator[Milvus24TestServer]:
         yield srv
 
 
-class Result:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-    def __repr__(self) -> str:
-        return f"exit {self.code}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
+Result = helpers.CliResult
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Result:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return Result(code, captured.out, captured.err)
+    return helpers.run_cli(capsys, *argv)
 
 
 def run(*argv: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: str | Path = "/") -> Result:

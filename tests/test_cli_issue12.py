@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 import os
 import subprocess
 import sys
@@ -19,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import helpers
 import pytest
 from fake_milvus import JOB_ID_BASE, Fault, Milvus24TestServer, Step, failed_script, stuck_at_80
 
 from pymilvus_import import _client
-from pymilvus_import._cli import main
 from pymilvus_import._cli._output import format_duration
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "milvus-import"
@@ -45,21 +44,11 @@ def server() -> Iterator[Milvus24TestServer]:
         yield srv
 
 
-class Result:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-    def __repr__(self) -> str:
-        return f"exit {self.code}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
+Result = helpers.CliResult
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Result:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return Result(code, captured.out, captured.err)
+    return helpers.run_cli(capsys, *argv)
 
 
 def error_line(result: Result) -> str:

@@ -5,11 +5,11 @@ PEM text where a path is expected, a URI given as bytes, ``?token=`` query value
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import helpers
 import pytest
 from fake_milvus import Milvus24TestServer
 
@@ -30,17 +30,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def texts_of(error: BaseException) -> list[str]:
-    texts: list[str] = []
-    seen: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and current not in seen:
-        seen.append(current)
-        texts += [str(current), repr(current), repr(current.args)]
-        texts += [repr(v) for v in vars(current).values()]
-        current = current.__cause__ or current.__context__
-    texts.append("".join(traceback.format_exception(type(error), error, error.__traceback__)))
-    return texts
+texts_of = helpers.exception_texts
 
 
 def assert_masked(error: BaseException) -> None:

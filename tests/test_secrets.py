@@ -15,7 +15,6 @@ import os
 import socket
 import subprocess
 import sys
-import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 import grpc
+import helpers
 import pytest
 from fake_milvus import Fault, Milvus24TestServer, stuck_at_80
 
@@ -46,17 +46,7 @@ def leaks(text: str) -> list[str]:
     return found
 
 
-def exception_texts(error: BaseException) -> list[str]:
-    texts: list[str] = []
-    seen: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and current not in seen:
-        seen.append(current)
-        texts += [str(current), repr(current), repr(current.args)]
-        texts += [repr(v) for v in vars(current).values()]
-        current = current.__cause__ or current.__context__
-    texts.append("".join(traceback.format_exception(type(error), error, error.__traceback__)))
-    return texts
+exception_texts = helpers.exception_texts
 
 
 def assert_no_leak(*texts: str) -> None:
