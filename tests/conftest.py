@@ -58,3 +58,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "milvus_harness" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.milvus)
+
+
+@pytest.fixture(autouse=True)
+def _close_module_level_clients() -> Iterator[None]:
+    """Close the clients the module-level API cached during a test. Left open, their channels keep redialling a
+    stopped test server's port; gRPC shares subchannels between channels to the same address, so a later test
+    server that gets the same port number would first see that subchannel's reconnect backoff (UNAVAILABLE
+    "connection refused"), as a fresh client did once in a full run."""
+    yield
+    from pymilvus_import import _api
+
+    _api._close_shared()

@@ -576,8 +576,11 @@ def state(name: str, percent: int | None = None, rows: int = 0, reason: str = ""
     ).SerializeToString()
 
 
-def wait(script: Script, jobs: Any = ("7",), timeout: float | None = None, **kwargs: Any) -> Any:
-    return script.run(wait_flow(script.session(), Identity(), jobs, CallOptions(timeout=timeout), **kwargs))
+def wait(
+    script: Script, jobs: Any = ("7",), timeout: float | None = None, retry: Retry | None = None, **kwargs: Any
+) -> Any:
+    session = script.session(retry=retry) if retry else script.session()
+    return script.run(wait_flow(session, Identity(), jobs, CallOptions(timeout=timeout), **kwargs))
 
 
 def test_polls_back_off_restart_fast_when_a_job_moves_and_stop_when_it_is_done() -> None:
@@ -616,9 +619,9 @@ def test_without_a_timeout_an_unreachable_server_is_ridden_out_for_the_grace_per
     script = Script({GET_IMPORT_STATE: [down]})
     started = script.clock()
     with pytest.raises(pi.ServerUnavailableError) as caught:
-        wait(script)
-    # checked between polls: at most one poll cycle (retries + one sleep, < 4 s) past the grace
-    assert UNAVAILABLE_GRACE <= script.clock() - started < UNAVAILABLE_GRACE + 4
+        wait(script, retry=Retry(attempts=1))  # no per-poll retry jitter: the schedule alone decides
+    # checked after each failed poll: it ends on the first poll at or past the grace, at most one sleep (poll_max) late
+    assert UNAVAILABLE_GRACE <= script.clock() - started <= UNAVAILABLE_GRACE + 2.0
     assert caught.value.__cause__ is down
 
 

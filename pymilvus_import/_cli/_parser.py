@@ -16,7 +16,9 @@ exit codes:
   1    an import failed: a job ended Failed, the server refused the import, or
        the job is unknown to the server (ImportJobNotFoundError: never existed, or
        finished more than ~3 h ago)
-  2    bad usage or input (arguments, file groups, options, job ids, cert files)
+  2    bad usage or input (arguments, file groups, options, job ids, cert files),
+       also what the preflight finds before any import is sent: an unknown
+       collection, database or partition, files that do not fit the schema
   3    connection or authentication problem (unreachable, TLS, credentials)
   4    timeout (--timeout passed first; the jobs keep running on the server)
   130  interrupted (Ctrl+C); submitted jobs keep running on the server
