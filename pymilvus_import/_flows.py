@@ -295,6 +295,15 @@ def import_once(
         return _wire.decode_import_response(data, session.target)
 
 
+def import_context(identity: Identity, option: BulkImportOption, call: CallOptions) -> tuple[str, Metadata]:
+    """The database and metadata every RPC of an import call goes with (the preflight's and the Imports'): the
+    caller's ``dbname`` header, else the option's database, else the client's; the option's API key, else the
+    client's credentials."""
+    db_name = call.db_name(option.db_name, identity.db_name)
+    auth = authorization_value(token=option.api_key, user=None, password=None) or identity.authorization
+    return db_name, call.request_metadata(auth, db_name)
+
+
 def bulk_import_flow(
     session: Session,
     identity: Identity,
@@ -311,9 +320,7 @@ def bulk_import_flow(
     """
     option.check()
     keys = option.idempotency_keys(fresh_keys or fresh_idempotency_keys())
-    db_name = call.db_name(option.db_name, identity.db_name)
-    auth = authorization_value(token=option.api_key, user=None, password=None) or identity.authorization
-    metadata = call.request_metadata(auth, db_name)
+    db_name, metadata = import_context(identity, option, call)
     deadline = deadline or session.deadline(call.timeout)
     job_ids: list[str] = []
     for index, (group, key) in enumerate(zip(option.files, keys, strict=True)):

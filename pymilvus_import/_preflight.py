@@ -56,13 +56,14 @@ from ._flows import (
     Session,
     bulk_import_flow,
     fresh_idempotency_keys,
+    import_context,
     parse_version,
     read_only_call,
     server_version,
 )
 from ._models import BulkImportResponse
 from ._options import BulkImportOption
-from ._uri import authorization_value, mask_uri
+from ._uri import mask_uri
 
 if TYPE_CHECKING:
     from ._plan import ImportPlan
@@ -346,13 +347,6 @@ class SchemaCache:
 _NO_VERDICT_CODES = (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNIMPLEMENTED)
 
 
-def request_context(identity: Identity, option: BulkImportOption, call: CallOptions) -> tuple[str, Metadata]:
-    """The database and metadata an Import of ``option`` is sent with (the same rule as ``bulk_import_flow``)."""
-    db_name = call.db_name(option.db_name, identity.db_name)
-    auth = authorization_value(token=option.api_key, user=None, password=None) or identity.authorization
-    return db_name, call.request_metadata(auth, db_name)
-
-
 def _ask(
     session: Session,
     method: str,
@@ -421,7 +415,7 @@ def preflight_flow(
     or None when the server gave no usable answer. Raises a :class:`~._errors.PreflightError` subclass for a verdict.
     """
     option.check()
-    db_name, metadata = request_context(identity, option, call)
+    db_name, metadata = import_context(identity, option, call)
     check_version(option, version, db_name=db_name)
     cache = cache if cache is not None else SchemaCache()
     target, collection = session.target, option.collection_name
@@ -481,7 +475,7 @@ def build_plan(
     option.check()
     if len(idempotency_keys) != len(option.files):
         raise ValueError(f"{len(idempotency_keys)} idempotency keys for {len(option.files)} file groups")
-    db_name, _metadata = request_context(identity, option, call or CallOptions())
+    db_name, _metadata = import_context(identity, option, call or CallOptions())
     options = mask_options(option.options)
     requests = tuple(
         PlannedImport(
@@ -548,6 +542,6 @@ def import_flow(
         return (yield from bulk_import_flow(session, identity, option, call, iter(keys), deadline))
     except BulkImportError:
         # The server refused: whatever the preflight believed about this collection may be stale.
-        db_name, _metadata = request_context(identity, option, call)
+        db_name, _metadata = import_context(identity, option, call)
         cache.invalidate(session.target, db_name, option.collection_name)
         raise
