@@ -24,6 +24,7 @@ from ._errors import (
     InvalidInputError,
     MalformedReplyError,
     MilvusImportError,
+    ObjectNotFoundError,
     PartitionNotFoundError,
     PermissionDeniedError,
     PreflightError,
@@ -32,6 +33,8 @@ from ._errors import (
     ServerError,
     ServerInvalidArgumentError,
     ServerUnavailableError,
+    StagingInterruptedError,
+    StorageError,
     TransportError,
     UnsupportedByServerError,
     WrongEventLoopError,
@@ -63,6 +66,9 @@ __all__ = [
     "InvalidInputError",
     "MalformedReplyError",
     "MilvusImportError",
+    "KeyCheck",
+    "ObjectNotFoundError",
+    "ObjectStorage",
     "PartitionNotFoundError",
     "PermissionDeniedError",
     "PlannedImport",
@@ -73,6 +79,10 @@ __all__ = [
     "ServerError",
     "ServerInvalidArgumentError",
     "ServerUnavailableError",
+    "StagedFiles",
+    "StagingInterruptedError",
+    "StagingProgress",
+    "StorageError",
     "TransportError",
     "UnsupportedByServerError",
     "WrongEventLoopError",
@@ -80,11 +90,29 @@ __all__ = [
     "get_import_progress",
     "list_import_jobs",
     "new_bulk_import_option",
+    "stage_files",
+    "stage_files_async",
+    "verify_keys",
     "wait_for_import",
 ]
 
 if TYPE_CHECKING:
     from ._plan import ImportPlan, PlannedImport
+    from ._storage import (
+        KeyCheck,
+        ObjectStorage,
+        StagedFiles,
+        StagingProgress,
+        stage_files,
+        stage_files_async,
+        verify_keys,
+    )
+
+# Object storage loads on first use (its dataclasses cost import time; the storage library itself loads later still,
+# on the first request).
+_STORAGE_NAMES = frozenset(
+    {"KeyCheck", "ObjectStorage", "StagedFiles", "StagingProgress", "stage_files", "stage_files_async", "verify_keys"}
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -93,4 +121,8 @@ def __getattr__(name: str) -> Any:
         from . import _plan
 
         return getattr(_plan, name)
+    if name in _STORAGE_NAMES:
+        from . import _storage
+
+        return getattr(_storage, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
