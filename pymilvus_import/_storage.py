@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from ._errors import (
     InvalidInputError,
+    MilvusImportError,
     ObjectNotFoundError,
     StagingInterruptedError,
     StorageError,
@@ -387,6 +388,8 @@ class StagedFiles:
     uploaded: tuple[str, ...]
     skipped: tuple[str, ...]
     bytes_uploaded: int = 0
+    #: True for a dry run: nothing was sent, ``uploaded`` lists what would be.
+    dry_run: bool = False
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -399,6 +402,7 @@ class StagedFiles:
             "uploaded": list(self.uploaded),
             "skipped": list(self.skipped),
             "bytes_uploaded": self.bytes_uploaded,
+            "dry_run": self.dry_run,
         }
 
 
@@ -736,6 +740,9 @@ def _stage(
     files: Iterable[Iterable[str | os.PathLike[str]]],
     on_progress: Callable[[StagingProgress], object] | None,
     cancel: threading.Event,
+    *,
+    dry_run: bool = False,
+    digests: Mapping[str, str] | None = None,
 ) -> StagedFiles:
     if not isinstance(storage, ObjectStorage):
         raise InvalidInputError(f"storage must be an ObjectStorage, not {type(storage).__name__}", value=None)
@@ -747,14 +754,19 @@ def _stage(
     store = _store(storage)
     pool = concurrent.futures.ThreadPoolExecutor(max(FILES_IN_FLIGHT, HEADS_IN_FLIGHT // 2))
     try:
-        digests = dict(zip(paths, pool.map(lambda p: _digest(p, cancel), paths), strict=True))
-        local = [LocalFile(p, sizes[p], digests[p]) for p in paths]
+        known = digests or {}
+        todo = [p for p in paths if p not in known]
+        found = dict(zip(todo, pool.map(lambda p: _digest(p, cancel), todo), strict=True))
+        local = [LocalFile(p, sizes[p], known.get(p) or found[p]) for p in paths]
         candidate_keys = [staged_key(storage.prefix, f.digest, Path(f.path).name) for f in local]
         heads = dict(zip(candidate_keys, pool.map(lambda k: _head(storage, store, k), candidate_keys), strict=True))
         remote = {k: v for k, v in heads.items() if isinstance(v, RemoteObject)}
         keys, to_upload, to_skip = plan_uploads(storage.prefix, local, remote)
         done.extend(keys[f.path] for f in to_skip)
         progress = _Progress(on_progress, sum(f.size for f in to_upload), len(to_upload))
+        if dry_run:
+            uploaded.extend(keys[f.path] for f in to_upload)
+            to_upload = []
         uploads = {
             pool.submit(_upload, storage, store, keys[f.path], f, progress, cancel): keys[f.path]
             for f in to_upload[:FILES_IN_FLIGHT]
@@ -795,6 +807,7 @@ def _stage(
         uploaded=tuple(uploaded),
         skipped=skipped,
         bytes_uploaded=progress.done,
+        dry_run=dry_run,
     )
 
 
@@ -824,3 +837,161 @@ async def verify_keys_async(storage: ObjectStorage, keys: Iterable[str]) -> tupl
     import asyncio
 
     return await asyncio.to_thread(verify_keys, storage, list(keys))
+
+
+# -- files of an import: what bulk_import(..., storage=, upload=) does before the first Import -----------------------
+
+
+@dataclass(frozen=True)
+class PreparedFiles:
+    """The option's files as keys of the storage's bucket: ``groups`` (what the Imports carry), ``staged`` (what
+    staging did or, in a dry run, would do; None without ``upload``) and ``checks`` (the verification of the other
+    keys; empty when not verified)."""
+
+    storage: ObjectStorage
+    groups: tuple[tuple[str, ...], ...]
+    staged: StagedFiles | None
+    checks: tuple[KeyCheck, ...]
+
+    @property
+    def staged_keys(self) -> tuple[str, ...]:
+        if self.staged is None or self.staged.dry_run:
+            return ()
+        return tuple(dict.fromkeys(self.staged.keys))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "storage": repr(self.storage),
+            "bucket": self.storage.bucket,
+            "files": [list(g) for g in self.groups],
+            "staged": self.staged.to_dict() if self.staged is not None else None,
+            "verified": [{"key": c.key, "outcome": c.outcome, "reason": c.reason} for c in self.checks],
+        }
+
+
+def _is_upload_candidate(path: str) -> bool:
+    return "://" not in path and os.path.isfile(path)
+
+
+def split_for_upload(
+    storage: ObjectStorage, groups: Sequence[Sequence[str]], *, upload: bool, is_local: Callable[[str], bool]
+) -> tuple[list[str], dict[str, str]]:
+    """Pure: which paths to stage (local files, when ``upload``) and the key of every other path (normalised)."""
+    local: list[str] = []
+    keys: dict[str, str] = {}
+    for group in groups:
+        for path in group:
+            if upload and is_local(path):
+                local.append(path)
+            else:
+                keys[path] = normalize_key(storage, path)
+    return list(dict.fromkeys(local)), keys
+
+
+def check_unique_keys(groups: Sequence[Sequence[str]], keys: Mapping[str, str]) -> None:
+    """Pure: two paths of one call that name the same key would import the same object twice (the option refuses
+    a duplicate path; this is the same rule after normalisation and staging)."""
+    seen: dict[str, str] = {}
+    for group in groups:
+        for path in group:
+            key = keys[path]
+            if key in seen and seen[key] != path:
+                raise InvalidInputError(
+                    f"{seen[key]!r} and {path!r} are the same object {key!r} in the bucket; each file may be imported "
+                    "once per call",
+                    value=path,
+                    field="files",
+                )
+            seen[key] = path
+
+
+def prepare_files(
+    storage: ObjectStorage,
+    groups: Sequence[Sequence[str]],
+    *,
+    upload: bool,
+    verify: bool,
+    dry_run: bool,
+    on_progress: Callable[[StagingProgress], object] | None = None,
+    cancel: threading.Event | None = None,
+) -> PreparedFiles:
+    """Stage the local files of ``groups`` (with ``upload``; planned only in a ``dry_run``), normalise every other
+    path to a key of the bucket, and verify those keys (with ``verify``: :class:`ObjectNotFoundError` for missing
+    ones). Raises before any Import; a failure after staging carries the staged keys."""
+    local, keys = split_for_upload(storage, groups, upload=upload, is_local=_is_upload_candidate)
+    if local:
+        # Planned first (digests and HEADs only), so that a duplicate is refused before anything is uploaded.
+        planned = _stage(storage, [[p] for p in local], None, cancel or threading.Event(), dry_run=True)
+        keys.update(zip(local, (g[0] for g in planned.groups), strict=True))
+    check_unique_keys(groups, keys)
+    staged = None
+    if local:
+        if dry_run:
+            staged = planned
+        else:
+            # The digests are the plan's (a key is PREFIX/DIGEST/NAME): each file is read once more, to upload.
+            digests = {p: k.rsplit("/", 2)[-2] for p, k in zip(local, planned.keys, strict=True)}
+            staged = _stage(storage, [[p] for p in local], on_progress, cancel or threading.Event(), digests=digests)
+    checks: tuple[KeyCheck, ...] = ()
+    to_verify = [keys[p] for g in groups for p in g if p not in local]
+    if verify and to_verify:
+        try:
+            checks = verify_keys(storage, to_verify)
+        except MilvusImportError as exc:
+            if staged is not None and not staged.dry_run:
+                exc.staged_keys = tuple(dict.fromkeys(staged.keys))  # type: ignore[attr-defined]
+            raise
+    return PreparedFiles(storage, tuple(tuple(keys[p] for p in g) for g in groups), staged, checks)
+
+
+async def prepare_files_async(
+    storage: ObjectStorage,
+    groups: Sequence[Sequence[str]],
+    *,
+    upload: bool,
+    verify: bool,
+    dry_run: bool,
+    on_progress: Callable[[StagingProgress], object] | None = None,
+) -> PreparedFiles:
+    """:func:`prepare_files` in a worker thread; cancelling the awaiting task aborts uploads in flight."""
+    import asyncio
+
+    cancel = threading.Event()
+    task = asyncio.ensure_future(
+        asyncio.to_thread(
+            lambda: prepare_files(
+                storage, groups, upload=upload, verify=verify, dry_run=dry_run, on_progress=on_progress, cancel=cancel
+            )
+        )
+    )
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        cancel.set()
+        with contextlib.suppress(BaseException):
+            await task
+        raise
+
+
+def _plan_class() -> type:
+    from ._plan import ImportPlan
+
+    @dataclass(frozen=True)
+    class StorageImportPlan(ImportPlan):
+        """A dry run's :class:`ImportPlan` with the storage side: ``storage`` holds the keys the Imports would
+        carry, what would be uploaded (and what is already there) and the verdict on every other key."""
+
+        storage: PreparedFiles | None = None
+
+        def to_dict(self) -> dict[str, Any]:
+            data = super().to_dict()
+            if self.storage is not None:
+                data["storage"] = self.storage.to_dict()
+            return data
+
+    StorageImportPlan.__module__ = __name__
+    StorageImportPlan.__qualname__ = "StorageImportPlan"
+    return StorageImportPlan
+
+
+StorageImportPlan = _plan_class()

@@ -162,9 +162,7 @@ def test_verify_finds_every_missing_key_and_names_the_bucket(
     assert info.value.local_files == ()
 
 
-def test_a_local_path_given_as_a_key_is_refused_with_how_to_upload_it(
-    storage: ObjectStorage, tmp_path: Path
-) -> None:
+def test_a_local_path_given_as_a_key_is_refused_with_how_to_upload_it(storage: ObjectStorage, tmp_path: Path) -> None:
     local = write(tmp_path / "rows.json", b"local only")
     with pytest.raises(ObjectNotFoundError) as info:
         verify_keys(storage, [local])
