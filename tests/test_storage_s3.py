@@ -285,3 +285,56 @@ def test_a_1_gb_file_stages_with_bounded_memory(s3: SeaweedFS, bucket: str, tmp_
     assert growth < 200 * 1024 * 1024, f"RSS grew by {growth / 2**20:.0f} MiB staging a 1 GiB file"
     head = s3_client(s3).head_object(Bucket=bucket, Key=result["keys"][0])
     assert head["ContentLength"] == size
+
+
+# -- the command line ------------------------------------------------------------------------------------------
+
+
+def cli_env(s3: SeaweedFS) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(AWS_ACCESS_KEY_ID=s3.access_key, AWS_SECRET_ACCESS_KEY=s3.secret_key, AWS_ENDPOINT_URL=s3.endpoint)
+    env.pop("MILVUS_URI", None)
+    return env
+
+
+def test_cli_stage_prints_the_key_groups(s3: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+    rows = write(tmp_path / "rows.json", b"rows")
+    ids, vec = write(tmp_path / "id.npy", b"ids"), write(tmp_path / "vec.npy", b"vec")
+    argv = [sys.executable, "-m", "pymilvus_import", "stage", "--storage", f"s3://{bucket}/cli", "--json"]
+    done = subprocess.run([*argv, rows, f"{ids},{vec}"], capture_output=True, text=True, env=cli_env(s3), cwd=ROOT)
+    assert done.returncode == 0, done
+    document = json.loads(done.stdout)
+    groups = document["staged"]["groups"]
+    assert [[k.rsplit("/", 1)[1] for k in g] for g in groups] == [["rows.json"], ["id.npy", "vec.npy"]]
+    assert keys_in(s3, bucket) == sorted(k for g in groups for k in g)
+    assert s3.secret_key not in done.stdout + done.stderr
+
+    again = subprocess.run([*argv[:-1], rows], capture_output=True, text=True, env=cli_env(s3), cwd=ROOT)
+    assert again.returncode == 0 and "0 uploaded, 1 already there" in again.stdout
+    assert groups[0][0] in again.stdout
+
+
+def test_cli_stage_refuses_an_empty_file_with_exit_2(s3: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+    empty = write(tmp_path / "empty.json", b"")
+    argv = [sys.executable, "-m", "pymilvus_import", "stage", "--storage", f"s3://{bucket}/cli", empty]
+    done = subprocess.run(argv, capture_output=True, text=True, env=cli_env(s3), cwd=ROOT)
+    assert done.returncode == 2 and "empty" in done.stderr
+    assert keys_in(s3, bucket) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_the_cli_prints_the_keys_already_staged(s3: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+    small = write(tmp_path / "small.json", b"small file")
+    big = big_file(tmp_path / "big.bin", 256 * 1024 * 1024)
+    argv = [sys.executable, "-m", "pymilvus_import", "stage", "--storage", f"s3://{bucket}/cli", small, big]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(s3), cwd=ROOT)
+    assert proc.stdout is not None and proc.stderr is not None
+    for line in proc.stdout:
+        if "1 of 2 files" in line and "(5" in line:  # the small file is in, the big one half-way
+            break
+    proc.send_signal(signal.SIGINT)
+    err = proc.stderr.read()
+    assert proc.wait() == 130, err
+    small_key = f"cli/{hashlib.sha256(b'small file').hexdigest()}/small.json"
+    assert f"keys already staged: {small_key}" in err or f"'{small_key}'" in err, err
+    assert keys_in(s3, bucket) == [small_key]
