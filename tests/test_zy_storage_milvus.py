@@ -245,3 +245,33 @@ def test_async_client_stages_and_imports(
 
     assert [p.state for p in asyncio.run(main())] == ["Completed"]
     assert helpers.count_rows(milvus_s3.uri, s3_collection) == 13
+
+
+def test_cli_submit_upload_wait_and_a_missing_key_refused(
+    milvus_s3: MilvusServer,
+    s3: SeaweedFS,
+    s3_collection: str,
+    storage: ObjectStorage,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
+    local = helpers.write_json_rows(tmp_path / "rows.json", 17, dim=DIM)
+    url = f"s3://{BUCKET}/{storage.prefix}"
+    common = ["submit", "--uri", milvus_s3.uri, "--json", "-c", s3_collection, "--storage", url]
+    common += ["--storage-endpoint", s3.endpoint]
+    done = helpers.run_cli(capsys, *common, "--upload", "--wait", "-q", local)
+    assert done.code == 0, done
+    document = done.json()
+    assert document["staged"]["groups"][0][0].endswith("/rows.json")
+    assert [j["state"] for j in document["jobs"]] == ["Completed"]
+    assert helpers.count_rows(milvus_s3.uri, s3_collection) == 17
+    assert s3.secret_key not in done.out + done.err
+
+    before = job_ids(milvus_s3.uri, s3_collection)
+    refused = helpers.run_cli(capsys, *common, "import/nope.json")
+    assert refused.code == 2, refused
+    assert refused.json()["error"]["type"] == "ObjectNotFoundError"
+    assert job_ids(milvus_s3.uri, s3_collection) == before
