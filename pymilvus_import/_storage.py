@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from ._errors import (
@@ -51,6 +51,8 @@ __all__ = [
     "staged_key",
     "verify_keys",
 ]
+
+_T = TypeVar("_T")
 
 #: Object metadata entry (``x-amz-meta-<this>``) holding the hex SHA-256 of the content.
 DIGEST_METADATA = "pmi-sha256"
@@ -819,10 +821,16 @@ async def stage_files_async(
 ) -> StagedFiles:
     """:func:`stage_files` for asyncio: the same staging in a worker thread (the event loop stays free). Cancelling
     the awaiting task aborts the uploads in flight (and waits for the aborts) before the cancellation goes on."""
+    return await _cancellable_in_thread(lambda cancel: _stage(storage, files, on_progress, cancel))
+
+
+async def _cancellable_in_thread(work: Callable[[threading.Event], _T]) -> _T:
+    """Run ``work(cancel)`` in a worker thread; when the awaiting task is cancelled, set ``cancel`` (uploads in
+    flight abort) and wait for the thread before the cancellation goes on."""
     import asyncio
 
     cancel = threading.Event()
-    task = asyncio.ensure_future(asyncio.to_thread(_stage, storage, files, on_progress, cancel))
+    task = asyncio.ensure_future(asyncio.to_thread(work, cancel))
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
@@ -954,23 +962,11 @@ async def prepare_files_async(
     on_progress: Callable[[StagingProgress], object] | None = None,
 ) -> PreparedFiles:
     """:func:`prepare_files` in a worker thread; cancelling the awaiting task aborts uploads in flight."""
-    import asyncio
-
-    cancel = threading.Event()
-    task = asyncio.ensure_future(
-        asyncio.to_thread(
-            lambda: prepare_files(
-                storage, groups, upload=upload, verify=verify, dry_run=dry_run, on_progress=on_progress, cancel=cancel
-            )
+    return await _cancellable_in_thread(
+        lambda cancel: prepare_files(
+            storage, groups, upload=upload, verify=verify, dry_run=dry_run, on_progress=on_progress, cancel=cancel
         )
     )
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        cancel.set()
-        with contextlib.suppress(BaseException):
-            await task
-        raise
 
 
 def _plan_class() -> type:

@@ -185,6 +185,23 @@ def group_alive(pgid: int, proc: subprocess.Popen[bytes] | None = None) -> bool:
     return True
 
 
+def stop_process_group(proc: subprocess.Popen[bytes], grace: float, timeout: float) -> None:
+    """SIGTERM the process group that ``proc`` leads, SIGKILL it after ``grace`` s, wait (up to ``timeout`` s) until
+    the group is gone, and reap ``proc``."""
+    pgid = proc.pid
+    signal_group(pgid, signal.SIGTERM)
+    grace_deadline = time.monotonic() + grace
+    while group_alive(pgid, proc) and time.monotonic() < grace_deadline:
+        time.sleep(0.1)
+    if group_alive(pgid, proc):
+        signal_group(pgid, signal.SIGKILL)
+        kill_deadline = time.monotonic() + timeout
+        while group_alive(pgid, proc) and time.monotonic() < kill_deadline:
+            time.sleep(0.1)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
 def go_server_pids(pgid: int) -> list[int]:
     """Pids of the ``milvus run standalone`` processes (the Go server) in process group ``pgid``. The launcher
     outlives a Go server that panicked (e.g. Milvus on S3 with S3 down panics after ~55 s), so watch this one."""
@@ -341,18 +358,7 @@ class MilvusServer:
         if proc is None:
             return
         stopping = time.monotonic()
-        pgid = proc.pid  # start_new_session=True: the launcher leads its own process group
-        signal_group(pgid, signal.SIGTERM)
-        grace_deadline = time.monotonic() + grace
-        while group_alive(pgid, proc) and time.monotonic() < grace_deadline:
-            time.sleep(0.1)
-        if group_alive(pgid, proc):
-            signal_group(pgid, signal.SIGKILL)
-            kill_deadline = time.monotonic() + timeout
-            while group_alive(pgid, proc) and time.monotonic() < kill_deadline:
-                time.sleep(0.1)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
+        stop_process_group(proc, grace, timeout)  # start_new_session=True: the launcher leads its own group
         self._proc = None
         port_deadline = time.monotonic() + (timeout if port_timeout is None else port_timeout)
         while listening(self.host, self.port) and time.monotonic() < port_deadline:

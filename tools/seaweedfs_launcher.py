@@ -20,10 +20,8 @@ What shapes this module:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,7 +31,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from tools.milvus_launcher import HOST, LaunchError, PortBusyError, group_alive, listening, signal_group
+from tools.milvus_launcher import HOST, LaunchError, PortBusyError, listening, stop_process_group
 
 S3_PORT = 9000
 ACCESS_KEY = "minioadmin"
@@ -169,18 +167,7 @@ class SeaweedFS:
         if proc is None:
             return
         stopping = time.monotonic()
-        pgid = proc.pid
-        signal_group(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while group_alive(pgid, proc) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if group_alive(pgid, proc):
-            signal_group(pgid, signal.SIGKILL)
-            deadline = time.monotonic() + timeout
-            while group_alive(pgid, proc) and time.monotonic() < deadline:
-                time.sleep(0.1)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
+        stop_process_group(proc, grace, timeout)
         self._proc = None
         # Only the sockets of our own ports that appeared while we ran: nothing of another user's server.
         ours = {f"-grpc-{port}.sock" for port in _SOCKET_PORTS}
