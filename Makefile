@@ -51,6 +51,7 @@ bench-quick: install
 
 demo: install
 	$(BIN)/python -m tools.demo
+	$(BIN)/python -m tools.demo_s3
 
 clean:
 	rm -rf $(VENV) $(GEN_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
