@@ -674,10 +674,10 @@ class _Reader:
             if self._cancel.is_set():
                 raise _Cancelled
             data = self._file.read(size)
+            self._progress.add(len(data))  # an on_progress that raises stops the upload with its own error
         except BaseException as exc:  # KeyboardInterrupt included: remembered, then re-raised by the caller
             self.error = exc
             raise
-        self._progress.add(len(data))
         return data
 
     def readinto(self, buffer: Any) -> int:
