@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import hashlib
+import inspect
 import os
 import re
 import threading
@@ -748,6 +749,12 @@ def _stage(
 ) -> StagedFiles:
     if not isinstance(storage, ObjectStorage):
         raise InvalidInputError(f"storage must be an ObjectStorage, not {type(storage).__name__}", value=None)
+    if on_progress is not None and (not callable(on_progress) or inspect.iscoroutinefunction(on_progress)):
+        raise InvalidInputError(
+            "on_progress must be a plain function (it is called from the upload threads, and never awaited)",
+            value=type(on_progress).__name__,
+            field="on_progress",
+        )
     groups = _check_groups(files)
     paths = list(dict.fromkeys(p for g in groups for p in g))
     sizes = {p: _stat_local(p) for p in paths}

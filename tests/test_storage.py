@@ -233,3 +233,21 @@ def test_upload_without_storage_is_refused_before_any_rpc() -> None:
         pi.ImportClient("http://127.0.0.1:1").bulk_import(option, upload=True)
     with pytest.raises(InvalidInputError, match="ObjectStorage"):
         pi.ImportClient("http://127.0.0.1:1", storage="s3://milvus-bucket/p")  # type: ignore[arg-type]
+
+
+def test_stage_files_refuses_bad_arguments_before_touching_anything(tmp_path: Path) -> None:
+    storage = ObjectStorage("s3://milvus-bucket/p", endpoint="http://127.0.0.1:1", access_key="a", secret_key="b")
+    path = tmp_path / "a.json"
+    path.write_text("x")
+
+    async def callback(progress: object) -> None:
+        return None
+
+    with pytest.raises(InvalidInputError, match="plain function"):
+        pi.stage_files(storage, [[str(path)]], on_progress=callback)
+    with pytest.raises(InvalidInputError, match="list of file groups"):
+        pi.stage_files(storage, str(path))  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="wrap it"):
+        pi.stage_files(storage, [str(path)])
+    with pytest.raises(InvalidInputError, match="ObjectStorage"):
+        pi.stage_files("s3://milvus-bucket/p", [[str(path)]])  # type: ignore[arg-type]
