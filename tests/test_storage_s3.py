@@ -214,12 +214,19 @@ STAGE_SCRIPT = textwrap.dedent(
 )
 
 
+def default_sigint() -> None:
+    # A shell runs background jobs with SIGINT ignored, and Python then installs no KeyboardInterrupt handler: give
+    # the child the default disposition, as a terminal's foreground process has.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_stager(s3: SeaweedFS, bucket: str, path: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", STAGE_SCRIPT, s3.endpoint, bucket, path],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        preexec_fn=default_sigint,
     )
 
 
@@ -327,7 +334,16 @@ def test_ctrl_c_in_the_cli_prints_the_keys_already_staged(s3: SeaweedFS, bucket:
     small = write(tmp_path / "small.json", b"small file")
     big = big_file(tmp_path / "big.bin", 256 * 1024 * 1024)
     argv = [sys.executable, "-m", "pymilvus_import", "stage", "--storage", f"s3://{bucket}/cli", small, big]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(s3), cwd=ROOT)
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(s3),
+        cwd=ROOT,
+        preexec_fn=default_sigint,
+    )
+
     assert proc.stdout is not None and proc.stderr is not None
     for line in proc.stdout:
         if "1 of 2 files" in line and "(5" in line:  # the small file is in, the big one half-way
