@@ -61,7 +61,7 @@ DIGEST_METADATA = "pmi-sha256"
 DEFAULT_PREFIX = "milvus-import"
 #: Multipart part size: memory per file in flight is ``PART_SIZE * PARTS_IN_FLIGHT``.
 PART_SIZE = 8 * 1024 * 1024
-PARTS_IN_FLIGHT = 4
+PARTS_IN_FLIGHT = 8
 FILES_IN_FLIGHT = 4
 HEADS_IN_FLIGHT = 16
 _HASH_BLOCK = 1024 * 1024
