@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import datetime
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
 import grpc.aio
+import helpers
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -26,13 +27,6 @@ import pymilvus_import as pi
 from pymilvus_import._generated import milvus_pb2
 
 GET_VERSION = "/milvus.proto.milvus.MilvusService/GetVersion"
-
-
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer() as srv:
-        srv.add_collection("coll", partitions=("_default", "p1"))
-        yield srv
 
 
 def option(*groups: str, collection: str = "coll") -> pi.BulkImportOption:
@@ -317,9 +311,9 @@ def test_owned_channel_is_closed_and_a_closed_client_says_so(server: Milvus24Tes
     async def main() -> None:
         client = pi.AsyncImportClient(server.uri)
         await client.list_import_jobs()
-        ((channel, _callables),) = client._transport._owned.values()
+        assert helpers.open_connections(server.address) == 1
         await client.close()
-        assert channel.get_state() == grpc.ChannelConnectivity.SHUTDOWN
+        assert helpers.open_connections(server.address, settle=5) == 0  # its connection is gone
         with pytest.raises(pi.ClientClosedError, match="closed"):
             await client.list_import_jobs()
         never_used = pi.AsyncImportClient(server.uri)

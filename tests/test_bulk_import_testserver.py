@@ -9,9 +9,9 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from collections.abc import Iterator
 
 import grpc
+import helpers
 import pytest
 from fake_milvus import JOB_ID_BASE, Fault, Milvus24TestServer
 
@@ -26,18 +26,10 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer(version="v2.4.10") as srv:
-        srv.add_collection("coll", partitions=("_default", "p1"))
-        srv.add_collection("c2", db_name="db2")
-        yield srv
-
-
-@pytest.fixture
-def client(server: Milvus24TestServer) -> Iterator[pi.ImportClient]:
-    with pi.ImportClient(server.uri) as c:
-        yield c
+pytestmark = pytest.mark.test_server(
+    version="v2.4.10",
+    collections=({"name": "coll", "partitions": ("_default", "p1")}, {"name": "c2", "db_name": "db2"}),
+)
 
 
 def new(server: Milvus24TestServer, files: object = THREE, collection: str = "coll") -> pi.BulkImportOption:
@@ -400,12 +392,9 @@ def test_unreachable_server_is_unavailable() -> None:
 
 # ------------------------------------------------------------------------------------------------ channels
 def test_module_level_bulk_import_reuses_one_cached_channel(server: Milvus24TestServer) -> None:
-    from pymilvus_import import _api
-
     for _ in range(3):
         pi.bulk_import(new(server, [["/d/a.json"]]))
-    mine = [key for key in _api._clients if key[0] == server.uri]
-    assert len(mine) == 1
+    assert helpers.open_connections(server.address) == 1
     peers = {c.peer for c in server.requests_for("Import")}
     assert len(peers) == 1  # one connection, never redialled
     assert server.import_count() == 3

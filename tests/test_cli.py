@@ -21,7 +21,6 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +35,11 @@ TOKEN = "s3cr3t-T0KEN-value"
 FAST = ["--poll-max", "0.05"]
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MILVUS_URI", "MILVUS_TOKEN", "MILVUS_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer(version="v2.4.10", rows_per_job=1000) as srv:
-        srv.add_collection("coll", partitions=("_default", "p1"))
-        srv.add_collection("c2", db_name="db2")
-        yield srv
+pytestmark = pytest.mark.test_server(
+    version="v2.4.10",
+    rows_per_job=1000,
+    collections=({"name": "coll", "partitions": ("_default", "p1")}, {"name": "c2", "db_name": "db2"}),
+)
 
 
 Result = helpers.CliResult

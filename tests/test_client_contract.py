@@ -19,7 +19,7 @@ import inspect
 import pickle
 import textwrap
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -36,31 +36,17 @@ COLLECTION = "books"
 FILES = [["/data/books.json"]]
 
 
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer() as running:
-        running.add_collection(COLLECTION)
-        running.add_database("sales")
-        running.add_collection(COLLECTION, db_name="sales")
-        running.add_database("archive")
-        running.add_collection(COLLECTION, db_name="archive")
-        yield running
+pytestmark = pytest.mark.test_server(
+    collections=(COLLECTION, {"name": COLLECTION, "db_name": "sales"}, {"name": COLLECTION, "db_name": "archive"})
+)
 
 
 @pytest.fixture
-def local_server() -> Iterator[Milvus24TestServer]:
+def local_server(start_test_server: Callable[..., Milvus24TestServer]) -> Milvus24TestServer:
     """A test server on a local "secure" port: gRPC sends call credentials only over such channels."""
-    with Milvus24TestServer(local_credentials=True) as running:
-        running.add_collection(COLLECTION)
-        running.add_database("archive")
-        running.add_collection(COLLECTION, db_name="archive")
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MILVUS_TOKEN", raising=False)
-    monkeypatch.delenv("MILVUS_URI", raising=False)
+    return start_test_server(
+        local_credentials=True, collections=(COLLECTION, {"name": COLLECTION, "db_name": "archive"})
+    )
 
 
 def basic(secret: str) -> str:

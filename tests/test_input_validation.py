@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -20,23 +20,7 @@ import pymilvus_import as pi
 BAD = "/data/bad\udc80.json"  # what os.listdir returns for the file name b"bad\x80.json" on Linux
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MILVUS_URI", "MILVUS_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer(version="v2.4.10") as srv:
-        srv.add_collection("coll", partitions=("_default", "p1"))
-        yield srv
-
-
-@pytest.fixture
-def client(server: Milvus24TestServer) -> Iterator[pi.ImportClient]:
-    with pi.ImportClient(server.uri) as c:
-        yield c
+pytestmark = pytest.mark.test_server(version="v2.4.10")
 
 
 def option(files: Any = (("/data/a.json",),), collection: str = "coll") -> pi.BulkImportOption:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,18 +24,19 @@ from pymilvus_import._cli import main
 TOKEN = "root:Milvus"
 
 
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer(version="v2.4.10") as srv:
-        srv.add_collection("books", partitions=("_default", "p1"))
-        srv.add_collection("tenants", partition_key=True)
-        srv.add_collection(
-            "auto",
-            fields=[field("pk", primary=True, auto_id=True), field("vec", "FloatVector")],
-            enable_dynamic_field=True,
-        )
-        srv.add_collection("films", db_name="shop")
-        yield srv
+pytestmark = pytest.mark.test_server(
+    version="v2.4.10",
+    collections=(
+        {"name": "books", "partitions": ("_default", "p1")},
+        {"name": "tenants", "partition_key": True},
+        {
+            "name": "auto",
+            "fields": [field("pk", primary=True, auto_id=True), field("vec", "FloatVector")],
+            "enable_dynamic_field": True,
+        },
+        {"name": "films", "db_name": "shop"},
+    ),
+)
 
 
 def check(server: Milvus24TestServer, opt: pi.BulkImportOption, **client_args: Any) -> pi.ImportPlan:

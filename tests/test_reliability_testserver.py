@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -38,17 +38,7 @@ OK = common_pb2.Status()
 FILES = [["/data/rows.json"]]
 
 
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer() as srv:
-        srv.add_collection("coll")
-        yield srv
-
-
-@pytest.fixture
-def client(server: Milvus24TestServer) -> Iterator[pi.ImportClient]:
-    with pi.ImportClient(server.uri) as c:
-        yield c
+pytestmark = pytest.mark.test_server(collections=("coll",))
 
 
 def option(**kwargs: Any) -> pi.BulkImportOption:

@@ -130,11 +130,7 @@ def test_unreachable_server(form: str, logs: pytest.LogCaptureFixture) -> None:
         expect_error(lambda: client.bulk_import(make_option(), timeout=1), pi.ServerUnavailableError)
 
 
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer(require_token="the-right-token") as srv:
-        srv.add_collection("coll")
-        yield srv
+pytestmark = pytest.mark.test_server(require_token="the-right-token", collections=("coll",))
 
 
 @pytest.mark.parametrize("form", FORMS)

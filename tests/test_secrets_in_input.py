@@ -24,12 +24,6 @@ BARE_KEY = f"MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC{MARKER}x7Qk2b"
 PEM_HINT = "looks like PEM text: pass it as bytes or a file path"
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MILVUS_URI", "MILVUS_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-
-
 texts_of = helpers.exception_texts
 
 
