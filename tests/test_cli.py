@@ -15,7 +15,6 @@ import os
 import pty
 import select
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -63,12 +62,6 @@ def run(*argv: str, env: dict[str, str] | None = None, timeout: float = 120, cwd
         stdin=subprocess.DEVNULL,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def one_error_line(result: Result) -> str:
@@ -173,7 +166,7 @@ def test_bad_uri_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 )
 def test_unreachable_server_exits_3_quickly(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     started = time.monotonic()
-    result = cli(capsys, "--uri", f"http://127.0.0.1:{closed_port()}", *argv)
+    result = cli(capsys, "--uri", f"http://127.0.0.1:{helpers.unused_port()}", *argv)
     assert result.code == 3, result
     assert "UNAVAILABLE" in one_error_line(result)
     assert time.monotonic() - started < 10

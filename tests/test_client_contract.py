@@ -27,6 +27,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
+import helpers
 import pytest
 from fake_milvus import Fault, Milvus24TestServer
 
@@ -427,14 +428,6 @@ def test_a_misspelt_keyword_is_a_type_error_and_a_mypy_error(
 
 
 # ------------------------------------------------------------------------ 5. pickle and copy
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _raised(call: Callable[[], Any]) -> pi.MilvusImportError:
     with pytest.raises(pi.MilvusImportError) as caught:
         call()
@@ -766,7 +759,7 @@ def _every_rpc(client: pi.ImportClient) -> dict[str, Callable[[], Any]]:
 
 
 def test_an_unreachable_server_is_a_server_unavailable_error_everywhere() -> None:
-    with pi.ImportClient(f"http://127.0.0.1:{_closed_port()}", retry=pi.Retry(attempts=1)) as client:
+    with pi.ImportClient(f"http://127.0.0.1:{helpers.unused_port()}", retry=pi.Retry(attempts=1)) as client:
         calls = _every_rpc(client)
         # waiting rides out an unreachable server until its timeout (README), and then says so
         with pytest.raises(pi.ImportTimeoutError, match="unreachable") as caught:
