@@ -224,7 +224,7 @@ def exception_texts(error: BaseException) -> list[str]:
 
 
 def option(
-    files: Any = (("/data/rows.json",),), collection: str = "coll", uri: str = ""
+    files: Any = (("/data/rows.json",),), *, collection: str = "coll", uri: str = ""
 ) -> pymilvus_import.BulkImportOption:
     """The option most tests send: ``new_bulk_import_option(uri, collection, files)``, by default one JSON file
     into ``coll`` at the client's own URI."""
