@@ -109,6 +109,7 @@ def test_call_options_and_credentials_reach_the_server() -> None:
             assert seen_by_user(denied) == seen_by_user(error_of(lambda: sync.bulk_import(helpers.option(), timeout=5)))
 
 
+@pytest.mark.slow  # a load test: 1000 calls
 def test_thousand_concurrent_bulk_imports_on_one_client(server: Milvus24TestServer) -> None:
     async def use(client: pi.AsyncImportClient) -> list[pi.BulkImportResponse | BaseException]:
         calls = [client.bulk_import(helpers.option([[f"part-{i}.parquet"]]), timeout=60) for i in range(1000)]

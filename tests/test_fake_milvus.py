@@ -349,6 +349,7 @@ def test_active_job_limit_is_a_retriable_status() -> None:
             assert job(stub)  # a finished job frees a slot
 
 
+@pytest.mark.slow  # a load test: 1000 calls
 def test_thousand_concurrent_imports_get_distinct_ids(
     server: Milvus24TestServer, stub: milvus_pb2_grpc.MilvusServiceStub
 ) -> None:

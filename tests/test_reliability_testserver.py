@@ -503,7 +503,7 @@ def client_threads() -> int:
     return sum(not t.name.startswith("milvus24-test-server") for t in threading.enumerate())
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a load test: 10,000 calls
 def test_ten_thousand_sequential_imports_on_one_client() -> None:
     calls = 10_000
     with Milvus24TestServer() as srv:
@@ -547,6 +547,7 @@ def test_module_level_bulk_import_reuses_one_channel(server: Milvus24TestServer)
     assert server.import_count() == 301
 
 
+@pytest.mark.slow  # a load test: 1000 calls
 def test_thousand_concurrent_async_imports() -> None:
     from pymilvus_import import AsyncImportClient
 
