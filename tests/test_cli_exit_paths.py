@@ -1,4 +1,4 @@
-"""Issue 12, the CLI's share: nothing lost (created job ids in every exit path), paths as given, a closed stdout is
+"""The CLI on every exit path: nothing lost (created job ids in every exit path), paths as given, a closed stdout is
 not a failed import, readable durations, a failed version probe does not block ``wait``, valid JSON and masked
 secrets in every exit path.
 

@@ -1,4 +1,4 @@
-"""Issue 12, input validation and parsing: everything that will be sent is checked before the first RPC.
+"""Input validation and parsing: everything that will be sent is checked before the first RPC.
 
 Built as a user would: an option or a client from the public API, then the typed error, its message and ``.value``;
 where an RPC would be sent, the Milvus 2.4+ TEST server is the witness that nothing reached the wire.

@@ -86,7 +86,7 @@ BAD_INPUTS: list[Any] = [
     ),
     P(lambda u: via_client(u, [["/data/a.json"], []]), "file group 1 is empty: []", id="empty-group"),
     P(lambda u: via_client(u, [[None]]), "None", id="path-none"),
-    # bytes and os.PathLike paths are accepted: tests/test_issue12_inputs.py
+    # bytes and os.PathLike paths are accepted: tests/test_input_validation.py
     P(lambda u: via_client(u, [["/data/a.json", 3]]), "non-string path 3", id="path-int"),
     P(lambda u: via_client(u, [[""]]), "empty path ''", id="path-empty"),
     P(lambda u: via_client(u, [["   "]]), "empty path '   '", id="path-whitespace"),

@@ -1,6 +1,7 @@
-"""Issue 12, secrets: key material and credentials never appear in an InvalidInputError (message, ``.value``, repr,
-args, attributes, the cause/context chain, the formatted traceback) nor on the CLI's stderr, however they arrive:
-PEM text where a path is expected, a URI given as bytes, ``?token=`` query values, a token written as user info.
+"""Secrets in what the user gives us: key material and credentials never appear in an InvalidInputError (message,
+``.value``, repr, args, attributes, the cause/context chain, the formatted traceback) nor on the CLI's stderr,
+however they arrive: PEM text where a path is expected, a URI given as bytes, ``?token=`` query values, a token
+written as user info.
 """
 
 from __future__ import annotations
