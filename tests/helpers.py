@@ -12,14 +12,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import numpy as np
 
-import pymilvus_import
 from pymilvus_import._generated import common_pb2, milvus_pb2
 from tools import milvus_pb2_grpc
+
+if TYPE_CHECKING:
+    from pymilvus_import import BulkImportOption
 
 
 class FakeClock:
@@ -223,12 +225,12 @@ def exception_texts(error: BaseException) -> list[str]:
     return texts
 
 
-def option(
-    files: Any = (("/data/rows.json",),), *, collection: str = "coll", uri: str = ""
-) -> pymilvus_import.BulkImportOption:
+def option(files: Any = (("/data/rows.json",),), *, collection: str = "coll", uri: str = "") -> BulkImportOption:
     """The option most tests send: ``new_bulk_import_option(uri, collection, files)``, by default one JSON file
     into ``coll`` at the client's own URI."""
-    return pymilvus_import.new_bulk_import_option(uri, collection, files)
+    from pymilvus_import import new_bulk_import_option
+
+    return new_bulk_import_option(uri, collection, files)
 
 
 def unused_port() -> int:
@@ -251,7 +253,9 @@ def timed(limit: float) -> Iterator[None]:
 
 def reports_unreachable(error: BaseException) -> bool:
     """The user can tell from the error that the server could not be reached (not only that time ran out)."""
-    if isinstance(error, pymilvus_import.ServerUnavailableError):
+    from pymilvus_import import ServerUnavailableError
+
+    if isinstance(error, ServerUnavailableError):
         return True
     text = " | ".join(str(e) for e in error_chain(error)).lower()
     return "unreachable" in text or "unavailable" in text
