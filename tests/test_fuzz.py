@@ -127,7 +127,7 @@ def test_job_ids_raise_only_documented_errors(jobs: Any) -> None:
         assert all(0 < int(i) < 2**63 for i in ids)
 
 
-# regression (found by this suite): reading job ids called list(jobs) on anything that is not a
+# regression (found by this suite): _tracking.job_ids_of calls list(jobs) on anything that is not a
 # str/int/BulkImportResponse: None or a float escape as TypeError, and bytes are read as a list of small ints (b'45'
 # -> jobs 52, 53)
 @pytest.mark.parametrize("jobs", [None, 3.5, b"450000000000000001"], ids=["None", "float", "bytes"])
@@ -318,8 +318,8 @@ def test_job_ids_from_arbitrary_values(status: Any, tasks: list[int]) -> None:
     assert ids is None or (ids and all(int(i) > 0 for i in ids))
 
 
-# regression (found by this suite): the progress parser did int(float(text)) and catches only ValueError; an
-# infinite progress_percent ('inf', '1e400') escaped as OverflowError
+# regression (found by this suite): _tracking._progress_value does int(float(text)) and catches only ValueError; an
+# infinite progress_percent ('inf', '1e400') escapes as OverflowError
 @pytest.mark.parametrize("text", ["inf", "-inf", "Infinity", "1e400"])
 def test_infinite_progress_is_a_malformed_reply(text: str) -> None:
     reply = milvus_pb2.GetImportStateResponse(
