@@ -30,14 +30,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import helpers
 import pytest
-from fake_milvus import Milvus24TestServer
 from milvus_server import MilvusHarness, MilvusServer
 
 import pymilvus_import as pi
+
+if TYPE_CHECKING:
+    from fake_milvus import Milvus24TestServer
+
 
 #: What ``start_test_server`` creates when not told: the collection most tests import into.
 DEFAULT_COLLECTIONS: tuple[str | Mapping[str, Any], ...] = ({"name": "coll", "partitions": ("_default", "p1")},)
@@ -51,21 +54,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture(autouse=True)
-def _close_module_level_clients() -> Iterator[None]:
-    """Close the clients the module-level API cached during a test. Left open, their channels keep redialling a
-    stopped test server's port; gRPC shares subchannels between channels to the same address, so a later test
-    server that gets the same port number would first see that subchannel's reconnect backoff (UNAVAILABLE
-    "connection refused"), as a fresh client did once in a full run. (The package has no public call for this: its
-    own ``atexit`` hook is the one used here.)"""
-    yield
-    from pymilvus_import import _api
-
-    _api._close_shared()
-
-
 # ------------------------------------------------------------------------------ the Milvus 2.4+ TEST server
-StartTestServer = Callable[..., Milvus24TestServer]
+StartTestServer = Callable[..., "Milvus24TestServer"]
 
 
 @pytest.fixture
@@ -75,6 +65,8 @@ def start_test_server() -> Iterator[StartTestServer]:
     def start(
         *, collections: tuple[str | Mapping[str, Any], ...] = DEFAULT_COLLECTIONS, **server_args: Any
     ) -> Milvus24TestServer:
+        from fake_milvus import Milvus24TestServer
+
         server = Milvus24TestServer(**server_args)
         started.append(server)
         server.start()
@@ -137,21 +129,30 @@ def collection(milvus: MilvusServer) -> Iterator[str]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark and order the tests of the real server.
-
-    - Every test that reaches the real server (through the harness fixture) carries the ``milvus`` marker, so
-      ``make test-unit`` (``-m "not milvus and not slow"``) can never start a server by accident.
-    - Tests marked ``milvus_restart`` (they need the one server in another state: auth, TLS, stopped, killed) run
-      after every other test, by the marker's ``rank`` (default 1), then in file order: each state costs one
-      restart (~10 s), so the plain server is not wanted again between them. ``rank=0`` is for a module that
-      starts from the plain server the tests before it left running.
-    """
+    """Every test that reaches the real server (through the harness fixture) carries the ``milvus`` marker, so
+    ``make test-unit`` (``-m "not milvus"``) can never start a server by accident."""
     for item in items:
         if "milvus_harness" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.milvus)
 
+    # Tests marked ``milvus_restart`` (they need the one server in another state: auth, TLS, stopped, killed) run
+    # after every other test, by the marker's ``rank`` (default 1), then in file order: each state costs one restart
+    # (~10 s), so the plain server is not wanted again between them. ``rank=0`` is for a module that starts from the
+    # plain server the tests before it left running.
     def run_order(item: pytest.Item) -> tuple[int, int]:
         restart = item.get_closest_marker("milvus_restart")
         return (0, 0) if restart is None else (1, restart.kwargs.get("rank", 1))
 
     items.sort(key=run_order)  # a stable sort: file order within each group
+
+
+@pytest.fixture(autouse=True)
+def _close_module_level_clients() -> Iterator[None]:
+    """Close the clients the module-level API cached during a test. Left open, their channels keep redialling a
+    stopped test server's port; gRPC shares subchannels between channels to the same address, so a later test
+    server that gets the same port number would first see that subchannel's reconnect backoff (UNAVAILABLE
+    "connection refused"), as a fresh client did once in a full run."""
+    yield
+    from pymilvus_import import _api
+
+    _api._close_shared()
