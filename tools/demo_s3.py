@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 from tools.demo import DemoError, create_collection, drop_collection, row_count, say, write_json_rows, write_npy_group
-from tools.milvus_launcher import MilvusServer
+from tools.milvus_launcher import LaunchError, MilvusServer
 from tools.seaweedfs_launcher import SeaweedFS
 
 BUCKET = "demo-bucket"
@@ -66,7 +66,7 @@ def main() -> int:
                 raise DemoError(f"expected exit 2 and no new job, got exit {code} and {after - before} new job(s)")
             say(f"  exit {code}; import jobs on the server: {before} before, {after} after.")
             drop_collection(milvus.uri, collection)
-        except DemoError as error:
+        except (DemoError, LaunchError) as error:
             say(f"demo failed: {error}")
             return 1
         finally:

@@ -1,7 +1,7 @@
 """Files where Milvus reads them, on a real Milvus 2.3.5 whose storage is a real S3 server (SeaweedFS).
 
 Every test here uses ``milvus_s3`` (one server with the same flags for the whole module, so the harness starts it
-once; the module name sorts it next to the other non-default server, TLS). Rows are counted on the server with
+once); marked ``milvus_restart`` so it runs with the other modules that need the server in another state. Rows are counted on the server with
 pymilvus; jobs are listed on the server before and after each refusal. The first tests show the server's own
 behaviour that the client's verdicts rest on (a missing key, a local path, ``BUCKET/key`` and ``s3://BUCKET/key``
 all create a job that fails).
@@ -23,7 +23,7 @@ import pymilvus_import as pi
 from pymilvus_import import ObjectStorage
 from tools.seaweedfs_launcher import SeaweedFS
 
-pytestmark = [pytest.mark.milvus]
+pytestmark = [pytest.mark.milvus, pytest.mark.milvus_restart]  # Milvus on S3: another server state
 
 DIM = 8
 
