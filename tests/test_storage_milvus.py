@@ -1,10 +1,10 @@
 """Files where Milvus reads them, on a real Milvus 2.3.5 whose storage is a real S3 server (SeaweedFS).
 
 Every test here uses ``milvus_s3`` (one server with the same flags for the whole module, so the harness starts it
-once); marked ``milvus_restart`` so it runs with the other modules that need the server in another state. Rows are counted on the server with
-pymilvus; jobs are listed on the server before and after each refusal. The first tests show the server's own
-behaviour that the client's verdicts rest on (a missing key, a local path, ``BUCKET/key`` and ``s3://BUCKET/key``
-all create a job that fails).
+once); marked ``milvus_restart``, so it runs with the other modules that need the server in another state. Rows are
+counted on the server with pymilvus; jobs are listed on the server before and after each refusal. The first tests
+show the server's own behaviour that the client's verdicts rest on (a missing key, a local path, ``BUCKET/key`` and
+``s3://BUCKET/key`` all create a job that fails).
 """
 
 from __future__ import annotations
