@@ -2,14 +2,8 @@
 
 Every RPC-backed function takes the same five keyword arguments (``timeout``, ``metadata``, ``credentials``,
 ``wait_for_ready``, ``compression``); :class:`CallOptions` checks them before any RPC and carries them untouched to
-every RPC of the call. The rules where the caller's options meet the client's own credentials and database are here
-once, for every RPC:
-
-- ``credentials`` (per-call ``grpc.CallCredentials``) replace the client's credentials: the client's
-  ``authorization`` header is then not sent (Milvus reads the first ``authorization`` header, so sending both would
-  let the client's win).
-- an ``authorization`` or ``dbname`` entry in ``metadata`` wins over the client's; a ``dbname`` entry also becomes
-  the request's ``db_name`` (Import, ListImportTasks), so header and request never disagree.
+every RPC of the call. Where they meet the client's own credentials and database (a caller's ``authorization`` or
+``dbname`` entry, per-call ``credentials``) is decided in ``_identity.decide``, with every other source.
 """
 
 from __future__ import annotations
@@ -21,24 +15,12 @@ from collections.abc import Callable, Iterable, Sequence
 import grpc
 
 from ._errors import InvalidInputError
+from ._identity import Identity as Identity  # importable from here too, as before
 
 Metadata = tuple[tuple[str, "str | bytes"], ...]
 Clock = Callable[[], float]
 
 _SECRET_KEYS = ("authorization", "token", "password", "api-key", "apikey", "x-api-key")
-
-
-class Identity:
-    """Who calls and in which database: the ``authorization`` metadata value (a secret) and the default database."""
-
-    __slots__ = ("authorization", "db_name")
-
-    def __init__(self, authorization: str | None = None, db_name: str | None = None) -> None:
-        self.authorization = authorization
-        self.db_name = db_name
-
-    def __repr__(self) -> str:
-        return f"Identity(authorization={'***' if self.authorization else None}, db_name={self.db_name!r})"
 
 
 class CallOptions:
@@ -90,28 +72,6 @@ class CallOptions:
         self.credentials = credentials
         self.wait_for_ready = wait_for_ready
         self.compression = compression
-
-    def header(self, key: str) -> str | None:
-        """The caller's value for metadata ``key`` (the first one), if any."""
-        for k, v in self.metadata:
-            if k == key:
-                return v if isinstance(v, str) else None
-        return None
-
-    def db_name(self, *defaults: str | None) -> str:
-        """The database a call addresses: the caller's ``dbname`` header, else the first default given."""
-        return self.header("dbname") or next((d for d in defaults if d), "")
-
-    def request_metadata(self, authorization: str | None, db_name: str) -> Metadata:
-        """The caller's entries, then ``authorization`` (unless the caller set it or passed per-call credentials)
-        and ``dbname`` (unless the caller set it)."""
-        keys = {k for k, _ in self.metadata}
-        extra: list[tuple[str, str | bytes]] = []
-        if authorization and "authorization" not in keys and self.credentials is None:
-            extra.append(("authorization", authorization))
-        if db_name and "dbname" not in keys:
-            extra.append(("dbname", db_name))
-        return self.metadata + tuple(extra)
 
 
 def _check_metadata(metadata: object) -> Metadata:

@@ -10,9 +10,10 @@ from typing import Any
 
 import grpc
 
-from ._calls import Identity
 from ._errors import InvalidInputError
-from ._uri import CREDENTIALS_HINT, Target, authorization_value, check_secret_text, is_header_safe, parse_uri
+from ._identity import Identity, uses_env_token
+from ._secrets import shown
+from ._uri import CREDENTIALS_HINT, Target, check_secret_text, is_header_safe, parse_uri
 
 #: Like pymilvus: no message size limits, keepalive every 10 s (5 s timeout), also without calls in flight.
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
@@ -148,9 +149,6 @@ class TLSConfig:
             f"server_name={self.server_name!r})"
         )
 
-    def key(self) -> tuple[bytes | None, bytes | None, bytes | None, str | None]:
-        return (self.root_certificates, self.certificate_chain, self.private_key, self.server_name)
-
     def credentials(self) -> grpc.ChannelCredentials:
         return grpc.ssl_channel_credentials(self.root_certificates, self.private_key, self.certificate_chain)
 
@@ -158,35 +156,19 @@ class TLSConfig:
 class ConnectionConfig:
     """Everything needed to open a channel and talk to one server. Holds secrets; it has no repr of its own."""
 
-    __slots__ = ("channel_options", "db_name", "password", "target", "tls", "token", "user")
+    __slots__ = ("channel_options", "identity", "target", "tls")
 
     def __init__(
         self,
         target: Target,
         tls: TLSConfig | None,
         channel_options: tuple[tuple[str, Any], ...],
-        token: str | None = None,
-        user: str | None = None,
-        password: str | None = None,
-        db_name: str | None = None,
+        identity: Identity,
     ) -> None:
         self.target = target
         self.tls = tls
         self.channel_options = channel_options
-        self.token = token
-        self.user = user
-        self.password = password
-        self.db_name = db_name
-
-    def identity(self) -> Identity:
-        user = self.user if self.user is not None else self.target.user
-        password = self.password if self.password is not None else self.target.password
-        authorization = authorization_value(token=self.token, user=user, password=password)
-        return Identity(authorization, self.db_name or self.target.db_name)
-
-    def cache_key(self) -> tuple[Any, ...]:
-        """Channels are shared per (address, TLS material, channel options); credentials travel as metadata."""
-        return (self.target.address, self.tls.key() if self.tls else None, self.channel_options)
+        self.identity = identity
 
 
 def check_identity_inputs(*, token: object, user: object, password: object, db_name: object) -> None:
@@ -214,48 +196,66 @@ def resolve(
     """Combine arguments, the URI and the environment (``MILVUS_URI``, ``MILVUS_TOKEN`` when arguments are absent).
 
     ``for_channel``: the caller brings its own channel, so the URI is optional (it still gives credentials and the
-    database), ``MILVUS_URI`` is not read, and TLS or channel options cannot apply (they belong to the channel)."""
+    database), ``MILVUS_URI`` is not read, and TLS or channel options cannot apply (they belong to the channel).
+    Which credentials and database each RPC then uses is ``_identity.decide``'s rule."""
     if for_channel:
-        given = [
-            name
-            for name, value in (
-                ("secure", secure),
-                ("ca_cert", ca_cert),
-                ("client_cert", client_cert),
-                ("client_key", client_key),
-                ("server_name", server_name),
-                ("channel_options", channel_options),
-            )
-            if value is not None
-        ]
-        if given:
-            raise InvalidInputError(
-                f"{', '.join(given)} cannot apply to a channel you pass: configure TLS and channel options when "
-                "you create the channel (grpc.secure_channel(...)), or pass a URI instead of a channel",
-                value=given[0],
-                field=given[0],
-            )
-        if uri is None or (isinstance(uri, str) and not uri.strip()):
-            uri = None
-    if for_channel and uri is None:
-        target = Target(address="", secure=False, display=USER_CHANNEL)
-    elif uri is None or (isinstance(uri, str) and not uri.strip()):
-        uri = os.environ.get("MILVUS_URI", "")
-        if not uri.strip():
-            raise InvalidInputError(
-                "no Milvus URI: pass uri='http://host:19530' (or put it in the option) or set MILVUS_URI",
-                value=uri,
-                field="uri",
-            )
-        target = parse_uri(uri)
-    else:
-        target = parse_uri(uri)
+        _refuse_channel_settings(
+            secure=secure,
+            ca_cert=ca_cert,
+            client_cert=client_cert,
+            client_key=client_key,
+            server_name=server_name,
+            channel_options=channel_options,
+        )
+    target = _target(uri, for_channel=for_channel)
+    identity = _identity_of(target, token=token, user=user, password=password, db_name=db_name)
+    tls = _tls(
+        target, secure=secure, ca_cert=ca_cert, client_cert=client_cert, client_key=client_key, server_name=server_name
+    )
+    return ConnectionConfig(
+        target=target, tls=tls, channel_options=_channel_options(channel_options, tls), identity=identity
+    )
+
+
+def _refuse_channel_settings(**settings: object) -> None:
+    """TLS and channel options belong to a channel the caller passes: giving them too is an error."""
+    given = [name for name, value in settings.items() if value is not None]
+    if given:
+        raise InvalidInputError(
+            f"{', '.join(given)} cannot apply to a channel you pass: configure TLS and channel options when "
+            "you create the channel (grpc.secure_channel(...)), or pass a URI instead of a channel",
+            value=given[0],
+            field=given[0],
+        )
+
+
+def _target(uri: str | None, *, for_channel: bool) -> Target:
+    """The URI given, else (without a channel of the caller's) ``MILVUS_URI``; with a channel, no URI is fine."""
+    if uri is not None and not (isinstance(uri, str) and not uri.strip()):
+        return parse_uri(uri)
+    if for_channel:
+        return Target(address="", secure=False, display=USER_CHANNEL)
+    uri = os.environ.get("MILVUS_URI", "")
+    if not uri.strip():
+        raise InvalidInputError(
+            "no Milvus URI: pass uri='http://host:19530' (or put it in the option) or set MILVUS_URI",
+            value=uri,
+            field="uri",
+        )
+    return parse_uri(uri)
+
+
+def _identity_of(
+    target: Target, *, token: str | None, user: str | None, password: str | None, db_name: str | None
+) -> Identity:
+    """The client's sources of credentials and database, each checked (``MILVUS_TOKEN`` read when it can matter)."""
     check_identity_inputs(token=token, user=user, password=password, db_name=db_name)
-    if token is None and user is None and target.user is None:
-        token = os.environ.get("MILVUS_TOKEN") or None
-        if token is not None:
+    env_token = None
+    if uses_env_token(token=token, user=user, uri=target):
+        env_token = os.environ.get("MILVUS_TOKEN") or None
+        if env_token is not None:
             try:
-                check_credentials(token, None, None)
+                check_credentials(env_token, None, None)
             except InvalidInputError as error:
                 raise InvalidInputError(f"MILVUS_TOKEN: {error.message}", value="***", field="MILVUS_TOKEN") from None
     if (user is None) != (password is None) and target.user is None:
@@ -267,10 +267,25 @@ def resolve(
             value=target.display,
             field="uri",
         )
+    return Identity(token=token, user=user, password=password, db_name=db_name, uri=target, env_token=env_token)
+
+
+def _tls(
+    target: Target,
+    *,
+    secure: bool | None,
+    ca_cert: PemSource | None,
+    client_cert: PemSource | None,
+    client_key: PemSource | None,
+    server_name: str | None,
+) -> TLSConfig | None:
+    """TLS material when TLS is on: for an ``https``/``grpcs`` URI, ``secure=True``, or any TLS argument."""
     _check_optional_text(server_name, "server_name", header=True)
     if secure is not None and not isinstance(secure, bool):
         raise InvalidInputError(
-            f"secure must be True, False or None, got {type(secure).__name__} {secure!r}", value=secure, field="secure"
+            f"secure must be True, False or None, got {type(secure).__name__} {shown(secure)}",
+            value=secure,
+            field="secure",
         )
     if (client_cert is None) != (client_key is None):
         raise InvalidInputError(
@@ -280,16 +295,20 @@ def resolve(
     if secure is False and tls_given:
         raise InvalidInputError("secure=False contradicts the TLS options given", value=secure, field="secure")
     use_tls = secure if secure is not None else (target.secure or tls_given)
-    if use_tls and target.address.startswith("unix:"):
+    if not use_tls:
+        return None
+    if target.address.startswith("unix:"):
         raise InvalidInputError(f"TLS over a unix socket is not supported: {target.display!r}", value=target.display)
-    tls = None
-    if use_tls:
-        tls = TLSConfig(
-            root_certificates=_read_pem(ca_cert, "ca_cert"),
-            certificate_chain=_read_pem(client_cert, "client_cert"),
-            private_key=_read_pem(client_key, "client_key"),
-            server_name=server_name,
-        )
+    return TLSConfig(
+        root_certificates=_read_pem(ca_cert, "ca_cert"),
+        certificate_chain=_read_pem(client_cert, "client_cert"),
+        private_key=_read_pem(client_key, "client_key"),
+        server_name=server_name,
+    )
+
+
+def _channel_options(channel_options: object, tls: TLSConfig | None) -> tuple[tuple[str, Any], ...]:
+    """The defaults, overridden by the caller's (name, value) pairs; a TLS ``server_name`` becomes the override."""
     options = dict(DEFAULT_CHANNEL_OPTIONS)
     if channel_options is not None and (
         isinstance(channel_options, (str, bytes)) or not isinstance(channel_options, Iterable)
@@ -302,19 +321,11 @@ def resolve(
     for entry in channel_options or ():
         if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)):
             raise InvalidInputError(
-                f"channel_options entries must be (name, value) tuples, got {entry!r}",
+                f"channel_options entries must be (name, value) tuples, got {shown(entry)}",
                 value=entry,
                 field="channel_options",
             )
         options[entry[0]] = entry[1]
     if tls is not None and tls.server_name:
         options.setdefault("grpc.ssl_target_name_override", tls.server_name)
-    return ConnectionConfig(
-        target=target,
-        tls=tls,
-        channel_options=tuple(options.items()),
-        token=token,
-        user=user,
-        password=password,
-        db_name=db_name,
-    )
+    return tuple(options.items())

@@ -39,9 +39,9 @@ from ._errors import (
     ServerUnavailableError,
     from_grpc_error,
 )
+from ._identity import decide
 from ._models import FAILED, BulkImportData, BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import BulkImportOption, check_name
-from ._uri import authorization_value
 
 if TYPE_CHECKING:
     import random
@@ -230,7 +230,7 @@ def read_only_call(
 def server_version(session: Session, identity: Identity, call: CallOptions) -> Flow[str]:
     """The server's version string (e.g. ``"v2.3.5-lite"``), asked once per session (channel) and cached."""
     if session.server_version is None:
-        metadata = call.request_metadata(identity.authorization, call.db_name(identity.db_name))
+        _db_name, metadata = decide(identity, call)
         data = yield from read_only_call(
             session,
             _wire.GET_VERSION,
@@ -299,9 +299,7 @@ def import_context(identity: Identity, option: BulkImportOption, call: CallOptio
     """The database and metadata every RPC of an import call goes with (the preflight's and the Imports'): the
     caller's ``dbname`` header, else the option's database, else the client's; the option's API key, else the
     client's credentials."""
-    db_name = call.db_name(option.db_name, identity.db_name)
-    auth = authorization_value(token=option.api_key, user=None, password=None) or identity.authorization
-    return db_name, call.request_metadata(auth, db_name)
+    return decide(identity.for_option(option), call)
 
 
 def bulk_import_flow(
@@ -366,7 +364,7 @@ def progress_flow(
     """GetImportState for one job, as :class:`ImportProgress`; unknown or expired ids raise
     ImportJobNotFoundError."""
     number = job_id_number(job_id)
-    metadata = call.request_metadata(identity.authorization, call.db_name(identity.db_name))
+    _db_name, metadata = decide(identity, call)
     request = _wire.encode_get_import_state_request(number)
     deadline = deadline or session.deadline(call.timeout)
     data = yield from read_only_call(session, _wire.GET_IMPORT_STATE, request, deadline, metadata, call)
@@ -381,8 +379,7 @@ def list_flow(
         check_name(collection_name, "collection name", required=True)  # the option builder's rule, sent the same
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
         raise InvalidInputError(f"limit must be a positive integer, got {limit!r}", value=limit, field="limit")
-    db_name = call.db_name(identity.db_name)
-    metadata = call.request_metadata(identity.authorization, db_name)
+    db_name, metadata = decide(identity, call)
     request = _wire.encode_list_import_tasks_request(
         collection_name=collection_name or "", limit=limit or 0, db_name=db_name
     )

@@ -475,7 +475,8 @@ def build_plan(
     option.check()
     if len(idempotency_keys) != len(option.files):
         raise ValueError(f"{len(idempotency_keys)} idempotency keys for {len(option.files)} file groups")
-    db_name, _metadata = import_context(identity, option, call or CallOptions())
+    call = call or CallOptions()
+    db_name, metadata = import_context(identity, option, call)
     options = mask_options(option.options)
     requests = tuple(
         PlannedImport(
@@ -488,7 +489,7 @@ def build_plan(
         )
         for group, key in zip(option.files, idempotency_keys, strict=True)
     )
-    authenticated = bool(option.api_key or identity.authorization)
+    authenticated = call.credentials is not None or any(key == "authorization" for key, _ in metadata)
     return ImportPlan(mask_uri(target), authenticated, schema_checked, requests)
 
 
