@@ -13,7 +13,7 @@ import grpc
 from ._errors import InvalidInputError
 from ._identity import Identity, uses_env_token
 from ._secrets import shown
-from ._uri import CREDENTIALS_HINT, Target, check_secret_text, is_header_safe, parse_uri
+from ._uri import CREDENTIALS_HINT, Target, check_credential, is_header_safe, parse_uri
 
 #: Like pymilvus: no message size limits, keepalive every 10 s (5 s timeout), also without calls in flight.
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
@@ -33,6 +33,7 @@ USER_CHANNEL = "<user-supplied channel>"
 _PEM_MARKER = "-----BEGIN"
 # A long run of base64 characters is key material pasted as text, not a file name: never echo it.
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{40,}")
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 _PEM_TEXT_HINT = "looks like PEM text: pass it as bytes or a file path"
 
 
@@ -76,19 +77,29 @@ def _read_pem(source: PemSource | None, what: str) -> bytes | None:
             value="***",
             field=what,
         )
+    shown_name = _shown_pem_path(name, what)
     try:
         data = Path(name).read_bytes()
     except OSError as exc:
         raise InvalidInputError(
-            f"cannot read {what} file {name!r}: {exc.strerror or type(exc).__name__}", value=name, field=what
+            f"cannot read {what} file {shown_name}: {exc.strerror or type(exc).__name__}", value=shown_name, field=what
         ) from None
     if _PEM_MARKER.encode() not in data:
         raise InvalidInputError(
-            f"{what} file {name!r} holds no PEM block (no '{_PEM_MARKER}' line); gRPC needs PEM, not DER",
-            value=name,
+            f"{what} file {shown_name} holds no PEM block (no '{_PEM_MARKER}' line); gRPC needs PEM, not DER",
+            value=shown_name,
             field=what,
         )
     return data
+
+
+def _shown_pem_path(name: str, what: str) -> str:
+    """How the path of a PEM file is named in a message. The private key's is shown only when it cannot be key text
+    pasted by mistake: key text is base64 (letters, digits, '+', '/', '='), so a path with a '.' (``client.key``)
+    or other characters is shown, anything else is not."""
+    if what == "client_key" and set(name) <= _BASE64_CHARS:
+        return "(name not shown: it may be key text)"
+    return repr(name)
 
 
 def _check_optional_text(value: object, what: str, *, header: bool = False) -> None:
@@ -108,22 +119,9 @@ def _check_optional_text(value: object, what: str, *, header: bool = False) -> N
 
 
 def check_credentials(token: object, user: object, password: object) -> None:
-    """Credentials given as arguments: strings (UTF-8), a non-empty token, a non-empty user and password.
-
-    Errors name the argument, never the value (``value="***"``).
-    """
+    """Credentials given as arguments, each by the one credential rule (``_uri.check_credential``)."""
     for what, value in (("token", token), ("user", user), ("password", password)):
-        check_secret_text(value, what)
-        if isinstance(value, str) and not value.strip():
-            raise InvalidInputError(
-                f"{what} is empty or blank; leave it out (None) to send no credentials", value="***", field=what
-            )
-        if what == "token" and isinstance(value, str) and any(ch in value for ch in "\0\r\n"):
-            raise InvalidInputError(
-                "token holds a NUL or line break (read from a file with its newline?); value not shown",
-                value="***",
-                field=what,
-            )
+        check_credential(value, what)
 
 
 class TLSConfig:
@@ -307,6 +305,14 @@ def _tls(
     )
 
 
+def _is_channel_option_value(value: object) -> bool:
+    if isinstance(value, int):  # bools too: gRPC reads them as 0/1
+        return -(2**63) <= value < 2**63
+    if isinstance(value, float):
+        return -(2.0**63) <= value < 2.0**63  # NaN fails too
+    return isinstance(value, (str, bytes))
+
+
 def _channel_options(channel_options: object, tls: TLSConfig | None) -> tuple[tuple[str, Any], ...]:
     """The defaults, overridden by the caller's (name, value) pairs; a TLS ``server_name`` becomes the override."""
     options = dict(DEFAULT_CHANNEL_OPTIONS)
@@ -325,7 +331,15 @@ def _channel_options(channel_options: object, tls: TLSConfig | None) -> tuple[tu
                 value=entry,
                 field="channel_options",
             )
-        options[entry[0]] = entry[1]
+        name, value = entry
+        if not (name.isascii() and name.isprintable() and name) or not _is_channel_option_value(value):
+            raise InvalidInputError(
+                f"channel option {shown(name)} must have a printable ASCII name and a str, bytes or 64-bit int "
+                f"value (what gRPC takes), got {type(value).__name__} {shown(value)}",
+                value=(name, value),
+                field="channel_options",
+            )
+        options[name] = value
     if tls is not None and tls.server_name:
         options.setdefault("grpc.ssl_target_name_override", tls.server_name)
     return tuple(options.items())

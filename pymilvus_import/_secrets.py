@@ -84,6 +84,29 @@ def masked_value(name: object, value: object) -> object:
     return MASK if is_secret_name(name) and not empty else describe(value)
 
 
+def mask_pairs(pairs: object) -> object:
+    """(name, value) pairs as shown anywhere: each by :func:`mask_pair`; anything else described."""
+    if not isinstance(pairs, (tuple, list)):
+        return describe(pairs)
+    shown_pairs = [mask_pair(pair) for pair in pairs[:_MAX_ITEMS]]
+    if len(pairs) > _MAX_ITEMS:
+        shown_pairs.append(f"<{len(pairs) - _MAX_ITEMS} more>")
+    return tuple(shown_pairs)
+
+
+def mask_pair(pair: object) -> object:
+    """A (name, value) pair as shown: the value masked when the name is a secret's. Any other sequence whose first
+    item is a string is shown the same way (every later item masked for a secret's name); anything else by type."""
+    if isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str):
+        return (str.__str__(pair[0]), masked_value(pair[0], pair[1]))
+    if isinstance(pair, (tuple, list)) and pair and isinstance(pair[0], str):
+        if not is_secret_name(pair[0]):
+            return describe(pair)
+        masked = [str.__str__(pair[0]), *(MASK for _ in pair[1:_MAX_ITEMS])]
+        return tuple(masked) if isinstance(pair, tuple) else masked
+    return f"<{_type_name(pair)} (not shown)>"
+
+
 def _type_name(value: object) -> str:
     kind = type(value)
     name = getattr(kind, "__qualname__", None)
