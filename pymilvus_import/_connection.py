@@ -80,10 +80,13 @@ def _read_pem(source: PemSource | None, what: str) -> bytes | None:
     shown_name = _shown_pem_path(name, what)
     try:
         data = Path(name).read_bytes()
+        unreadable = None
     except OSError as exc:
-        raise InvalidInputError(
-            f"cannot read {what} file {shown_name}: {exc.strerror or type(exc).__name__}", value=shown_name, field=what
-        ) from None
+        unreadable = exc.strerror or type(exc).__name__
+    if unreadable is not None:
+        # Raised outside the except block: the OSError (kept as __context__ otherwise) names the file, which for
+        # key text pasted as a path is the key itself.
+        raise InvalidInputError(f"cannot read {what} file {shown_name}: {unreadable}", value=shown_name, field=what)
     if _PEM_MARKER.encode() not in data:
         raise InvalidInputError(
             f"{what} file {shown_name} holds no PEM block (no '{_PEM_MARKER}' line); gRPC needs PEM, not DER",
