@@ -171,7 +171,7 @@ class AsyncTransport:
             return
         entry = self._owned.pop(loop, None)
         if entry is not None:
-            await entry[0].close()
+            await entry[0].close(grace=None)
         self._owned.clear()  # channels of loops that are gone (or elsewhere) are dropped with them
 
 
