@@ -12,6 +12,7 @@ import grpc
 
 from ._errors import InvalidInputError
 from ._identity import Identity, uses_env_token
+from ._names import check_milvus_name
 from ._secrets import shown
 from ._uri import CREDENTIALS_HINT, Target, check_credential, is_header_safe, parse_uri
 
@@ -177,6 +178,8 @@ def check_identity_inputs(*, token: object, user: object, password: object, db_n
     (which never calls ``resolve``): typed, encodable, non-empty; ``db_name`` printable ASCII (a gRPC header)."""
     check_credentials(token, user, password)
     _check_optional_text(db_name, "db_name", header=True)
+    if isinstance(db_name, str):
+        check_milvus_name(db_name, "database name")
 
 
 def resolve(

@@ -7,6 +7,7 @@ import ipaddress
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from ._errors import InvalidInputError
+from ._names import check_milvus_name
 from ._secrets import is_secret_name
 
 DEFAULT_PORT = 19530
@@ -278,6 +279,11 @@ def _database(parts: SplitResult, text: str) -> str | None:
         raise _bad(
             text, f"the database name {db_name!r} must be printable ASCII (it travels in the 'dbname' gRPC header)"
         )
+    if db_name is not None:
+        try:
+            check_milvus_name(db_name, "database name")
+        except InvalidInputError as error:
+            raise _bad(text, f"its path names the database: {error.message}") from None
     return db_name
 
 
