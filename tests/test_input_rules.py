@@ -329,7 +329,7 @@ def test_collection_and_database_names_no_version_accepts_are_refused(name: str,
         pi.new_bulk_import_option("", invalid, FILES)
     with pytest.raises(pi.InvalidInputError, match="database name"):
         option().with_database(invalid)
-    with pytest.raises(pi.InvalidInputError, match="db_name|database name"):
+    with pytest.raises(pi.InvalidInputError, match=r"db_name|database name"):
         pi.ImportClient("http://127.0.0.1:1", db_name=invalid)
     if invalid.isascii() and set(invalid).isdisjoint('/?#%@\\"<>` '):
         with pytest.raises(pi.InvalidInputError, match="database name"):
