@@ -93,6 +93,12 @@ def uses_env_token(*, token: str | None, user: str | None, uri: Target | None) -
 
 
 @functools.lru_cache(maxsize=32)
+def _header(token: str | None, user: str | None, password: str | None) -> str | None:
+    # The same credentials come back on every RPC: encode them once.
+    return authorization_value(token=token, user=user, password=password)
+
+
+@functools.lru_cache(maxsize=32)
 def _option_target(uri: str) -> Target:
     # An option's URI is parsed on every import call; the same few URIs come back, so keep their targets.
     return parse_uri(uri)
@@ -106,18 +112,18 @@ def _layers(identity: Identity) -> tuple[Target | None, BulkImportOption | None]
 
 def _authorization(identity: Identity, option_uri: Target | None, option: BulkImportOption | None) -> str | None:
     if option is not None and option.api_key:
-        return authorization_value(token=option.api_key, user=None, password=None)
+        return _header(option.api_key, None, None)
     if option_uri is not None and option_uri.user is not None and option_uri.password is not None:
-        return authorization_value(token=None, user=option_uri.user, password=option_uri.password)
+        return _header(None, option_uri.user, option_uri.password)
     if identity.token:
-        return authorization_value(token=identity.token, user=None, password=None)
+        return _header(identity.token, None, None)
     uri = identity.uri
     user = identity.user if identity.user is not None else (uri.user if uri else None)
     password = identity.password if identity.password is not None else (uri.password if uri else None)
     if user is not None and password is not None:
-        return authorization_value(token=None, user=user, password=password)
+        return _header(None, user, password)
     if identity.env_token:
-        return authorization_value(token=identity.env_token, user=None, password=None)
+        return _header(identity.env_token, None, None)
     return None
 
 
