@@ -112,7 +112,7 @@ def _check_optional_text(value: object, what: str, *, header: bool = False) -> N
         return
     if not isinstance(value, str):
         raise InvalidInputError(
-            f"{what} must be a string, got {type(value).__name__} {value!r}", value=value, field=what
+            f"{what} must be a string, got {type(value).__name__} {shown(value)}", value=value, field=what
         )
     if not value.strip():
         raise InvalidInputError(f"{what} must be a non-empty string, got {value!r}", value=value, field=what)

@@ -410,7 +410,7 @@ def job_ids_of(jobs: BulkImportResponse | Iterable[object] | str | int) -> tuple
         ids = list(jobs)
     else:
         raise InvalidInputError(
-            f"expected a BulkImportResponse, a job id or a list of job ids, got {type(jobs).__name__} {jobs!r}",
+            f"expected a BulkImportResponse, a job id or a list of job ids, got {type(jobs).__name__} {shown(jobs)}",
             value=jobs,
             field="jobs",
         )
