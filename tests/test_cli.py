@@ -460,7 +460,7 @@ def test_list_plain_json_and_limit(capsys: pytest.CaptureFixture[str], server: M
     result = cli(capsys, "--uri", server.uri, "--json", "list", "-c", "coll", "--limit", "2")
     records = result.json()["jobs"]
     assert len(records) == 2 and all(r["job_id"] is None for r in records)
-    assert cli(capsys, "--uri", server.uri, "list", "-c", "nope").code == 1
+    assert cli(capsys, "--uri", server.uri, "list", "-c", "nope").code == 2  # as submit: CollectionNotFoundError
     assert cli(capsys, "--uri", server.uri, "--db", "db2", "list").out.strip() == "no import jobs"
 
 

@@ -27,18 +27,24 @@ from typing import Any, TextIO, cast
 from .._client import ImportClient
 from .._errors import (
     AuthenticationError,
+    CollectionNotFoundError,
+    DatabaseNotFoundError,
     DeadlineExceededError,
     ImportFailedError,
     ImportJobNotFoundError,
     ImportTimeoutError,
     InvalidInputError,
     MilvusImportError,
+    ServerError,
     ServerUnavailableError,
     TransportError,
 )
 from .._flows import job_id_number, seconds
 from .._models import FAILED, BulkImportResponse, ImportProgress
 from .._options import BulkImportOption, new_bulk_import_option
+from .._preflight import check_collection_reply
+from .._uri import parse_uri
+from .._wire import DescribeCollectionReply
 from ._output import (
     Gate,
     NullStream,
@@ -333,8 +339,46 @@ def _progress(run: _Run, client: ImportClient) -> int:
     return EXIT_IMPORT_FAILED if missing or failed else EXIT_OK
 
 
+def _database(args: argparse.Namespace) -> str:
+    """The database the command works in, as the library picks it: --db, else the URI's path, else default."""
+    if args.db:
+        return str(args.db)
+    uri = args.uri or os.environ.get("MILVUS_URI") or ""
+    with contextlib.suppress(MilvusImportError):
+        return parse_uri(uri).db_name or "default"
+    return "default"
+
+
+def not_found_verdict(error: ServerError, collection: str | None, db_name: str) -> CollectionNotFoundError | None:
+    """The preflight's verdict for a server status that says "no such collection / database" (Milvus 2.3.5 answers
+    ListImportTasks for an unknown collection with status 100 "collection not found"; 2.4+ an unknown database
+    with 800), so every command reports it as ``submit`` does: CollectionNotFoundError / DatabaseNotFoundError,
+    exit 2. None for any other status."""
+    reply = DescribeCollectionReply(error.status, error.server_message, None)
+    try:
+        check_collection_reply(reply, collection_name=collection or "", db_name=db_name)
+    except CollectionNotFoundError as verdict:
+        if collection is None:  # no collection named: the database is what is missing
+            return DatabaseNotFoundError(
+                f"database {db_name!r} does not exist on the server (server status {error.status}: "
+                f"{error.server_message})",
+                collection_name="",
+                db_name=db_name,
+                value=db_name,
+                field="db_name",
+            )
+        return verdict
+    return None
+
+
 def _list(run: _Run, client: ImportClient) -> int:
-    records = client.list_import_jobs(run.args.collection, limit=run.args.limit, timeout=run.rpc_timeout())
+    try:
+        records = client.list_import_jobs(run.args.collection, limit=run.args.limit, timeout=run.rpc_timeout())
+    except ServerError as error:
+        verdict = not_found_verdict(error, run.args.collection, _database(run.args))
+        if verdict is None:
+            raise
+        raise verdict from error
     run.result["jobs"] = [record_dict(r) for r in records]
     run.say(*records_table(records))
     return EXIT_OK
