@@ -176,6 +176,8 @@ class _Run:
         self.started = time.monotonic()
         #: The open client (closed by the main thread to stop the command on a signal).
         self.client: ImportClient | None = None
+        #: A command that ends non-zero without an exception (progress) says why here: (error type, message).
+        self.outcome: tuple[str, str] | None = None
         #: Set by the main thread when a signal stops the command (and which signal).
         self.interrupted = False
         self.interrupted_by: int = signal.SIGINT
@@ -335,7 +337,11 @@ def _progress(run: _Run, client: ImportClient) -> int:
         found.append(progress)
         run.result["jobs"].append(progress_dict(progress))
     run.say(*progress_table(found))
-    failed = any(p.state == FAILED for p in found)
+    failed = [p.job_id for p in found if p.state == FAILED]
+    if missing:
+        run.outcome = ("ImportJobNotFoundError", f"import jobs not known to the server: {' '.join(missing)}")
+    elif failed:
+        run.outcome = ("ImportFailedError", f"import jobs failed: {' '.join(failed)}")
     return EXIT_IMPORT_FAILED if missing or failed else EXIT_OK
 
 
@@ -592,7 +598,8 @@ class _Signals:
     the worker, which winds down through the library's own error paths, so no job id is lost to an exception
     raised at a random point inside a call. The handler never raises twice."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, restore: bool = True) -> None:
+        self.restore = restore
         self.received: list[int] = []
         self.recording = False
         self._raised = False
@@ -614,6 +621,9 @@ class _Signals:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        if not self.restore:  # the process ends now: a late signal must not turn into a traceback on the way out
+            self.recording = True
+            return
         for sig, previous in self._previous.items():
             with contextlib.suppress(OSError, ValueError, TypeError):
                 signal.signal(sig, previous)
@@ -718,6 +728,9 @@ def _report(run: _Run, out: ReaderSafeStream, err: ReaderSafeStream, code: int, 
         err.flush()
         if args.json:
             run.result["error"] = _error_document(error, code, message, run.job_ids)
+    if error is None and code != EXIT_OK and args.json and run.outcome is not None:
+        kind, message = run.outcome
+        run.result["error"] = {"type": kind, "message": message, "exit_code": code, "job_ids": list(run.job_ids)}
     run.result["job_ids"] = list(run.job_ids)
     if args.json:
         text = redact(json.dumps(run.result, indent=2), run.secrets) + "\n"
@@ -738,12 +751,13 @@ def _early_document(out: ReaderSafeStream, document: dict[str, Any], secrets: Se
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``milvus-import`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    process = argv is None  # the console script / python -m: this process ends when main returns
     argv = list(sys.argv[1:] if argv is None else argv)
     # A reader that leaves (`| head -1`) silences the stream, it does not fail the command.
     out, err, _stdout_gone = _open_streams()
     environ = dict(os.environ)  # read here for MILVUS_PASSWORD and for masking only; the library reads the rest
     as_json = _wants_json(argv)
-    with _Signals() as signals:
+    with _Signals(restore=not process) as signals:
         try:
             return _main(argv, out, err, environ, signals)
         except KeyboardInterrupt as interrupt:  # before the command started (parsing, the password prompt)
