@@ -702,6 +702,7 @@ def _open_streams() -> tuple[ReaderSafeStream, ReaderSafeStream, bool]:
     return err, err, True
 
 
+# The JSON document is written on one line: `| head -1` and line-based tools get all of it.
 def _report(run: _Run, out: ReaderSafeStream, err: ReaderSafeStream, code: int, error: BaseException | None) -> None:
     """The end of every command: the error line, the job ids where stdout could not take them, the JSON."""
     args = run.args
@@ -733,7 +734,7 @@ def _report(run: _Run, out: ReaderSafeStream, err: ReaderSafeStream, code: int, 
         run.result["error"] = {"type": kind, "message": message, "exit_code": code, "job_ids": list(run.job_ids)}
     run.result["job_ids"] = list(run.job_ids)
     if args.json:
-        text = redact(json.dumps(run.result, indent=2), run.secrets) + "\n"
+        text = redact(json.dumps(run.result), run.secrets) + "\n"
         out.write(text)
         out.flush()
         if out.reader_left and out is not err:
@@ -745,7 +746,7 @@ def _report(run: _Run, out: ReaderSafeStream, err: ReaderSafeStream, code: int, 
 
 
 def _early_document(out: ReaderSafeStream, document: dict[str, Any], secrets: Sequence[str]) -> None:
-    out.write(redact(json.dumps(document, indent=2), secrets) + "\n")
+    out.write(redact(json.dumps(document), secrets) + "\n")
     out.flush()
 
 
