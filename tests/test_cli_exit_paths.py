@@ -439,7 +439,7 @@ def test_the_library_leaves_grpc_verbosity_alone() -> None:
 
 
 def test_which_processes_are_the_command() -> None:
-    from pymilvus_import._cli._grpc_log import is_the_command, keep_grpc_quiet
+    from pymilvus_import._cli._verbosity import is_the_command, keep_grpc_quiet
 
     assert is_the_command(["/venv/bin/milvus-import", "list"], ["/venv/bin/python", "/venv/bin/milvus-import"])
     assert is_the_command(["-m"], ["python", "-m", "pymilvus_import", "list"])

@@ -2,8 +2,8 @@
 
 ``python -m pymilvus_import`` runs the same command. ``_parser`` holds the arguments and help texts, ``_commands``
 the commands and their exit codes, ``_output`` what is shown (tables, JSON, progress, secret masking),
-``_grpc_log`` keeps gRPC's own log lines out of the command's output. Nothing is imported here, so the package's
-``__init__`` can load ``_grpc_log`` before gRPC.
+``_verbosity`` keeps gRPC's own log lines out of the command's output. Nothing is imported here, so the package's
+``__init__`` can load ``_verbosity`` before gRPC.
 """
 
 from __future__ import annotations
