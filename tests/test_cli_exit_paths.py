@@ -124,6 +124,23 @@ def test_a_signal_while_an_import_is_in_flight_names_the_jobs_of_earlier_groups(
     assert "may have been created too" in document["error"]["message"]
 
 
+def test_a_signal_during_the_preflight_says_nothing_was_sent(server: Milvus24TestServer) -> None:
+    server.inject("DescribeCollection", Fault.delay(30))
+    proc = subprocess.Popen(
+        [str(CONSOLE_SCRIPT), "--uri", server.uri, "--json", "submit", "-c", "coll", "/d/a.json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(),
+    )
+    wait_until(lambda: len(server.requests_for("DescribeCollection")) == 1)
+    proc.send_signal(signal.SIGHUP)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 129, (out, err)
+    assert json.loads(out)["error"]["message"] == "hung up while submitting; no import was sent"
+    assert server.requests_for("Import") == []
+
+
 # ------------------------------------------------------------------------------------------------ 4: stdout gone
 def closed_stdout(*argv: str) -> subprocess.CompletedProcess[str]:
     """The console script with its standard output closed, as `milvus-import ... >&-` runs it."""

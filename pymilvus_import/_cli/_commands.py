@@ -27,6 +27,7 @@ from typing import Any, TextIO, cast
 from .._client import ImportClient
 from .._errors import (
     AuthenticationError,
+    ClientClosedError,
     CollectionNotFoundError,
     DatabaseNotFoundError,
     DeadlineExceededError,
@@ -176,6 +177,8 @@ class _Run:
         self.started = time.monotonic()
         #: The open client (closed by the main thread to stop the command on a signal).
         self.client: ImportClient | None = None
+        #: How the worker ended after a signal closed its client (None: it had not ended in time).
+        self.wind_down: BaseException | None = None
         #: A command that ends non-zero without an exception (progress) says why here: (error type, message).
         self.outcome: tuple[str, str] | None = None
         #: Set by the main thread when a signal stops the command (and which signal).
@@ -427,6 +430,14 @@ def _interrupted_hint(run: _Run, how: str = "interrupted") -> str:
             if run.job_ids
             else "no job id came back; "
         )
+        stopped = run.wind_down
+        nothing_in_flight = isinstance(stopped, (ClientClosedError, InvalidInputError)) or (
+            isinstance(stopped, TransportError) and not stopped.method.endswith("/Import")
+        )
+        if nothing_in_flight:  # the signal stopped a preflight RPC or came between two calls
+            if run.job_ids:
+                return f"{how} while submitting; {created}no other import was on its way"
+            return f"{how} while submitting; no import was sent"
         return (
             f"{how} while submitting; {created}the file group being sent may have been created too: "
             f"check {listing} (Milvus 2.4+ lists jobs without their ids)"
@@ -668,6 +679,7 @@ def _execute(run: _Run, credentials: Credentials, signals: _Signals) -> tuple[in
         while worker.is_alive() and time.monotonic() < deadline and len(signals.received) == count:
             worker.join(0.05)  # a second signal stops the waiting
         run.gate_close()
+        run.wind_down = outcome.get("error")
         created = created_job_ids(outcome["error"]) if "error" in outcome else ()
         if created and not run.submitted:
             run.job_ids = tuple(dict.fromkeys((*run.job_ids, *created)))
