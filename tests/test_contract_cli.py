@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -406,3 +407,67 @@ def test_a_closed_stdout_and_a_reader_that_leaves(
     assert "Traceback" not in left.stderr and "BrokenPipe" not in left.stderr, left
     for job_id in created:  # in the one line head shows, or repeated on stderr
         assert job_id in left.stdout + left.stderr, left
+
+
+# ------------------------------------------------------------------------------------------------ any command line
+WORDS = [
+    "submit", "progress", "list", "wait", "-c", "coll", "nope", "-p", "p1", "-o", "timeout=300s", "backup=true",
+    "k=", "--group", "--", "-w", "-q", "--dry-run", "--no-preflight", "--timeout", "0.5", "-1", "--limit", "2",
+    "--poll-max", "0.05", "--db", "db2", "--help", "--version", "--debug", "/d/a.json", "/d/b.parquet",
+    "/d/g/id.npy,/d/g/vec.npy", "/d/x.txt", "450000000000000001", "abc", "--idempotency-key", "--bogus",
+    "--ca-cert", "/nonexistent.pem", "--server-name", "--tls",
+]  # fmt: skip
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(st.sampled_from(WORDS) | st.text(max_size=6), max_size=9))
+def test_any_command_line_under_json_prints_one_document_with_job_ids(
+    capsys: pytest.CaptureFixture[str], make_server: Callable[..., Milvus24TestServer], words: list[str]
+) -> None:
+    """Whatever the arguments, --json prints exactly one JSON document with top-level job_ids, its error (if any)
+    carries the exit code, and that code is one of the documented ones."""
+    server = make_server()
+    before = created_by_the_command(server, [])
+    argv = ["--json", "--uri", server.uri, *words]
+    result = helpers.run_cli(capsys, *argv)
+    server.wait_idle()
+    assert result.code in {0, 1, 2, 3, 4}, result
+    check(
+        argv,
+        result.code,
+        result.out,
+        result.err.replace("Traceback (most recent call last)", "") if "--debug" in words else result.err,
+        created=created_by_the_command(server, before),
+        as_json=True,
+        allowed_codes={0, 1, 2, 3, 4},
+    )
+    document = json.loads(result.out)
+    assert (result.code == 0) == ("error" not in document), result
+
+
+PYTHON_WORDS = re.compile(
+    r"\b(with_\w+|new_bulk_import_option|bulk_import|ImportClient)\(|\b\w+=(False|True|None|\.\.\.)"
+    r"|\b(ca_cert|client_cert|client_key|server_name|db_name|channel_options)\b"
+)
+FLAG_VALUES = st.sampled_from(
+    ["--ca-cert", "--client-cert", "--client-key", "--server-name", "--db", "-p", "-o", "--idempotency-key", "-c"]
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pairs=st.lists(st.tuples(FLAG_VALUES, st.text(max_size=12)), min_size=1, max_size=3))
+def test_errors_always_name_cli_flags(
+    capsys: pytest.CaptureFixture[str], make_server: Callable[..., Milvus24TestServer], pairs: list[tuple[str, str]]
+) -> None:
+    """The rule behind "drop with_partition(...)": no error line of the command names a Python call or parameter,
+    whatever flag carried the bad value (a user's own value, in quotes, is shown as given)."""
+    server = make_server()
+    options = [part for flag, value in pairs for part in (flag, value)]
+    if "-c" not in options:
+        options += ["-c", "coll"]
+    result = helpers.run_cli(capsys, "--uri", server.uri, "submit", *options, "/d/a.json")
+    lines = [line for line in result.err.splitlines() if line.startswith("milvus-import: error: ")]
+    values = {value for _, value in pairs}
+    for line in lines:
+        outside = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", "''", line)  # what the user gave is theirs
+        assert not PYTHON_WORDS.search(outside) or any(PYTHON_WORDS.search(v) for v in values), line
