@@ -632,8 +632,13 @@ class _Signals:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if not self.restore:  # the process ends now: a late signal must not turn into a traceback on the way out
+        if not self.restore:
+            # The process ends now and everything is reported: a late signal is ignored (Python's shutdown would
+            # reset our handler to the default, killing the process with 128 + signum after a successful report).
             self.recording = True
+            for sig in self._previous:
+                with contextlib.suppress(OSError, ValueError):
+                    signal.signal(sig, signal.SIG_IGN)
             return
         for sig, previous in self._previous.items():
             with contextlib.suppress(OSError, ValueError, TypeError):
