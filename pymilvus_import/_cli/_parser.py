@@ -300,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="PATH",
         help="one file group with its paths taken literally (commas and spaces are part of the name), repeatable; "
-        "it takes every following argument up to the next option, so put GROUP arguments before it or after --",
+        "it takes every following argument up to the next option or --; groups keep their command-line order",
     )
     submit.add_argument(
         "groups",
