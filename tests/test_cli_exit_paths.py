@@ -21,7 +21,6 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +35,9 @@ FAST = ["--poll-max", "0.05"]
 FIRST, SECOND = str(JOB_ID_BASE), str(JOB_ID_BASE + 1)
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MILVUS_URI", "MILVUS_TOKEN", "MILVUS_PASSWORD", "GRPC_VERBOSITY"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer(version="v2.4.10", rows_per_job=1000) as srv:
-        srv.add_collection("coll", partitions=("_default", "p1"))
-        srv.add_collection("keyed", partition_key=True)
-        yield srv
+pytestmark = pytest.mark.test_server(
+    collections=({"name": "coll", "partitions": ("_default", "p1")}, {"name": "keyed", "partition_key": True})
+)
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> helpers.CliResult:

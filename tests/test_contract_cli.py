@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,12 +36,6 @@ CONSOLE_SCRIPT = Path(sys.executable).parent / "milvus-import"
 TOKEN = "root:Milvus"
 FAST = ["--poll-max", "0.05"]
 SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MILVUS_URI", "MILVUS_TOKEN", "MILVUS_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def closed_port() -> int:
@@ -176,18 +170,9 @@ SCENARIOS = [
 
 
 @pytest.fixture
-def make_server() -> Iterator[Callable[..., Milvus24TestServer]]:
-    servers: list[Milvus24TestServer] = []
-
-    def make(**kwargs: Any) -> Milvus24TestServer:
-        server = Milvus24TestServer(version="v2.4.10", rows_per_job=1000, **kwargs).start()
-        server.add_collection("coll")
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
+def make_server(start_test_server: Callable[..., Milvus24TestServer]) -> Callable[..., Milvus24TestServer]:
+    """A TEST server with the collection ``coll`` (conftest's factory; stopped after the test)."""
+    return start_test_server
 
 
 def prepare(scenario: Scenario, server: Milvus24TestServer) -> tuple[list[str], list[str]]:
