@@ -14,6 +14,8 @@ What shapes this module:
   long before SIGKILL, and removes the ones a killed server left (stale ones do not block a start, but they pile up).
 - Its own local sockets (``-s3.localSocket``, ``-filer.localSocket``) are put in the data dir, or in a short temporary
   dir when the data dir's path is too long for a Unix socket (108 bytes).
+- Its log files (``weed.INFO`` and friends) go to the temp folder (``TMPDIR``) unless ``-logdir`` says otherwise:
+  they go to ``base_dir/logs``.
 - Telemetry is on unless ``-master.telemetry=false``; the machine has no network for it anyway.
 - Ready when ``GET /healthz`` answers 200 (~1 s here).
 """
@@ -98,6 +100,7 @@ class SeaweedFS:
             str(weed_binary()),
             "mini",
             f"-dir={data}",
+            f"-logdir={self.base_dir / 'logs'}",
             f"-ip={self.host}",
             f"-ip.bind={self.host}",
             "-master.telemetry=false",
@@ -127,6 +130,7 @@ class SeaweedFS:
                 "(one instance per machine). Stop the other server first (see `pgrep -af weed`).",
             )
         (self.base_dir / "data").mkdir(parents=True, exist_ok=True)
+        (self.base_dir / "logs").mkdir(exist_ok=True)
         identities = {
             "identities": [
                 {
