@@ -98,9 +98,9 @@ class SeaweedFS:
         data = self.base_dir / "data"
         return [
             str(weed_binary()),
+            f"-logdir={self.base_dir / 'logs'}",  # a global flag: before the command
             "mini",
             f"-dir={data}",
-            f"-logdir={self.base_dir / 'logs'}",
             f"-ip={self.host}",
             f"-ip.bind={self.host}",
             "-master.telemetry=false",
