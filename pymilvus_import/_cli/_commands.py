@@ -29,10 +29,11 @@ from .._errors import (
     MilvusImportError,
     ServerUnavailableError,
     TransportError,
+    seconds_text,
 )
-from .._flows import job_id_number, seconds
 from .._models import FAILED, BulkImportResponse, ImportProgress
 from .._options import BulkImportOption, new_bulk_import_option
+from .._tracking import job_id_number
 from ._output import (
     ProgressDisplay,
     ReaderSafeStream,
@@ -355,7 +356,7 @@ def _error_message(run: _Run, error: BaseException) -> str:
         return "no Milvus server given: pass --uri http://host:19530 or set MILVUS_URI"
     message = str(error)
     if isinstance(error, ImportTimeoutError) and run.wait_timeout is not None and args.timeout is not None:
-        message = message.replace(f"after {seconds(run.wait_timeout)}", f"after {format_duration(args.timeout)}")
+        message = message.replace(f"after {seconds_text(run.wait_timeout)}", f"after {format_duration(args.timeout)}")
     if isinstance(error, DeadlineExceededError) and args.command == "submit" and not run.submitted:
         message += f"; the server may still create the job: check '{PROG} list --collection {args.collection}'"
     if isinstance(error, (ImportTimeoutError, DeadlineExceededError)) and run.job_ids:
