@@ -21,8 +21,8 @@ documented 2.4+ behaviour (see /work/shared/reference/milvus-import-facts.md, se
   with ``add_collection(..., fields=[field(...)], enable_dynamic_field=...)`` (default: ``id`` Int64 primary key and
   ``vec`` FloatVector, plus ``tenant`` VarChar partition key when ``partition_key=True``); unknown database 800,
   unknown collection 100, a collection name Milvus never accepts 1100 "Invalid collection name" (milvus-name-rules.md:
-  DescribeCollection and HasPartition validate it on every line). ``deny_preflight = True`` makes the three answer PERMISSION_DENIED (a user without the
-  DescribeCollection privilege); ``inject`` works for them as for the others.
+  DescribeCollection and HasPartition validate it on every line). ``deny_preflight = True`` makes the three answer
+  PERMISSION_DENIED (a user without the DescribeCollection privilege); ``inject`` works for them as for the others.
 
 What it does not do: read files, store rows, check schemas or npy field names, time-based progress, retention by
 age (call ``expire_job``), TLS, the 2.3 task model. Every request is recorded (``requests``) before auth and faults;
