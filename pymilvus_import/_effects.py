@@ -1,8 +1,8 @@
 """Effects and the runner: how a pure flow asks a transport for I/O. No I/O here.
 
 Each operation is a *flow*: a generator that yields effects and receives their results. A transport
-(``_transport.py``) performs them and sends the result back, or throws in the package error it mapped the failure
-to (a ``grpc.RpcError`` never reaches a flow):
+(``_transport.py``, stepping the flow with its ``Runner``) performs them and sends the result back, or throws in the
+package error it mapped the failure to (a ``grpc.RpcError`` never reaches a flow):
 
     Rpc(method, request bytes, timeout, metadata, call)  ->  the reply bytes, or a TransportError thrown in
     Sleep(seconds)                                       ->  None (tests advance a fake clock instead)
@@ -74,40 +74,3 @@ class Notify:
 
 Effect = Rpc | Sleep | Notify
 Flow = Generator[Effect, Any, T]
-
-
-class Runner:
-    """Steps a flow for a transport: ``next_effect()`` until it returns None, then read ``result``."""
-
-    __slots__ = ("_arg", "_flow", "_step", "result")
-
-    def __init__(self, flow: Flow[Any]) -> None:
-        self._flow = flow
-        self._step: Callable[[Any], Effect] = flow.send
-        self._arg: Any = None
-        self.result: Any = None
-
-    def next_effect(self) -> Effect | None:
-        try:
-            return self._step(self._arg)
-        except StopIteration as stop:
-            self.result = stop.value
-            return None
-
-    def succeeded(self, value: Any) -> None:
-        self._step, self._arg = self._flow.send, value
-
-    def failed(self, error: BaseException) -> None:
-        """The effect failed with ``error`` (a package error: the transport maps gRPC's own before this)."""
-        self._step, self._arg = self._flow.throw, error
-
-    def interrupted(self, error: BaseException) -> None:
-        """An effect was interrupted (KeyboardInterrupt, task cancelled): let the flow note what it has done so far
-        on ``error`` (e.g. ``created_job_ids``); the transport then re-raises ``error`` itself."""
-        try:
-            self._flow.throw(error)
-        except BaseException as raised:  # the flow re-raises it: that is the expected way out
-            if raised is not error:
-                raise
-        else:  # pragma: no cover - no flow catches an interruption and goes on
-            self._flow.close()

@@ -81,15 +81,17 @@ def bulk_import_flow(
     call: CallOptions,
     fresh_keys: Iterator[str] | None = None,
     deadline: Deadline | None = None,
+    context: tuple[str, Metadata] | None = None,
 ) -> Flow[BulkImportResponse]:
     """Send one Import per file group of (checked) ``option`` in order, and collect the job ids.
 
     A failure at group ``k`` raises with ``created_job_ids`` holding the ids of groups ``0..k-1``; so does an
     interruption (KeyboardInterrupt, a cancelled task), on which ``created_job_ids`` is set as an attribute and
-    named in a note.
+    named in a note. ``context`` is the call's database and metadata when the caller has them
+    (:func:`import_context`).
     """
     keys = option.idempotency_keys(fresh_keys or fresh_idempotency_keys())
-    db_name, metadata = import_context(identity, option, call)
+    db_name, metadata = context or import_context(identity, option, call)
     deadline = deadline or session.deadline(call.timeout)
     job_ids: list[str] = []
     for index, (group, key) in enumerate(zip(option.files, keys, strict=True)):
@@ -157,7 +159,7 @@ def import_flow(
 
         return build_plan(option, identity, keys, target=session.target, schema_checked=schema is not None, call=call)
     try:
-        return (yield from bulk_import_flow(session, identity, option, call, iter(keys), deadline))
+        return (yield from bulk_import_flow(session, identity, option, call, iter(keys), deadline, (db_name, metadata)))
     except BulkImportError:
         # The server refused: whatever the preflight believed about this collection may be stale.
         cache.invalidate(session.target, db_name, option.collection_name)

@@ -223,8 +223,10 @@ def check_numpy_group(schema: _wire.CollectionSchema, index: int, group: Sequenc
 
 def check_version(option: BulkImportOption, version: str | None, *, db_name: str) -> None:
     """Refuse a row-based format or an option the server's version cannot read (documented facts only)."""
+    if version is None:
+        return
     parsed = parse_version(version)
-    if parsed is None or version is None:
+    if parsed is None:
         return
     if not option.is_backup:
         for index, group in enumerate(option.files):

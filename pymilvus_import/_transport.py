@@ -20,9 +20,46 @@ import grpc
 import grpc.aio
 
 from ._connection import ConnectionConfig
-from ._effects import Effect, Flow, Notify, Rpc, Runner, T
+from ._effects import Effect, Flow, Notify, Rpc, T
 from ._errors import ClientClosedError, InvalidInputError, TransportError, WrongEventLoopError, from_grpc_error
 from ._session import Session
+
+
+class Runner:
+    """Steps a flow for a transport: ``next_effect()`` until it returns None, then read ``result``."""
+
+    __slots__ = ("_arg", "_flow", "_step", "result")
+
+    def __init__(self, flow: Flow[Any]) -> None:
+        self._flow = flow
+        self._step: Callable[[Any], Effect] = flow.send
+        self._arg: Any = None
+        self.result: Any = None
+
+    def next_effect(self) -> Effect | None:
+        try:
+            return self._step(self._arg)
+        except StopIteration as stop:
+            self.result = stop.value
+            return None
+
+    def succeeded(self, value: Any) -> None:
+        self._step, self._arg = self._flow.send, value
+
+    def failed(self, error: BaseException) -> None:
+        """The effect failed with ``error`` (a package error: the transport maps gRPC's own before this)."""
+        self._step, self._arg = self._flow.throw, error
+
+    def interrupted(self, error: BaseException) -> None:
+        """An effect was interrupted (KeyboardInterrupt, task cancelled): let the flow note what it has done so far
+        on ``error`` (e.g. ``created_job_ids``); the transport then re-raises ``error`` itself."""
+        try:
+            self._flow.throw(error)
+        except BaseException as raised:  # the flow re-raises it: that is the expected way out
+            if raised is not error:
+                raise
+        else:  # pragma: no cover - no flow catches an interruption and goes on
+            self._flow.close()
 
 
 def dial(api: Any, config: ConnectionConfig, **extra: Any) -> Any:

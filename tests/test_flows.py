@@ -22,13 +22,14 @@ from hypothesis import strategies as st
 
 import pymilvus_import as pi
 from pymilvus_import._calls import CallOptions, Deadline, Identity
-from pymilvus_import._effects import Rpc, Runner
+from pymilvus_import._effects import Rpc
 from pymilvus_import._generated import common_pb2, milvus_pb2
 from pymilvus_import._import_flow import bulk_import_flow
 from pymilvus_import._preflight import check_version
 from pymilvus_import._retry import Retry
 from pymilvus_import._session import Session, read_only_call, server_version
 from pymilvus_import._tracking import UNAVAILABLE_GRACE, wait_flow
+from pymilvus_import._transport import Runner
 
 TARGET = "http://milvus.test:19530"
 IMPORT = "/milvus.proto.milvus.MilvusService/Import"
