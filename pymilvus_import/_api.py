@@ -117,7 +117,7 @@ def bulk_import(
     cannot be right, :class:`BulkImportError` when the server refuses a group, a :class:`TransportError` subclass
     when an RPC fails; each carries ``created_job_ids`` of the groups that succeeded before it.
     """
-    option = check_is_option(option)  # first, as the client's method does: the URI to connect to is the option's
+    option = check_is_option(option)  # the one check, here: the URI to connect to is the option's
     call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
     client = shared_client(option.uri or None)
     return client._transport.run(client._bulk_import(option, call, preflight, dry_run))
