@@ -725,3 +725,41 @@ def test_a_milvus_release_string_is_read_as_its_version(
             check_version(option([["/d/a.csv"]]), version, db_name="")
     else:
         check_version(option([["/d/a.csv"]]), version, db_name="")
+
+
+# ----------------------------------------------------------------------------------------------- the status tables
+def test_every_grpc_status_has_a_class_or_a_documented_home() -> None:
+    from pymilvus_import import _errors
+
+    for code in grpc.StatusCode:
+        if code is grpc.StatusCode.OK:
+            continue
+        cls = _errors.GRPC_STATUS[code.name]
+        assert issubclass(cls, pi.TransportError)
+        assert code.name in (_errors.__doc__ or ""), f"{code.name} is not in the _errors docstring tree"
+        error = _errors.from_grpc_error(FakeRpcError(code, "x"), target=TARGET, method=IMPORT)
+        assert type(error) is cls and error.code is code and error.__cause__ is not None
+
+
+@pytest.mark.parametrize(
+    ("rpc", "code", "reason", "meaning"),
+    [
+        ("DescribeCollection", 100, "collection not found[collection=c]", pi.CollectionNotFoundError),
+        ("DescribeCollection", 4, "", pi.CollectionNotFoundError),  # 2.3's legacy error_code
+        ("DescribeCollection", 800, "database not found[database=d]", pi.DatabaseNotFoundError),
+        ("DescribeCollection", 1100, "Invalid collection name: a-b", pi.InvalidCollectionNameError),
+        ("DescribeCollection", 65535, "unexpected", None),
+        ("GetImportState", 2100, "import job does not exist, jobID=7", pi.ImportJobNotFoundError),
+        ("GetImportState", 1000, "key not found[key=7]", pi.ImportJobNotFoundError),
+        ("GetImportState", 2100, "import failed: disk quota", None),
+        ("GetImportState", 1100, "Invalid collection name: a-b", None),  # the same code means another thing here
+        ("Import", 200, "partition not found[partition=zz]", pi.BulkImportError),
+        ("Import", 1100, "import request is empty", pi.BulkImportError),
+        ("ListImportTasks", 65535, "boom", None),
+        ("DescribeCollection", 0, "", None),
+    ],
+)
+def test_one_table_says_what_a_milvus_status_means_per_rpc(rpc: str, code: int, reason: str, meaning: Any) -> None:
+    from pymilvus_import._errors import milvus_status
+
+    assert milvus_status(rpc, code, reason) is meaning
