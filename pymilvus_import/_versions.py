@@ -11,21 +11,31 @@ verdict, because a guess could create a duplicate job or refuse what the server 
 
 from __future__ import annotations
 
+import functools
 import posixpath
-import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import re
+
     from ._options import BulkImportOption
 
 Version = tuple[int, int, int]
 
 # A release: optional "v", a one- or two-digit major (Milvus is at 2 and 3; a year like 2024 is another scheme), minor
 # and patch without leading zeros, then an optional "-suffix" and/or "+build". Nothing before or after it.
-_RELEASE = re.compile(
+_RELEASE = (
     r"v?(0|[1-9][0-9]?)\.(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})"
     r"(?:-[0-9A-Za-z]+(?:[.-][0-9A-Za-z]+)*)?(?:\+[0-9A-Za-z]+(?:[.-][0-9A-Za-z]+)*)?"
 )
+
+
+@functools.cache
+def _release_pattern() -> re.Pattern[str]:
+    import re  # compiled on first use (~0.5 ms), not by `import pymilvus_import`: only a known version is parsed
+
+    return re.compile(_RELEASE)
+
 
 #: Releases that honour ``idempotency_key`` (a retry of the same Import returns the first job): from ``since`` up to,
 #: not including, ``until`` (None: no end). Facts file, section 3.
@@ -53,7 +63,7 @@ def parse_version(text: object) -> Version | None:
     """``(major, minor, patch)`` of a Milvus release string, or None for anything else (an unknown version)."""
     if not isinstance(text, str):
         return None
-    match = _RELEASE.fullmatch(text)
+    match = _release_pattern().fullmatch(text)
     return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 
