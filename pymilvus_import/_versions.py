@@ -57,6 +57,7 @@ FORMAT_SINCE: dict[str, tuple[Version, str]] = {
 OPTION_SINCE: dict[tuple[str, str], Version] = {
     ("auto_commit", "false"): (3, 0, 0),
 }
+_OPTION_KEYS = frozenset(key for key, _value in OPTION_SINCE)
 
 
 def parse_version(text: object) -> Version | None:
@@ -88,6 +89,6 @@ def option_since(key: str, value: str) -> Version | None:
 
 def version_matters(option: BulkImportOption) -> bool:
     """Whether a version verdict could refuse ``option`` (only then is GetVersion worth a round trip)."""
-    if any(key in {k for k, _ in OPTION_SINCE} for key, _ in option.options):
+    if any(key in _OPTION_KEYS for key, _ in option.options):
         return True
     return not option.is_backup and any(format_since(path) is not None for group in option.files for path in group)
