@@ -406,6 +406,14 @@ MILVUS_STATUS: tuple[StatusRule, ...] = (
         _DESCRIBE, CollectionNotFoundError, codes=(100, 4), markers=("collection not found", "can't find collection")
     ),
     StatusRule(_DESCRIBE, InvalidCollectionNameError, codes=(1100,)),  # every line validates the name here
+    # ListImportTasks for one collection: 2.3.5 answers an unknown collection 100, 2.4+ an unknown database 800.
+    StatusRule(("ListImportTasks",), DatabaseNotFoundError, codes=(800,), markers=("database not found",)),
+    StatusRule(
+        ("ListImportTasks",),
+        CollectionNotFoundError,
+        codes=(100, 4),
+        markers=("collection not found", "can't find collection"),
+    ),
     # GetImportState: an unknown or expired job (2.3: 1000 "key not found"; 2.4+: 2100/2101 "... does not exist").
     StatusRule(("GetImportState",), ImportJobNotFoundError, markers=("does not exist", "key not found", "not found")),
     # Import: any refusal (100, 200, 800, 1100, 2100, 65535, ...) means no job was created for that group.

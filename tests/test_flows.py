@@ -756,6 +756,9 @@ def test_every_grpc_status_has_a_class_or_a_documented_home() -> None:
         ("Import", 200, "partition not found[partition=zz]", pi.BulkImportError),
         ("Import", 1100, "import request is empty", pi.BulkImportError),
         ("ListImportTasks", 65535, "boom", None),
+        ("ListImportTasks", 100, "collection not found[collection=nope]", pi.CollectionNotFoundError),
+        ("ListImportTasks", 800, "database not found[database=d]", pi.DatabaseNotFoundError),
+        ("ListImportTasks", 1100, "Invalid collection name: a-b", None),
         ("DescribeCollection", 0, "", None),
     ],
 )
