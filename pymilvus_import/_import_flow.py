@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from . import _wire
-from ._calls import CallOptions, Deadline, Identity, Metadata
+from ._calls import CallOptions, Deadline, Metadata
 from ._effects import Flow
 from ._errors import (
     AuthenticationError,
@@ -25,12 +25,12 @@ from ._errors import (
     MilvusImportError,
     ServerUnavailableError,
 )
+from ._identity import Identity, decide
 from ._models import BulkImportData, BulkImportResponse
 from ._options import BulkImportOption
 from ._preflight import SchemaCache, preflight_flow
 from ._retry import retrying
 from ._session import Session, server_version
-from ._uri import authorization_value
 from ._versions import supports_idempotency, version_matters
 
 if TYPE_CHECKING:
@@ -48,9 +48,7 @@ def import_context(identity: Identity, option: BulkImportOption, call: CallOptio
     """The database and metadata every RPC of an import call goes with (the preflight's and the Imports'): the
     caller's ``dbname`` header, else the option's database, else the client's; the option's API key, else the
     client's credentials."""
-    db_name = call.db_name(option.db_name, identity.db_name)
-    auth = authorization_value(token=option.api_key, user=None, password=None) or identity.authorization
-    return db_name, call.request_metadata(auth, db_name)
+    return decide(identity.for_option(option), call)
 
 
 def import_once(

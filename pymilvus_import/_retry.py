@@ -4,13 +4,14 @@ applies it (:func:`retrying`), used by every read-only RPC and, only where the s
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ._calls import MAX_SECONDS, is_positive_number
 from ._effects import Flow, Rpc, Sleep
 from ._errors import InvalidInputError, ServerUnavailableError, deadline_passed
+from ._secrets import shown
 
 if TYPE_CHECKING:
     import random
@@ -37,9 +38,11 @@ class Retry:
     def __post_init__(self) -> None:
         for name in ("initial", "maximum", "multiplier"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            if not is_positive_number(value):
                 raise InvalidInputError(
-                    f"Retry({name}=...) must be a finite positive number, got {value!r}", value=value, field=name
+                    f"Retry({name}=...) must be a positive number up to {MAX_SECONDS:g}, got {shown(value)}",
+                    value=value,
+                    field=name,
                 )
         if self.multiplier < 1 or self.initial > self.maximum:
             raise InvalidInputError(

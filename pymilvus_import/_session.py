@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 
 from . import _wire
-from ._calls import CallOptions, Clock, Deadline, Identity, Metadata
+from ._calls import CallOptions, Clock, Deadline, Metadata
 from ._effects import Flow
+from ._identity import Identity, decide
 from ._retry import Retry, retrying
 
 
@@ -44,7 +45,7 @@ def read_only_call(
 def server_version(session: Session, identity: Identity, call: CallOptions) -> Flow[str]:
     """The server's version string (e.g. ``"v2.3.5-lite"``), asked once per session and cached."""
     if session.server_version is None:
-        metadata = call.request_metadata(identity.authorization, call.db_name(identity.db_name))
+        _db_name, metadata = decide(identity, call)
         data = yield from read_only_call(
             session,
             _wire.GET_VERSION,

@@ -9,11 +9,10 @@ finish on an adaptive poll schedule.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterable, Sequence
 
 from . import _wire
-from ._calls import CallOptions, Deadline, Identity
+from ._calls import MAX_SECONDS, CallOptions, Deadline
 from ._effects import Flow, Notify, Sleep
 from ._errors import (
     ImportFailedError,
@@ -24,8 +23,10 @@ from ._errors import (
     is_transient,
     seconds_text,
 )
+from ._identity import Identity, decide
 from ._models import FAILED, BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import check_name
+from ._secrets import shown
 from ._session import Session, read_only_call
 
 log = logging.getLogger("pymilvus_import")
@@ -36,10 +37,15 @@ ProgressCallback = Callable[[ImportProgress], object]
 # ------------------------------------------------------------------------------------------------ job ids
 def job_id_number(job_id: object) -> int:
     """A job id as the int64 the wire carries; accepts ``"123"`` or ``123``."""
-    text = str(job_id).strip() if isinstance(job_id, (str, int)) and not isinstance(job_id, bool) else ""
-    if not text.isascii() or not text.isdigit() or not 0 < int(text) < 2**63:
+    if isinstance(job_id, int) and not isinstance(job_id, bool):
+        text = str(int(job_id)) if 0 < job_id < 2**63 else ""  # str() of a 4,300-digit int raises
+    else:
+        text = str.strip(job_id) if isinstance(job_id, str) else ""
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or not 0 < int(text) < 2**63:
         raise InvalidInputError(
-            f"job id must be a positive integer (or its string), got {job_id!r}", value=job_id, field="job_id"
+            f"job id must be a positive integer (64-bit, or its string), got {shown(job_id)}",
+            value=job_id,
+            field="job_id",
         )
     return int(text)
 
@@ -55,7 +61,7 @@ def job_ids_of(jobs: BulkImportResponse | Iterable[object] | str | int) -> tuple
         ids = list(jobs)
     else:
         raise InvalidInputError(
-            f"expected a BulkImportResponse, a job id or a list of job ids, got {type(jobs).__name__} {jobs!r}",
+            f"expected a BulkImportResponse, a job id or a list of job ids, got {type(jobs).__name__} {shown(jobs)}",
             value=jobs,
             field="jobs",
         )
@@ -71,7 +77,7 @@ def progress_flow(
     """GetImportState for one job, as :class:`ImportProgress`; unknown or expired ids raise
     ImportJobNotFoundError."""
     number = job_id_number(job_id)
-    metadata = call.request_metadata(identity.authorization, call.db_name(identity.db_name))
+    _db_name, metadata = decide(identity, call)
     request = _wire.encode_get_import_state_request(number)
     deadline = deadline or session.deadline(call.timeout)
     data = yield from read_only_call(session, _wire.GET_IMPORT_STATE, request, deadline, metadata, call)
@@ -84,10 +90,11 @@ def list_flow(
     """ListImportTasks; ``limit`` is also applied here because Milvus 2.4+ ignores it."""
     if collection_name is not None:
         check_name(collection_name, "collection name", required=True)  # the option builder's rule, sent the same
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
-        raise InvalidInputError(f"limit must be a positive integer, got {limit!r}", value=limit, field="limit")
-    db_name = call.db_name(identity.db_name)
-    metadata = call.request_metadata(identity.authorization, db_name)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit < 2**63):
+        raise InvalidInputError(
+            f"limit must be a positive 64-bit integer, got {shown(limit)}", value=limit, field="limit"
+        )
+    db_name, metadata = decide(identity, call)
     request = _wire.encode_list_import_tasks_request(
         collection_name=collection_name or "", limit=limit or 0, db_name=db_name
     )
@@ -114,10 +121,11 @@ class PollSchedule:
     def __init__(self, initial: float, maximum: float) -> None:
         if not (
             all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (initial, maximum))
-            and 0 < initial <= maximum < math.inf
+            and 0 < initial <= maximum <= MAX_SECONDS
         ):
             raise InvalidInputError(
-                f"poll intervals must satisfy 0 < poll_initial <= poll_max, got {initial!r} and {maximum!r}",
+                f"poll intervals must satisfy 0 < poll_initial <= poll_max <= {MAX_SECONDS:g}, got {shown(initial)} "
+                f"and {shown(maximum)}",
                 value=(initial, maximum),
                 field="poll_initial",
             )

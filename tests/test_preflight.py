@@ -338,7 +338,7 @@ Answer = Any  # what MockTransport takes: reply bytes, an exception, or a functi
 def run(opt: pi.BulkImportOption, answers: dict[str, list[Answer]], **kw: Any) -> tuple[Any, list[Any]]:
     """``preflight_flow`` for ``opt`` with the import call's database and metadata, against a scripted server;
     its result and the RPCs it sent."""
-    identity = kw.pop("identity", Identity(authorization="dXNlcjpwdw==", db_name=None))
+    identity = kw.pop("identity", Identity(user="user", password="pw"))
     call = kw.pop("call", CallOptions(timeout=5.0, metadata=(("x-trace", "t1"),)))
     server = MockTransport(answers)
     session = server.make_session()
