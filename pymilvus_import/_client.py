@@ -16,22 +16,17 @@ import grpc.aio
 
 from ._calls import CallOptions
 from ._connection import ConnectionConfig, PemSource, resolve
+from ._effects import Flow
 from ._errors import InvalidInputError, MilvusImportError
-from ._flows import (
-    Flow,
-    ProgressCallback,
-    Retry,
-    Session,
-    list_flow,
-    progress_flow,
-    server_version,
-    wait_flow,
-)
 from ._identity import Identity, decide
+from ._import_flow import import_flow
 from ._models import BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import BulkImportOption
-from ._preflight import SchemaCache, import_flow
+from ._preflight import SchemaCache
+from ._retry import Retry
 from ._secrets import shown
+from ._session import Session, server_version
+from ._tracking import ProgressCallback, list_flow, progress_flow, wait_flow
 from ._transport import (
     AsyncTransport,
     SyncTransport,
@@ -52,6 +47,8 @@ MetadataArg = Sequence[tuple[str, str | bytes]] | None
 
 
 def check_is_option(option: object) -> BulkImportOption:
+    """The entry check of every ``bulk_import`` (client method or module-level function), done once: a
+    BulkImportOption, valid as a whole. The flows behind it trust the option."""
     if not isinstance(option, BulkImportOption):
         raise InvalidInputError(
             f"bulk_import takes a BulkImportOption (see new_bulk_import_option), got {type(option).__name__}",
@@ -130,7 +127,7 @@ class _BaseClient:
     def _bulk_import(
         self, option: BulkImportOption, call: CallOptions, preflight: bool | None, dry_run: bool
     ) -> Flow[BulkImportResponse | ImportPlan]:
-        option = check_is_option(option)
+        """The flow of one ``bulk_import`` of (checked, see :func:`check_is_option`) ``option``."""
         for name, flag in (("preflight", preflight), ("dry_run", dry_run)):
             if flag is not None and not isinstance(flag, bool):
                 raise InvalidInputError(f"{name} must be True or False, got {shown(flag)}", value=flag, field=name)
