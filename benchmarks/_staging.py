@@ -14,8 +14,9 @@ separate process that delays every chunk by 10 ms each way (20 ms round trip) an
 the per-flow limit that makes real S3 clients open parallel connections. It is an emulation in user space (no
 packet loss, no congestion control, no shared bottleneck), not a measurement of a real network.
 
-Also: re-staging 100 unchanged files (HEADs only) and verifying 1,000 keys, wall time on both links. Client CPU
-seconds per GB come from ``getrusage`` of this process (all threads). Writes ``benchmarks/results-staging.json``.
+Part of ``python -m benchmarks`` (section ``staging``, with ``--json``). Also: re-staging 100 unchanged files
+(HEADs only) and verifying 1,000 keys, wall time on both links. Client CPU seconds per GB come from ``getrusage``
+of this process (all threads). Writes ``benchmarks/results-staging.json``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import json
 import multiprocessing
 import os
 import resource
+import sys
 import tempfile
 import time
 import uuid
@@ -35,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks._milvus import machine_lock
 from tools.seaweedfs_launcher import ACCESS_KEY, SECRET_KEY, SeaweedFS
 
 MIB = 1024 * 1024
@@ -172,6 +175,7 @@ def _empty_bucket(s3_client: Any, bucket: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", action="store_true", help="the table on stderr, the results as one JSON line")
     args = parser.parse_args()
     big, small_n, restage_n, verify_n = (64 * MIB, 4, 10, 100) if args.quick else (1024 * MIB, 64, 100, 1000)
     results: dict[str, Any] = {"big_mib": big // MIB, "small_files": small_n, "rows": []}
@@ -189,7 +193,7 @@ def main() -> None:
         tiny[0].parent.mkdir()
         for i, path in enumerate(tiny):
             path.write_bytes(f'{{"rows": [{{"id": {i}}}]}}'.encode())
-        with SeaweedFS(root / "s3") as s3:
+        with machine_lock(600), SeaweedFS(root / "s3") as s3:
             forwarder = multiprocessing.get_context("spawn").Process(
                 target=_forwarder, args=(FORWARD_PORT, s3.port), daemon=True
             )
@@ -219,7 +223,7 @@ def main() -> None:
                             }
                             _empty_bucket(client, bucket)
                         results["rows"].append(row)
-                        print(json.dumps(row), flush=True)
+                        print(json.dumps(row), file=sys.stderr, flush=True)
                     storage = ObjectStorage(
                         f"s3://{bucket}/small", endpoint=endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY
                     )
@@ -235,22 +239,25 @@ def main() -> None:
                     row = {"link": link, "restage_s": restage, "restage_files": restage_n, "verify_s": verified,
                            "verify_keys": verify_n}  # fmt: skip
                     results["rows"].append(row)
-                    print(json.dumps(row), flush=True)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
                     _empty_bucket(client, bucket)
             finally:
                 forwarder.terminate()
                 forwarder.join(5)
     out = Path(__file__).with_name("results-staging-quick.json" if args.quick else "results-staging.json")
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print_table(results)
+    print_table(results, sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(results))
 
 
-def print_table(results: dict[str, Any]) -> None:
+def print_table(results: dict[str, Any], stream: Any) -> None:
     print(
         "| link | workload | ours | floor (obstore.put) | pymilvus's path (minio fput_object) "
-        "| ours/floor | ours/pymilvus |"
+        "| ours/floor | ours/pymilvus |",
+        file=stream,
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|", file=stream)
     for row in results["rows"]:
         if "workload" not in row:
             continue
@@ -258,13 +265,15 @@ def print_table(results: dict[str, Any]) -> None:
         cell = lambda r: f"{r['mb_s']:.0f} MiB/s ({r['cpu_s_per_gb']:.1f} CPU s/GB)"  # noqa: E731
         print(
             f"| {row['link']} | {row['workload']} | {cell(o)} | {cell(f)} | {cell(p)} | "
-            f"{o['mb_s'] / f['mb_s']:.2f}x | {o['mb_s'] / p['mb_s']:.2f}x |"
+            f"{o['mb_s'] / f['mb_s']:.2f}x | {o['mb_s'] / p['mb_s']:.2f}x |",
+            file=stream,
         )
     for row in results["rows"]:
         if "restage_s" in row:
             print(
                 f"| {row['link']} | re-stage {row['restage_files']} unchanged files: {row['restage_s'] * 1000:.0f} ms;"
-                f" verify {row['verify_keys']} keys: {row['verify_s'] * 1000:.0f} ms | | | | | |"
+                f" verify {row['verify_keys']} keys: {row['verify_s'] * 1000:.0f} ms | | | | | |",
+                file=stream,
             )
 
 
