@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from ._errors import (
+    EmptyObjectError,
     InvalidInputError,
     MilvusImportError,
     ObjectNotFoundError,
@@ -45,6 +46,7 @@ __all__ = [
     "ObjectStorage",
     "StagedFiles",
     "StagingProgress",
+    "key_check",
     "key_verdicts",
     "normalize_key",
     "plan_uploads",
@@ -421,26 +423,53 @@ class StagingProgress:
 
 @dataclass(frozen=True)
 class KeyCheck:
-    """The verdict on one key: ``present``, ``missing``, or ``unverified`` (the storage credentials could not tell,
-    e.g. 401/403: Milvus has its own credentials, so this is no verdict); ``reason`` says why when not present."""
+    """The verdict on one key: ``present``, ``missing``, ``empty`` (the object is 0 bytes, which Milvus fails), or
+    ``unverified`` (the storage credentials could not tell, e.g. 401/403: Milvus has its own credentials, so this is
+    no verdict); ``reason`` says why when not present."""
 
     key: str
-    outcome: Literal["present", "missing", "unverified"]
+    outcome: Literal["present", "missing", "empty", "unverified"]
     reason: str = ""
+
+
+def key_check(key: str, size: int | None) -> KeyCheck:
+    """Pure: the verdict on ``key`` from what a HEAD said (``size`` None: no such object). Milvus stats the key
+    first and fails a job for a missing key ("The specified key does not exist") and, on 2.3, for a 0-byte object
+    ("the file '...' size is zero"; 2.4+ fails it with the format's end-of-file error)."""
+    if size is None:
+        return KeyCheck(key, "missing", "no such key")
+    if size == 0:
+        return KeyCheck(key, "empty", "the object is 0 bytes")
+    return KeyCheck(key, "present")
+
+
+def _shown(keys: Sequence[str]) -> str:
+    return ", ".join(repr(k) for k in keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
 
 
 def key_verdicts(storage: ObjectStorage, checks: Sequence[KeyCheck], *, is_local_file: Callable[[str], bool]) -> None:
     """Pure: raise :class:`ObjectNotFoundError` naming every missing key (with a hint for keys that are files on
-    this machine); ``unverified`` keys are not a verdict."""
+    this machine, and naming the empty ones too), else :class:`EmptyObjectError` naming every key whose object is
+    0 bytes; ``unverified`` keys are not a verdict."""
     missing = [c.key for c in checks if c.outcome == "missing"]
+    empty = [c.key for c in checks if c.outcome == "empty"]
     if not missing:
+        if empty:
+            raise EmptyObjectError(
+                f"{len(empty)} file key(s) in Milvus's bucket {storage.bucket!r} hold an empty (0-byte) object: "
+                f"{_shown(empty)}; Milvus fails such a job ('the file ... size is zero'): write the file's content "
+                f"there (or stage the local file) and pass that key",
+                keys=empty,
+                bucket=storage.bucket,
+            )
         return
     local = [k for k in missing if is_local_file(k)]
-    shown = ", ".join(repr(k) for k in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     message = (
-        f"{len(missing)} file key(s) not found in Milvus's bucket {storage.bucket!r}: {shown}; Milvus imports object "
-        f"keys of its own bucket, and the job would fail with 'The specified key does not exist'"
+        f"{len(missing)} file key(s) not found in Milvus's bucket {storage.bucket!r}: {_shown(missing)}; Milvus "
+        f"imports object keys of its own bucket, and the job would fail with 'The specified key does not exist'"
     )
+    if empty:
+        message += f"; also empty (0-byte) objects, which Milvus fails: {_shown(empty)}"
     if local:
         message += (
             f". {', '.join(repr(k) for k in local[:3])} {'is a file' if len(local) == 1 else 'are files'} on this "
@@ -603,12 +632,10 @@ def _check_key(storage: ObjectStorage, store: Any, key: str) -> KeyCheck:
     answer = _head(storage, store, key)
     if isinstance(answer, KeyCheck):
         return answer
-    if answer is None:
-        if not _exact_key(key) and not _local_file(key):
-            # What was asked is not exactly what Milvus will ask for: no verdict on a guess.
-            return KeyCheck(key, "unverified", "the key has a leading/trailing '/' or an empty segment")
-        return KeyCheck(key, "missing", "no such key")
-    return KeyCheck(key, "present")
+    if answer is None and not _exact_key(key) and not _local_file(key):
+        # What was asked is not exactly what Milvus will ask for: no verdict on a guess.
+        return KeyCheck(key, "unverified", "the key has a leading/trailing '/' or an empty segment")
+    return key_check(key, None if answer is None else answer.size)
 
 
 # -- the effects: verification -------------------------------------------------------------------------------------
@@ -616,8 +643,9 @@ def _check_key(storage: ObjectStorage, store: Any, key: str) -> KeyCheck:
 
 def verify_keys(storage: ObjectStorage, keys: Iterable[str]) -> tuple[KeyCheck, ...]:
     """HEAD every key in parallel; raise :class:`ObjectNotFoundError` when some are not in the bucket (naming them,
-    with a hint for those that are local files). Keys the credentials cannot read (401/403), or that the storage did
-    not answer, are ``unverified`` — never a refusal. Returns one :class:`KeyCheck` per distinct key, in order."""
+    with a hint for those that are local files), :class:`EmptyObjectError` when some hold 0 bytes. Keys the
+    credentials cannot read (401/403), or that the storage did not answer, are ``unverified`` — never a refusal.
+    Returns one :class:`KeyCheck` per distinct key, in order."""
     unique = list(dict.fromkeys(keys))
     store = _store(storage)
     with concurrent.futures.ThreadPoolExecutor(min(HEADS_IN_FLIGHT, max(1, len(unique)))) as pool:

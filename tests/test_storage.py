@@ -22,6 +22,7 @@ from pymilvus_import._storage import (
     LocalFile,
     RemoteObject,
     check_unique_keys,
+    key_check,
     key_verdicts,
     normalize_key,
     plan_uploads,
@@ -168,6 +169,31 @@ def test_verdicts_name_missing_keys_and_local_files_and_ignore_unverified() -> N
     assert isinstance(error, pi.PreflightError) and isinstance(error, InvalidInputError)
     assert error.keys == ("/home/u/x.json", "k/y.json") and error.local_files == ("/home/u/x.json",)
     assert "milvus-bucket" in str(error) and "file on this machine" in str(error)
+    assert pickle.loads(pickle.dumps(error)).keys == error.keys
+
+
+@given(st.lists(st.tuples(st.sampled_from([None, 0, 1, 7, 2**40]), st.booleans()), min_size=1, max_size=12))
+def test_a_key_is_refused_exactly_when_its_object_is_missing_or_empty(heads: list[tuple[int | None, bool]]) -> None:
+    # Milvus 2.3.5 fails a job for a missing key and for a 0-byte object (tests/test_storage_milvus.py): the
+    # verdict refuses both, names every such key, and passes any object with content.
+    storage = ObjectStorage("s3://milvus-bucket/p")
+    checks = [key_check(f"k/{i}.json", size) for i, (size, _) in enumerate(heads)]
+    missing = tuple(c.key for c, (size, _) in zip(checks, heads, strict=True) if size is None)
+    empty = tuple(c.key for c, (size, _) in zip(checks, heads, strict=True) if size == 0)
+    if not missing and not empty:
+        key_verdicts(storage, checks, is_local_file=lambda k: False)
+        assert {c.outcome for c in checks} == {"present"}
+        return
+    with pytest.raises(pi.PreflightError) as info:
+        key_verdicts(storage, checks, is_local_file=lambda k: False)
+    error = info.value
+    if missing:
+        assert isinstance(error, pi.ObjectNotFoundError) and error.keys == missing
+    else:
+        assert isinstance(error, pi.EmptyObjectError) and error.keys == empty and error.value == empty[0]
+        assert "size is zero" in str(error)
+    assert error.bucket == "milvus-bucket" and "milvus-bucket" in str(error)
+    assert all(repr(k) in str(error) for k in missing[:5] + empty[:5])
     assert pickle.loads(pickle.dumps(error)).keys == error.keys
 
 

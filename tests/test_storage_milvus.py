@@ -193,14 +193,22 @@ def test_an_empty_file_is_refused_before_upload_and_before_any_job(
     assert s3_client(s3).list_objects_v2(Bucket=BUCKET, Prefix=storage.prefix).get("KeyCount", 0) == 0
 
 
-def test_the_server_fails_an_empty_object(
+def test_an_empty_object_fails_on_the_server_and_is_refused_before_any_job_with_storage(
     milvus_s3: MilvusServer, s3: SeaweedFS, s3_collection: str, storage: ObjectStorage
 ) -> None:
-    # Why an empty file is refused: the server fails it.
-    s3_client(s3).put_object(Bucket=BUCKET, Key=f"{storage.prefix}/empty.json", Body=b"")
-    option = pi.new_bulk_import_option(milvus_s3.uri, s3_collection, [[f"{storage.prefix}/empty.json"]])
+    key = f"{storage.prefix}/empty.json"
+    s3_client(s3).put_object(Bucket=BUCKET, Key=key, Body=b"")
+    option = pi.new_bulk_import_option(milvus_s3.uri, s3_collection, [[key]])
+    # Without the client's check, the server creates a job and fails it.
     with pytest.raises(pi.ImportFailedError, match="size is zero"):
         wait_all(milvus_s3.uri, pi.bulk_import(option, preflight=False))
+    # With the storage, the HEAD's size refuses it before the first Import.
+    before = job_ids(milvus_s3.uri, s3_collection)
+    with pytest.raises(pi.EmptyObjectError) as info:
+        pi.bulk_import(option, storage=storage)
+    assert isinstance(info.value, pi.PreflightError)
+    assert info.value.keys == (key,) and info.value.bucket == BUCKET
+    assert job_ids(milvus_s3.uri, s3_collection) == before
 
 
 def test_storage_credentials_that_cannot_read_give_no_verdict_and_the_import_completes(

@@ -21,6 +21,7 @@ import pytest
 from s3_server import s3_client, storage_for
 
 from pymilvus_import import (
+    EmptyObjectError,
     InvalidInputError,
     ObjectNotFoundError,
     ObjectStorage,
@@ -160,6 +161,21 @@ def test_verify_finds_every_missing_key_and_names_the_bucket(
     assert info.value.keys == ("staged/nope.json", "import/also-missing.json")
     assert info.value.bucket == bucket and bucket in str(info.value) and "staged/nope.json" in str(info.value)
     assert info.value.local_files == ()
+
+
+def test_verify_refuses_a_key_whose_object_is_empty(
+    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    full = stage_files(storage, [[write(tmp_path / "a.json", b"a")]]).keys[0]
+    s3_client(s3).put_object(Bucket=bucket, Key="import/empty.json", Body=b"")
+    with pytest.raises(EmptyObjectError) as info:
+        verify_keys(storage, [full, "import/empty.json"])
+    assert info.value.keys == ("import/empty.json",) and info.value.bucket == bucket
+    assert "import/empty.json" in str(info.value) and bucket in str(info.value)
+    # Missing keys come first, and the message names the empty ones too.
+    with pytest.raises(ObjectNotFoundError, match=r"import/empty\.json") as missing:
+        verify_keys(storage, ["import/nope.json", "import/empty.json"])
+    assert missing.value.keys == ("import/nope.json",)
 
 
 def test_a_local_path_given_as_a_key_is_refused_with_how_to_upload_it(storage: ObjectStorage, tmp_path: Path) -> None:
