@@ -48,6 +48,7 @@ __all__ = [
     "StagingProgress",
     "key_check",
     "key_verdicts",
+    "unchanged",
     "normalize_key",
     "plan_uploads",
     "stage_files",
@@ -341,11 +342,22 @@ def staged_key(prefix: str, digest: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class LocalFile:
-    """A local file to stage: its path, size and content digest (hex SHA-256)."""
+    """A local file to stage: its path, size and content digest (hex SHA-256), and its modification time
+    (``os.stat``'s ``st_mtime_ns``, None when not known) when it was looked at, to see a change before it is sent."""
 
     path: str
     size: int
     digest: str
+    mtime_ns: int | None = None
+
+
+def unchanged(planned: LocalFile, size: int, mtime_ns: int, sent_digest: str | None) -> bool:
+    """Pure: whether the file sent is still the one planned. ``size``/``mtime_ns`` are a stat after the upload;
+    ``sent_digest`` the SHA-256 of the bytes sent (None when they were not all hashed). A file that changed between
+    hashing and upload would put other content under its digest's key."""
+    if sent_digest is not None and sent_digest != planned.digest:
+        return False
+    return size == planned.size and (planned.mtime_ns is None or mtime_ns == planned.mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -513,7 +525,7 @@ def _check_groups(files: object) -> list[list[str]]:
     return groups
 
 
-def _stat_local(path: str) -> int:
+def _stat_local(path: str) -> os.stat_result:
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -526,7 +538,7 @@ def _stat_local(path: str) -> int:
             value=path,
             field="files",
         )
-    return info.st_size
+    return info
 
 
 def _digest(path: str, cancel: threading.Event) -> str:
@@ -677,14 +689,25 @@ class _Progress:
 
 
 class _Reader:
-    """A file as the library reads it for a multipart upload: counts bytes, stops when the call is cancelled, and
-    keeps the exception that stopped it (the library wraps it in an OSError)."""
+    """A file as the library reads it for a multipart upload: counts bytes, hashes them as they go (the library
+    reads in order; any other order leaves :attr:`digest` None), stops when the call is cancelled, and keeps the
+    exception that stopped it (the library wraps it in an OSError)."""
 
     def __init__(self, path: str, progress: _Progress, cancel: threading.Event) -> None:
         self._file: io.BufferedReader = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._progress = progress
         self._cancel = cancel
+        self._sha = hashlib.sha256()
+        self._hashed = 0  # bytes hashed, from the start, in order
+        self._in_order = True
         self.error: BaseException | None = None
+
+    @property
+    def digest(self) -> str | None:
+        """SHA-256 of the bytes read, when they were read in order up to the end of the file; else None."""
+        if not self._in_order or self._hashed != os.fstat(self._file.fileno()).st_size:
+            return None
+        return self._sha.hexdigest()
 
     def readable(self) -> bool:
         return True
@@ -702,7 +725,13 @@ class _Reader:
         try:
             if self._cancel.is_set():
                 raise _Cancelled
+            at = self._file.tell()
             data = self._file.read(size)
+            if at == self._hashed:
+                self._sha.update(data)
+                self._hashed += len(data)
+            elif at + len(data) > self._hashed:
+                self._in_order = False  # bytes past what was hashed, out of order: no digest of what was sent
             self._progress.add(len(data))  # an on_progress that raises stops the upload with its own error
         except BaseException as exc:  # KeyboardInterrupt included: remembered, then re-raised by the caller
             self.error = exc
@@ -742,9 +771,31 @@ def _upload(
             bucket=storage.bucket,
             key=key,
         ) from None
+    else:
+        sent_digest = reader.digest
     finally:
         reader.close()
+    after = os.stat(local.path)
+    if not unchanged(local, after.st_size, after.st_mtime_ns, sent_digest):
+        _remove_changed(storage, store, key, local)
     progress.add(file_done=True)
+
+
+def _remove_changed(storage: ObjectStorage, store: Any, key: str, local: LocalFile) -> None:
+    """The file changed while it was staged: the object under its (stale) digest key is deleted, then
+    :class:`StorageError` names the file."""
+    where = f"{storage.scheme}://{storage.bucket}/{key}"
+    try:
+        _obstore().delete(store, key)
+        left = f"the object written to {where} was deleted"
+    except Exception as exc:
+        left = f"deleting the object written to {where} failed ({storage._scrub(_first_line(exc))}): delete it"
+    raise StorageError(
+        f"{local.path!r} changed while it was staged (between hashing and the end of its upload), so its content "
+        f"no longer matches the digest in its key; {left}. Stage it again once it is no longer being written",
+        bucket=storage.bucket,
+        key=key,
+    )
 
 
 def stage_files(
@@ -785,7 +836,7 @@ def _stage(
         )
     groups = _check_groups(files)
     paths = list(dict.fromkeys(p for g in groups for p in g))
-    sizes = {p: _stat_local(p) for p in paths}
+    stats = {p: _stat_local(p) for p in paths}
     done: list[str] = []  # keys in the bucket so far (uploaded or found), for errors
     uploaded: list[str] = []
     store = _store(storage)
@@ -794,7 +845,7 @@ def _stage(
         known = digests or {}
         todo = [p for p in paths if p not in known]
         found = dict(zip(todo, pool.map(lambda p: _digest(p, cancel), todo), strict=True))
-        local = [LocalFile(p, sizes[p], known.get(p) or found[p]) for p in paths]
+        local = [LocalFile(p, stats[p].st_size, known.get(p) or found[p], stats[p].st_mtime_ns) for p in paths]
         candidate_keys = [staged_key(storage.prefix, f.digest, Path(f.path).name) for f in local]
         heads = dict(zip(candidate_keys, pool.map(lambda k: _head(storage, store, k), candidate_keys), strict=True))
         remote = {k: v for k, v in heads.items() if isinstance(v, RemoteObject)}

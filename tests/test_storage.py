@@ -27,6 +27,7 @@ from pymilvus_import._storage import (
     normalize_key,
     plan_uploads,
     split_for_upload,
+    unchanged,
     yaml_section,
 )
 
@@ -147,6 +148,25 @@ def test_the_same_content_under_the_same_name_is_uploaded_once_but_refused_as_tw
     assert upload == [a] and keys["/x/rows.json"] == keys["/y/rows.json"]
     with pytest.raises(InvalidInputError, match="same object"):
         check_unique_keys([["/x/rows.json"], ["/y/rows.json"]], keys)
+
+
+@given(
+    st.integers(1, 2**40),
+    st.integers(0, 2**62),
+    st.integers(0, 2),
+    st.integers(0, 2),
+    st.sampled_from(["same", "other", None]),
+)
+def test_a_file_is_unchanged_only_with_its_size_mtime_and_the_digest_of_the_bytes_sent(
+    size: int, mtime: int, size_delta: int, mtime_delta: int, sent: str | None
+) -> None:
+    planned = LocalFile("/d/a.json", size, "d" * 64, mtime)
+    sent_digest = {"same": planned.digest, "other": "e" * 64, None: None}[sent]
+    verdict = unchanged(planned, size + size_delta, mtime + mtime_delta, sent_digest)
+    assert verdict == (size_delta == 0 and mtime_delta == 0 and sent != "other")
+    # Without a known mtime, size and the digest sent still decide.
+    unknown = LocalFile("/d/a.json", size, "d" * 64)
+    assert unchanged(unknown, size + size_delta, mtime, sent_digest) == (size_delta == 0 and sent != "other")
 
 
 def test_split_for_upload_keeps_keys_and_stages_local_files() -> None:

@@ -147,6 +147,47 @@ def test_many_files_at_once(s3: SeaweedFS, bucket: str, storage: ObjectStorage, 
     assert [k.rsplit("/", 1)[1] for k in staged.keys] == [Path(p).name for p in paths]
 
 
+def test_a_file_changed_during_its_upload_leaves_no_object_under_the_stale_key(
+    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    before = write(tmp_path / "a.json", b"already staged")
+    earlier = stage_files(storage, [[before]]).keys[0]
+    data = os.urandom(3 * 8 * 1024 * 1024)  # three parts: the file is rewritten after the first one is read
+    path = write(tmp_path / "big.parquet", data)
+
+    def rewrite_once(progress: StagingProgress) -> None:
+        if not getattr(rewrite_once, "done", False):
+            rewrite_once.done = True  # type: ignore[attr-defined]
+            with open(path, "r+b") as f:  # same size, other bytes in the last part
+                f.seek(len(data) - 10)
+                f.write(b"0123456789")
+
+    with pytest.raises(StorageError) as info:
+        stage_files(storage, [[before], [path]], on_progress=rewrite_once)
+    assert path in str(info.value) and "changed" in str(info.value)
+    stale = f"staged/{hashlib.sha256(data).hexdigest()}/big.parquet"
+    assert info.value.key == stale and info.value.staged_keys == (earlier,)
+    assert keys_in(s3, bucket) == [earlier] and pending_uploads(s3, bucket) == []
+
+
+def test_a_file_changed_after_its_bytes_were_read_is_refused(
+    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "rows.json", b"version one")
+
+    def append_at_the_end(progress: StagingProgress) -> None:
+        if progress.bytes_done == progress.bytes_total and progress.files_done == 0:
+            with open(path, "ab") as f:
+                f.write(b" and more")
+
+    with pytest.raises(StorageError, match="changed while it was staged") as info:
+        stage_files(storage, [[path]], on_progress=append_at_the_end)
+    assert info.value.staged_keys == () and keys_in(s3, bucket) == []
+    # Once it is no longer written, it stages under the digest of its new content.
+    staged = stage_files(storage, [[path]])
+    assert staged.keys == (f"staged/{hashlib.sha256(b'version one and more').hexdigest()}/rows.json",)
+
+
 # -- verification ----------------------------------------------------------------------------------------------
 
 
