@@ -4,6 +4,7 @@ that ``import pymilvus_import`` does not load the storage library."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import pickle
 import string
 import subprocess
@@ -221,6 +222,24 @@ def test_storage_errors_show_the_staged_keys_and_are_keyboard_interrupts_when_in
     error = pi.StagingInterruptedError("stopped", bucket="b", staged_keys=["p/1/a.json"])
     assert isinstance(error, KeyboardInterrupt) and isinstance(error, pi.StorageError)
     assert "p/1/a.json" in str(error) and pickle.loads(pickle.dumps(error)).staged_keys == ("p/1/a.json",)
+
+
+def test_a_response_with_staged_keys_keeps_the_go_shape_and_pickles() -> None:
+    plain = pi.BulkImportResponse(0, "", pi.BulkImportData("7", ("7", "8")))
+    assert plain.to_dict() == {"status": 0, "message": "", "data": {"jobId": "7", "jobIds": ["7", "8"]}}
+    assert plain.files == () and plain.staged_keys == ()
+    files = (("p/aa/rows.json",), ("p/bb/id.npy", "k/vec.npy"))
+    staged = pi.BulkImportResponse(0, "", pi.BulkImportData("7", ("7", "8"), files, ("p/aa/rows.json", "p/bb/id.npy")))
+    assert staged.to_dict()["data"] == {
+        "jobId": "7",
+        "jobIds": ["7", "8"],
+        "files": [["p/aa/rows.json"], ["p/bb/id.npy", "k/vec.npy"]],
+        "stagedKeys": ["p/aa/rows.json", "p/bb/id.npy"],
+    }
+    for value in (plain, staged):
+        assert pickle.loads(pickle.dumps(value)) == value and hash(copy.deepcopy(value)) == hash(value)
+        assert dataclasses.asdict(pickle.loads(pickle.dumps(value))) == dataclasses.asdict(value)
+    assert dataclasses.asdict(staged)["data"]["files"] == files
 
 
 # -- milvus.yaml ---------------------------------------------------------------------------------------------------
