@@ -306,6 +306,7 @@ class FieldInfo:
     __slots__ = (
         "auto_id",
         "data_type",
+        "element_type",
         "has_default",
         "is_dynamic",
         "is_function_output",
@@ -313,6 +314,7 @@ class FieldInfo:
         "is_primary",
         "name",
         "nullable",
+        "type_params",
     )
 
     def __init__(
@@ -327,6 +329,8 @@ class FieldInfo:
         nullable: bool = False,
         has_default: bool = False,
         is_function_output: bool = False,
+        element_type: str = "None",
+        type_params: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self.data_type = data_type
@@ -337,6 +341,31 @@ class FieldInfo:
         self.nullable = nullable
         self.has_default = has_default
         self.is_function_output = is_function_output
+        #: An Array field's element type name ("None" for other fields).
+        self.element_type = element_type
+        #: The field's type parameters as the server lists them (``dim``, ``max_length``, ``max_capacity``).
+        self.type_params: dict[str, str] = dict(type_params or {})
+
+    def _int_param(self, key: str) -> int | None:
+        try:
+            return int(self.type_params[key])
+        except (KeyError, ValueError):
+            return None
+
+    @property
+    def dim(self) -> int | None:
+        """A vector field's dimension (None when the server gave none)."""
+        return self._int_param("dim")
+
+    @property
+    def max_length(self) -> int | None:
+        """A VarChar field's (or VarChar array element's) maximum length in UTF-8 bytes."""
+        return self._int_param("max_length")
+
+    @property
+    def max_capacity(self) -> int | None:
+        """An Array field's maximum number of elements."""
+        return self._int_param("max_capacity")
 
     def __repr__(self) -> str:
         flags = [
@@ -352,7 +381,9 @@ class FieldInfo:
             )
             if on
         ]
-        return f"FieldInfo({self.name!r}, {self.data_type}{''.join(', ' + f for f in flags)})"
+        params = "".join(f", {k}={v}" for k, v in sorted(self.type_params.items()))
+        element = f"<{self.element_type}>" if self.data_type == "Array" else ""
+        return f"FieldInfo({self.name!r}, {self.data_type}{element}{params}{''.join(', ' + f for f in flags)})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FieldInfo):
@@ -442,6 +473,8 @@ def _field_info(field: Any) -> FieldInfo:
         nullable=field.nullable,
         has_default=field.HasField("default_value"),
         is_function_output=field.is_function_output,
+        element_type=DATA_TYPE_NAMES.get(int(field.element_type), f"DataType({int(field.element_type)})"),
+        type_params={kv.key: kv.value for kv in field.type_params},
     )
 
 
