@@ -18,6 +18,7 @@ from ._errors import (
     CollectionNotFoundError,
     DatabaseNotFoundError,
     DeadlineExceededError,
+    FileMismatchError,
     ImportFailedError,
     ImportJobNotFoundError,
     ImportTimeoutError,
@@ -53,6 +54,10 @@ __all__ = [
     "CollectionNotFoundError",
     "DatabaseNotFoundError",
     "DeadlineExceededError",
+    "FileMismatchError",
+    "FileProblem",
+    "FileReport",
+    "FileVerdict",
     "ImportClient",
     "ImportFailedError",
     "ImportJobNotFoundError",
@@ -61,6 +66,7 @@ __all__ = [
     "ImportProgress",
     "ImportTimeoutError",
     "InvalidInputError",
+    "LocalFile",
     "MalformedReplyError",
     "MilvusImportError",
     "PartitionNotFoundError",
@@ -70,6 +76,7 @@ __all__ = [
     "RateLimitedError",
     "Retry",
     "SchemaMismatchError",
+    "Source",
     "ServerError",
     "ServerInvalidArgumentError",
     "ServerUnavailableError",
@@ -84,13 +91,27 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ._files.check import FileProblem, FileReport, FileVerdict
+    from ._files.source import LocalFile, Source
     from ._plan import ImportPlan, PlannedImport
+
+# File checks (issue 17) load on first use, like the dry-run values: ``import pymilvus_import`` reads no file code.
+_LAZY = {
+    "ImportPlan": "_plan",
+    "PlannedImport": "_plan",
+    "FileProblem": "_files.check",
+    "FileReport": "_files.check",
+    "FileVerdict": "_files.check",
+    "LocalFile": "_files.source",
+    "Source": "_files.source",
+}
 
 
 def __getattr__(name: str) -> Any:
     # The dry-run values load on first use: two frozen dataclasses cost ~2 ms at import (see _plan.py).
-    if name in ("ImportPlan", "PlannedImport"):
-        from . import _plan
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib
 
-        return getattr(_plan, name)
+        return getattr(importlib.import_module(f".{module}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -69,6 +69,7 @@ def bulk_import(
     compression: grpc.Compression | None = ...,
     preflight: bool | None = ...,
     dry_run: Literal[False] = ...,
+    validate: str | bool | None = ...,
 ) -> BulkImportResponse: ...
 
 
@@ -83,6 +84,7 @@ def bulk_import(
     compression: grpc.Compression | None = ...,
     preflight: bool | None = ...,
     dry_run: Literal[True],
+    validate: str | bool | None = ...,
 ) -> ImportPlan: ...
 
 
@@ -96,6 +98,7 @@ def bulk_import(
     compression: grpc.Compression | None = None,
     preflight: bool | None = None,
     dry_run: bool = False,
+    validate: str | bool | None = None,
 ) -> BulkImportResponse | ImportPlan:
     """Import prepared files into a collection, like the Go SDK's ``BulkImport(ctx, option, callOpts...)``.
 
@@ -119,7 +122,7 @@ def bulk_import(
     """
     option = check_is_option(option)
     call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-    return shared_client(option.uri or None)._run_bulk_import(option, call, preflight, dry_run)
+    return shared_client(option.uri or None)._run_bulk_import(option, call, preflight, dry_run, validate)
 
 
 def get_import_progress(

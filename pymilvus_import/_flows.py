@@ -94,7 +94,17 @@ class Notify:
         self.progress = progress
 
 
-Effect = Rpc | Sleep | Notify
+class Work:
+    """Effect: run ``function()`` (blocking work such as reading files) and hand its result to the flow; the
+    asyncio transport runs it in a worker thread, so the event loop is not blocked."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: Callable[[], Any]) -> None:
+        self.function = function
+
+
+Effect = Rpc | Sleep | Notify | Work
 Flow = Generator[Effect, Any, T]
 
 

@@ -409,10 +409,13 @@ def preflight_flow(
     cache: SchemaCache | None = None,
     *,
     version: str | None = None,
+    files: Callable[[_wire.CollectionSchema], Flow[None]] | None = None,
 ) -> Flow[_wire.CollectionSchema | None]:
     """Check ``option`` against the server before any Import: version verdicts (no RPC), then DescribeCollection
     (cached), then HasPartition when a partition is named and not yet confirmed. Returns the schema checked against,
     or None when the server gave no usable answer. Raises a :class:`~._errors.PreflightError` subclass for a verdict.
+    ``files`` (see ``_filecheck``) checks the file contents against the schema first, so a refusal lists every
+    problem of every readable file.
     """
     option.check()
     db_name, metadata = import_context(identity, option, call)
@@ -423,6 +426,8 @@ def preflight_flow(
     entry = cache.get(target, db_name, collection)
     if entry is not None:
         try:
+            if files is not None:
+                yield from files(entry.schema)
             check_schema(option, entry.schema, db_name=db_name)
             if not option.partition_name or option.partition_name in entry.partitions:
                 return entry.schema
@@ -436,6 +441,8 @@ def preflight_flow(
         if schema is None:
             return None
         entry = cache.put(target, db_name, collection, schema)
+        if files is not None:
+            yield from files(schema)
         check_schema(option, schema, db_name=db_name)
 
     if option.partition_name and option.partition_name not in entry.partitions:
@@ -525,6 +532,7 @@ def import_flow(
     *,
     preflight: bool = True,
     dry_run: bool = False,
+    files: Callable[[_wire.CollectionSchema], Flow[None]] | None = None,
 ) -> Flow[BulkImportResponse | ImportPlan]:
     """What ``bulk_import`` runs: the preflight (unless turned off), then the Imports, or the plan of a dry run.
 
@@ -535,7 +543,9 @@ def import_flow(
     schema = None
     if preflight:
         version = (yield from _version_for_verdicts(session, identity, call)) if _version_matters(option) else None
-        schema = yield from preflight_flow(session, identity, option, call, deadline, cache, version=version)
+        schema = yield from preflight_flow(
+            session, identity, option, call, deadline, cache, version=version, files=files
+        )
     if dry_run:
         return build_plan(option, identity, keys, target=session.target, schema_checked=schema is not None, call=call)
     try:

@@ -19,7 +19,7 @@ import grpc.aio
 
 from ._connection import ConnectionConfig
 from ._errors import ClientClosedError, InvalidInputError, WrongEventLoopError
-from ._flows import Effect, Flow, Notify, Rpc, Runner, Session, T
+from ._flows import Effect, Flow, Notify, Rpc, Runner, Session, T, Work
 
 
 def dial(api: Any, config: ConnectionConfig, **extra: Any) -> Any:
@@ -68,6 +68,8 @@ class SyncTransport:
         if isinstance(effect, Notify):
             effect.callback(effect.progress)
             return None
+        if isinstance(effect, Work):
+            return effect.function()
         time.sleep(effect.seconds)
         return None
 
@@ -142,6 +144,8 @@ class AsyncTransport:
             if inspect.isawaitable(outcome):
                 await outcome
             return None
+        if isinstance(effect, Work):
+            return await asyncio.to_thread(effect.function)
         await asyncio.sleep(effect.seconds)
         return None
 

@@ -425,7 +425,7 @@ def value_problems(ctx: _Context, f: FieldInfo, value: Any) -> Iterator[tuple[st
             yield "value-max-length", f"a value of {size} UTF-8 bytes exceeds max_length {f.max_length} of {name!r}"
     elif t == "JSON":
         if not isinstance(value, (dict, str)):
-            yield "json-value-2.4", wrong[1].format("an object or a string of JSON text")
+            yield "json-json-field", wrong[1].format("an object or a string of JSON text")
         elif isinstance(value, str) and ctx.full:
             try:
                 json_format._DECODER.decode(value)

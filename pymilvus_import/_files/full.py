@@ -97,16 +97,14 @@ def check_numpy_values(
             break
     if bad_float is not None:
         rows = header.shape[0]
-        if t == "FloatVector" and header.kind == "f" and header.itemsize == 4:
-            yield (
-                "npy-nan-silent",
-                f"row {bad_float} holds NaN or Inf: this server stops reading a float32 vector file there without an "
-                f"error, so {rows - bad_float} of {rows} rows would be dropped silently; fix or remove those rows",
-            )
-            if version is None or version >= (2, 6, 0):
-                yield "value-nan", f"row {bad_float} holds NaN or Inf: the server refuses NaN/Inf vectors"
-        else:
-            yield "value-nan", f"row {bad_float} holds NaN or Inf: the server refuses NaN/Inf in {t} values"
+        silent = "the server fails the job on it"
+        if t == "FloatVector" and header.itemsize == 4:
+            drop = f"{rows - bad_float} of {rows} rows would be dropped silently"
+            if version is not None and (2, 4, 0) <= version < (2, 6, 0):
+                silent = f"this server stops reading a float32 vector file there without an error: {drop}"
+            elif version is None:
+                silent += f" (2.3, 2.6+), or stops reading there without an error (2.4/2.5: {drop})"
+        yield "value-nan", f"row {bad_float} holds NaN or Inf in {t} field {f.name!r}: {silent}; fix or remove it"
     if too_long is not None:
         yield (
             "value-max-length",
