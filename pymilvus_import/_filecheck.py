@@ -180,7 +180,7 @@ def mismatch_error(report: FileReport, option: BulkImportOption, db_name: str) -
         message,
         collection_name=option.collection_name,
         db_name=db_name,
-        problems=[tuple(p) for p in problems],  # type: ignore[misc]
+        problems=problems,
         report=report,
     )
 

@@ -272,12 +272,16 @@ def _check_numpy_group(ctx: _Context, index: int, group: Sequence[str], headers:
             _check_npy_header(ctx, path, f, header)
     counted = {p: h.rows for p, h in headers.items() if _stem(p) in by_name or _stem(p) == DYNAMIC_FIELD}
     if len(set(counted.values())) > 1:
-        most = max(set(counted.values()), key=list(counted.values()).count)
+        tally = {rows: list(counted.values()).count(rows) for rows in set(counted.values())}
+        ranked = sorted(tally.values(), reverse=True)
+        # The count most files agree on is taken as right; with a tie every file is named.
+        most = max(tally, key=tally.__getitem__) if ranked[0] > ranked[1] else None
+        counts = ", ".join(f"{posixpath.basename(p)}: {n}" for p, n in counted.items())
         for path, rows in counted.items():
             if rows != most:
-                ctx.add("npy-row-count", path, _stem(path), f"{rows} rows, but the other files of group {index} hold "
-                        f"{most}: every file of a group needs the same row count (2.3 fails the job; 2.4+ fails it "
-                        "later or drops rows silently)")  # fmt: skip
+                ctx.add("npy-row-count", path, _stem(path), f"{rows} rows, but the files of group {index} differ "
+                        f"({counts}): every file of a group needs the same row count (2.3 fails the job; 2.4+ fails "
+                        "it later or drops rows silently)")  # fmt: skip
 
 
 # --- Parquet ------------------------------------------------------------------------------------------------------
