@@ -115,9 +115,7 @@ def test_a_pymilvus_describe_reply_decodes_into_plain_values() -> None:
         _wire.FieldInfo("note", "VarChar", nullable=True, has_default=True),
         _wire.FieldInfo("$meta", "JSON", is_dynamic=True),
         _wire.FieldInfo("vec", "FloatVector", type_params={"dim": "768"}),
-        _wire.FieldInfo(
-            "tags", "Array", element_type="VarChar", type_params={"max_capacity": "4", "max_length": "16"}
-        ),
+        _wire.FieldInfo("tags", "Array", element_type="VarChar", type_params={"max_capacity": "4", "max_length": "16"}),
         _wire.FieldInfo("odd", f"DataType({ref_schema_pb2.Mol})"),  # a type newer than ours: its number
     )
     # What the file checks read: the dimension, the limits and an array's element type.
