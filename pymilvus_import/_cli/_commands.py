@@ -38,6 +38,7 @@ from ._output import (
     ReaderSafeStream,
     RedactingFormatter,
     RedactingStream,
+    check_lines,
     final_summary,
     format_duration,
     plan_lines,
@@ -241,12 +242,16 @@ def _submit(run: _Run, client: ImportClient) -> int:
     run.result.update(collection=args.collection, partition=args.partition, database=args.db, job_ids=[])
     timeout = run.rpc_timeout(DEFAULT_SUBMIT_TIMEOUT)
     if args.dry_run:
-        plan = client.bulk_import(option, timeout=timeout, preflight=args.preflight, dry_run=True)
+        plan = client.bulk_import(
+            option, timeout=timeout, preflight=args.preflight, dry_run=True, validate=args.validate
+        )
         run.result.update(dry_run=plan.to_dict())
         run.say(*plan_lines(plan))
         return EXIT_OK
     try:
-        response: BulkImportResponse = client.bulk_import(option, timeout=timeout, preflight=args.preflight)
+        response: BulkImportResponse = client.bulk_import(
+            option, timeout=timeout, preflight=args.preflight, validate=args.validate
+        )
     except (MilvusImportError, KeyboardInterrupt) as error:
         created = created_job_ids(error)
         if created:  # never lost: printed here, in --json and in the error message
@@ -320,7 +325,24 @@ def _wait(run: _Run, client: ImportClient) -> int:
     return EXIT_OK
 
 
+def _check(run: _Run, client: ImportClient) -> int:
+    args = run.args
+    option = build_option(args.collection, args.groups or (), options=args.options)
+    report = client.check_files(option, full=args.full, read_local_files=True, timeout=run.remaining())
+    run.result.update(
+        collection=args.collection,
+        ok=report.ok,
+        server_version=report.server_version,
+        full=report.full,
+        problems=[{"file": p.file, "field": p.field, "message": p.message} for p in report.problems],
+        files=[v.to_dict() for v in report.verdicts],
+    )
+    run.say(*check_lines(report))
+    return EXIT_OK if report.ok else EXIT_USAGE
+
+
 _COMMANDS: dict[str, Callable[[_Run, ImportClient], int]] = {
+    "check": _check,
     "submit": _submit,
     "progress": _progress,
     "list": _list,

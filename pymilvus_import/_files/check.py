@@ -719,6 +719,11 @@ def _check_group(
             unreadable.setdefault(path, "the client cannot read this file")
         else:
             sources[path] = source
+    unsupported = {"csv": "csv-unsupported", "json lines": "jsonl-unsupported"}.get(kind)
+    if unsupported is not None and ctx.applies(unsupported):
+        for path in group:
+            ctx.add(unsupported, path, None, f"this server cannot read the file: {RULES[unsupported].text}")
+        sources = {}
     if kind == "numpy":
         _check_numpy_sources(ctx, index, group, sources, unreadable)
     else:

@@ -112,6 +112,8 @@ _AUTO_ID_REFUSED = before(2, 5, 19) | between((2, 6, 0), (2, 6, 3))
 #: rule id -> where it holds and what the server does. Every verdict in ``check`` names one of these.
 RULES: dict[str, Rule] = {
     # --- every format
+    "csv-unsupported": Rule(before(2, 5, 0), "CSV files are read from Milvus 2.5 on"),
+    "jsonl-unsupported": Rule(before(2, 6, 6), "JSON Lines files (.jsonl, .ndjson) are read from Milvus 2.6.6 on"),
     "empty-file": Rule(ALL, "a 0-byte file fails the job (2.3: 'size is zero'; 2.4+: the format's EOF error)"),
     "missing-field": Rule(ALL, "a required field (not auto-id, not a function output) must be in the file"),
     "missing-nullable": Rule(
