@@ -382,3 +382,32 @@ def test_import_pymilvus_import_loads_no_file_code() -> None:
     code = f"import sys, pymilvus_import; print(sorted(m for m in sys.modules if m.startswith({prefixes!r})))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_a_1_gib_numpy_file_is_fully_checked_with_bounded_memory(tmp_path: Path) -> None:
+    rows, dim = 1 << 20, 256  # 1 GiB of float32
+    vectors = np.lib.format.open_memmap(tmp_path / "vec.npy", mode="w+", dtype=np.float32, shape=(rows, dim))
+    for start in range(0, rows, 1 << 16):
+        vectors[start : start + (1 << 16)] = 0.5
+    vectors[rows - 3, 7] = np.nan  # near the end: the whole file must be read to find it
+    vectors.flush()
+    del vectors
+    np.save(tmp_path / "id.npy", np.arange(rows))
+    script = f"""
+from pymilvus_import._files.check import check_files
+from pymilvus_import._files.source import LocalFile
+from pymilvus_import._wire import CollectionSchema, FieldInfo
+schema = CollectionSchema("c", (FieldInfo("id", "Int64", is_primary=True),
+                                FieldInfo("vec", "FloatVector", type_params={{"dim": "{dim}"}})))
+group = [{str(tmp_path / "id.npy")!r}, {str(tmp_path / "vec.npy")!r}]
+report = check_files(schema, (2, 5, 0), [group], LocalFile, full=True)
+print(len(report.problems), report.problems[0].message if report.problems else "")
+# The peak resident set of this process (VmHWM: ru_maxrss would carry the parent's peak over fork + exec).
+status = open("/proc/self/status").read()
+print(int(next(l for l in status.splitlines() if l.startswith("VmHWM")).split()[1]) // 1024)
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    first, peak_mb = out.strip().splitlines()
+    assert first.startswith("1 row 1048573 holds NaN or Inf") and "3 of 1048576 rows would be dropped" in first
+    assert int(peak_mb) < 250, f"peak RSS {peak_mb} MB for a 1 GiB file"
