@@ -361,3 +361,37 @@ def test_files_the_server_accepts_pass_every_check_and_import(
     final = pi.wait_for_import(milvus.uri, response, timeout=120)
     assert sum(p.imported_rows for p in final) == case.rows
     assert helpers.count_rows(milvus.uri, name) == before + case.rows
+
+
+def test_a_fortran_ordered_vector_file_is_imported_wrongly_by_the_server_and_refused_by_the_check(
+    milvus: MilvusServer, collections: dict[str, str], import_dir: Path
+) -> None:
+    """The server never reads ``fortran_order``: it takes the bytes in C order, so the vectors it stores are not
+    the array's rows. That silent corruption is why the check refuses such a file."""
+    import time
+
+    vectors = np.asfortranarray(np.arange(3 * DIM, dtype=np.float32).reshape(3, DIM))
+    files = npy(import_dir / "fortran", id=np.arange(100, 103), vec=vectors)
+    name = collections["plain"]
+    option = pi.new_bulk_import_option(milvus.uri, name, [files])
+
+    with pytest.raises(FileMismatchError) as info:
+        pi.bulk_import(option, timeout=30)
+    assert [(os.path.basename(p.file), p.field) for p in info.value.problems] == [("vec.npy", "vec")]
+    assert "Fortran order" in info.value.problems[0].message
+
+    final = pi.wait_for_import(milvus.uri, pi.bulk_import(option, timeout=30, validate="off"), timeout=120)
+    assert sum(p.imported_rows for p in final) == 3  # accepted...
+    with helpers.milvus_client(milvus.uri) as client:
+        client.load_collection(name)
+        deadline = time.monotonic() + 60
+        while True:  # imported segments reach the query node a little after ImportCompleted
+            got = client.query(name, filter="id >= 100 and id <= 102", output_fields=["vec"])
+            if len(got) == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        client.release_collection(name)
+    stored = np.array([row["vec"] for row in sorted(got, key=lambda row: row["id"])], dtype=np.float32)
+    # ...but stored as the raw bytes read in C order, not as the array's rows.
+    assert stored.tolist() == np.frombuffer(vectors.tobytes(order="F"), np.float32).reshape(3, DIM).tolist()
+    assert stored.tolist() != vectors.tolist()
