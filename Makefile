@@ -39,9 +39,10 @@ check: lint typecheck check-generated
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The quick loop: every test that needs no real Milvus (the 2.4+ test server, pure flows, the CLI, wire checks).
+# The quick loop: every test that needs no real Milvus (the 2.4+ test server, pure flows, the CLI, wire checks) and
+# is not marked slow.
 test-unit: install
-	$(BIN)/python -m pytest -m "not milvus" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not milvus and not slow" $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

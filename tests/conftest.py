@@ -1,4 +1,18 @@
-"""Shared fixtures for tests against the real embedded Milvus 2.3.5 server.
+"""The suite's fixtures: one per kind of server, one client, one clean environment.
+
+The Milvus 2.4+ TEST server (``fake_milvus.Milvus24TestServer``, in-process, no ``milvus`` marker):
+
+- ``start_test_server`` (function): the factory. ``start_test_server(collections=..., **server_args)`` starts a
+  server (``server_args`` as ``Milvus24TestServer`` takes them: ``version``, ``require_token``, ...) with the given
+  collections (names, or dicts of ``add_collection`` arguments with a ``"name"``; default: ``coll`` with the
+  partitions ``_default`` and ``p1``); every server it started is stopped after the test.
+- ``server`` (function): the test server of a test, ``start_test_server(**kwargs)`` with the keyword arguments of
+  the ``test_server`` markers on the test, its class and its module (the closest marker wins per argument), e.g.
+  ``pytestmark = pytest.mark.test_server(version="v2.6.24")``.
+- ``client`` (function): an ``ImportClient(server.uri)``, closed after the test.
+
+The real embedded Milvus 2.3.5 (started only when a test asks for one of these; every such test gets the
+``milvus`` marker):
 
 - ``milvus_harness`` (session): a ``milvus_server.MilvusHarness``; ``milvus_harness.get(extra_args)``
   returns a running server, restarting it with a fresh data dir only when the args differ. Stopped at session end.
@@ -7,20 +21,82 @@
 - ``collection`` (function): a fresh collection ``{id INT64 pk, vec FLOAT_VECTOR(8)}`` in the default database,
   dropped afterwards; the fixture value is its name.
 
-The server starts only when a test asks for one of these fixtures.
+Every test runs without the ``MILVUS_URI``, ``MILVUS_TOKEN`` and ``MILVUS_PASSWORD`` of the shell that started
+pytest (``clean_environment``, autouse); a test that needs one sets it with ``monkeypatch``.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import helpers
 import pytest
 from milvus_server import MilvusHarness, MilvusServer
 
+import pymilvus_import as pi
 
+if TYPE_CHECKING:
+    from fake_milvus import Milvus24TestServer
+
+
+#: What ``start_test_server`` creates when not told: the collection most tests import into.
+DEFAULT_COLLECTIONS: tuple[str | Mapping[str, Any], ...] = ({"name": "coll", "partitions": ("_default", "p1")},)
+
+
+# ------------------------------------------------------------------------------------------ environment
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's ``MILVUS_*`` variables (the library reads URI and token, the CLI the password)."""
+    for name in ("MILVUS_URI", "MILVUS_TOKEN", "MILVUS_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+
+
+# ------------------------------------------------------------------------------ the Milvus 2.4+ TEST server
+StartTestServer = Callable[..., "Milvus24TestServer"]
+
+
+@pytest.fixture
+def start_test_server() -> Iterator[StartTestServer]:
+    started: list[Milvus24TestServer] = []
+
+    def start(
+        *, collections: tuple[str | Mapping[str, Any], ...] = DEFAULT_COLLECTIONS, **server_args: Any
+    ) -> Milvus24TestServer:
+        from fake_milvus import Milvus24TestServer
+
+        server = Milvus24TestServer(**server_args)
+        started.append(server)
+        server.start()
+        for spec in collections:
+            arguments = {"name": spec} if isinstance(spec, str) else dict(spec)
+            server.add_collection(arguments.pop("name"), **arguments)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest, start_test_server: StartTestServer) -> Milvus24TestServer:
+    arguments: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers("test_server"))):  # module first, the test's last
+        arguments.update(marker.kwargs)
+    return start_test_server(**arguments)
+
+
+@pytest.fixture
+def client(server: Milvus24TestServer) -> Iterator[pi.ImportClient]:
+    with pi.ImportClient(server.uri) as opened:
+        yield opened
+
+
+# ---------------------------------------------------------------------------------- the real Milvus 2.3.5
 @pytest.fixture(scope="session")
 def milvus_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusHarness]:
     harness = MilvusHarness(tmp_path_factory.mktemp("milvus"))
@@ -58,6 +134,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "milvus_harness" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.milvus)
+
+    # Tests marked ``milvus_restart`` (they need the one server in another state: auth, TLS, stopped, killed) run
+    # after every other test, by the marker's ``rank`` (default 1), then in file order: each state costs one restart
+    # (~10 s), so the plain server is not wanted again between them. ``rank=0`` is for a module that starts from the
+    # plain server the tests before it left running.
+    def run_order(item: pytest.Item) -> tuple[int, int]:
+        restart = item.get_closest_marker("milvus_restart")
+        return (0, 0) if restart is None else (1, restart.kwargs.get("rank", 1))
+
+    items.sort(key=run_order)  # a stable sort: file order within each group
 
 
 @pytest.fixture(autouse=True)

@@ -5,18 +5,23 @@ pymilvus is a test-only dependency and is used only here and in tests, never by 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import numpy as np
 
 from pymilvus_import._generated import common_pb2, milvus_pb2
 from tools import milvus_pb2_grpc
+
+if TYPE_CHECKING:
+    from pymilvus_import import BulkImportOption
 
 
 class FakeClock:
@@ -218,3 +223,58 @@ def exception_texts(error: BaseException) -> list[str]:
         current = current.__cause__ or current.__context__
     texts.append("".join(traceback.format_exception(type(error), error, error.__traceback__)))
     return texts
+
+
+def option(files: Any = (("/data/rows.json",),), *, collection: str = "coll", uri: str = "") -> BulkImportOption:
+    """The option most tests send: ``new_bulk_import_option(uri, collection, files)``, by default one JSON file
+    into ``coll`` at the client's own URI."""
+    from pymilvus_import import new_bulk_import_option
+
+    return new_bulk_import_option(uri, collection, files)
+
+
+def unused_port() -> int:
+    """A local TCP port nothing listens on (bound once, then released), never Milvus's own 19530."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    assert port != 19530
+    return port
+
+
+@contextmanager
+def timed(limit: float) -> Iterator[None]:
+    """The block ends within ``limit`` seconds."""
+    started = time.monotonic()
+    yield
+    elapsed = time.monotonic() - started
+    assert elapsed < limit, f"took {elapsed:.2f}s, limit {limit:.2f}s"
+
+
+def reports_unreachable(error: BaseException) -> bool:
+    """The user can tell from the error that the server could not be reached (not only that time ran out)."""
+    from pymilvus_import import ServerUnavailableError
+
+    if isinstance(error, ServerUnavailableError):
+        return True
+    text = " | ".join(str(e) for e in error_chain(error)).lower()
+    return "unreachable" in text or "unavailable" in text
+
+
+def open_connections(address: str, *, settle: float = 0.0) -> int:
+    """How many established TCP connections this machine has to ``address`` ("127.0.0.1:PORT"): what a user (or
+    ``ss``) sees of a client's channels. With ``settle``, waits up to that many seconds for the count to reach 0
+    (a closed channel's socket is torn down in the background)."""
+    port = f"{int(address.rsplit(':', 1)[1]):04X}"
+    deadline = time.monotonic() + settle
+    while True:
+        count = 0
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with contextlib.suppress(OSError), open(table, encoding="ascii") as lines:
+                next(lines)
+                for line in lines:
+                    _, _, remote, state, *_ = line.split()
+                    count += remote.endswith(f":{port}") and state == "01"  # 01: ESTABLISHED
+        if count == 0 or time.monotonic() >= deadline:
+            return count
+        time.sleep(0.02)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import datetime
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
 import grpc.aio
+import helpers
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -26,17 +27,6 @@ import pymilvus_import as pi
 from pymilvus_import._generated import milvus_pb2
 
 GET_VERSION = "/milvus.proto.milvus.MilvusService/GetVersion"
-
-
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer() as srv:
-        srv.add_collection("coll", partitions=("_default", "p1"))
-        yield srv
-
-
-def option(*groups: str, collection: str = "coll") -> pi.BulkImportOption:
-    return pi.new_bulk_import_option("", collection, [[file] for file in groups or ("rows.json",)])
 
 
 def run_async(uri: str, use: Callable[[pi.AsyncImportClient], Coroutine[Any, Any, Any]], **kwargs: Any) -> Any:
@@ -73,7 +63,7 @@ def test_import_wait_list_and_version(server: Milvus24TestServer) -> None:
     seen: list[tuple[str, str, int]] = []
 
     async def use(client: pi.AsyncImportClient) -> Any:
-        response = await client.bulk_import(option("a.json", "b.parquet").with_partition("p1"), timeout=5)
+        response = await client.bulk_import(helpers.option([["a.json"], ["b.parquet"]]).with_partition("p1"), timeout=5)
         final = await client.wait_for_import(
             response,
             on_progress=lambda p: seen.append((p.job_id, p.state, p.progress)),
@@ -97,7 +87,7 @@ def test_client_built_outside_the_loop_opens_its_channel_inside_it(server: Milvu
 
     async def main() -> str:
         async with client:
-            return (await client.bulk_import(option())).job_id
+            return (await client.bulk_import(helpers.option())).job_id
 
     assert int(asyncio.run(main())) in server.jobs
 
@@ -107,7 +97,7 @@ def test_call_options_and_credentials_reach_the_server() -> None:
         srv.add_collection("coll", db_name="db2")
 
         async def use(client: pi.AsyncImportClient) -> pi.BulkImportResponse:
-            return await client.bulk_import(option(), timeout=5, metadata=[("x-trace", "t-1")])
+            return await client.bulk_import(helpers.option(), timeout=5, metadata=[("x-trace", "t-1")])
 
         run_async(srv.uri, use, user="root", password="Milvus", db_name="db2")
         (call,) = srv.requests_for("Import")
@@ -116,12 +106,13 @@ def test_call_options_and_credentials_reach_the_server() -> None:
         denied = error_of(lambda: run_async(srv.uri, use, token="root:wrong", db_name="db2"))
         assert isinstance(denied, pi.AuthenticationError)
         with pi.ImportClient(srv.uri, token="root:wrong", db_name="db2") as sync:
-            assert seen_by_user(denied) == seen_by_user(error_of(lambda: sync.bulk_import(option(), timeout=5)))
+            assert seen_by_user(denied) == seen_by_user(error_of(lambda: sync.bulk_import(helpers.option(), timeout=5)))
 
 
+@pytest.mark.slow  # a load test: 1000 calls
 def test_thousand_concurrent_bulk_imports_on_one_client(server: Milvus24TestServer) -> None:
     async def use(client: pi.AsyncImportClient) -> list[pi.BulkImportResponse | BaseException]:
-        calls = [client.bulk_import(option(f"part-{i}.parquet"), timeout=60) for i in range(1000)]
+        calls = [client.bulk_import(helpers.option([[f"part-{i}.parquet"]]), timeout=60) for i in range(1000)]
         return await asyncio.gather(*calls, return_exceptions=True)
 
     results = run_async(server.uri, use)
@@ -142,8 +133,8 @@ def test_waits_follow_many_jobs_concurrently_without_blocking_the_loop(server: M
             ticks += 1
 
     async def use(client: pi.AsyncImportClient) -> list[Any]:
-        jobs = [await client.bulk_import(option(collection=name)) for name in ("coll", "slow", "rows", "coll")]
-        failing = await client.bulk_import(option("fail_missing.json"))
+        jobs = [await client.bulk_import(helpers.option(collection=name)) for name in ("coll", "slow", "rows", "coll")]
+        failing = await client.bulk_import(helpers.option([["fail_missing.json"]]))
         ticking = asyncio.create_task(ticker())
         results = await asyncio.gather(
             *(client.wait_for_import(job, timeout=30, poll_initial=0.01, poll_max=0.05) for job in [*jobs, failing]),
@@ -174,7 +165,7 @@ def test_cancelling_bulk_import_cancels_the_rpc_and_keeps_the_client_usable() ->
         srv.inject("Import", Fault.delay(10.0))
 
         async def use(client: pi.AsyncImportClient) -> tuple[float, pi.BulkImportResponse]:
-            task = asyncio.create_task(client.bulk_import(option(), timeout=30))
+            task = asyncio.create_task(client.bulk_import(helpers.option(), timeout=30))
             await asyncio.sleep(0.1)
             task.cancel()
             started = time.monotonic()
@@ -182,7 +173,7 @@ def test_cancelling_bulk_import_cancels_the_rpc_and_keeps_the_client_usable() ->
                 await task
             cancelled_after = time.monotonic() - started
             assert await asyncio.to_thread(srv.wait_idle, 2.0)  # the server saw the client leave
-            return cancelled_after, await client.bulk_import(option(), timeout=5)
+            return cancelled_after, await client.bulk_import(helpers.option(), timeout=5)
 
         cancelled_after, again = run_async(srv.uri, use)
         assert cancelled_after < 0.5
@@ -205,7 +196,7 @@ def test_cancelling_wait_for_import_mid_poll_and_between_polls(server: Milvus24T
         return time.monotonic() - started
 
     async def use(client: pi.AsyncImportClient) -> tuple[float, float, pi.ImportProgress]:
-        job = await client.bulk_import(option(collection="stuck"))
+        job = await client.bulk_import(helpers.option(collection="stuck"))
         sleeping = await cancel_after(0.2, client.wait_for_import(job, poll_initial=0.05, poll_max=0.05))
         server.inject("GetImportState", Fault.delay(10.0))
         polling = await cancel_after(0.2, client.wait_for_import(job, poll_initial=0.01, poll_max=0.05))
@@ -222,13 +213,13 @@ def test_deadline_exceeded_maps_exactly_as_in_sync(server: Milvus24TestServer) -
     server.inject("Import", Fault.delay(3.0), Fault.delay(3.0))
 
     async def use(client: pi.AsyncImportClient) -> pi.BulkImportResponse:
-        return await client.bulk_import(option("a.json", "b.json"), timeout=0.3)
+        return await client.bulk_import(helpers.option([["a.json"], ["b.json"]]), timeout=0.3)
 
     started = time.monotonic()
     async_error = error_of(lambda: run_async(server.uri, use))
     assert time.monotonic() - started < 2.0
     with pi.ImportClient(server.uri) as sync:
-        sync_error = error_of(lambda: sync.bulk_import(option("a.json", "b.json"), timeout=0.3))
+        sync_error = error_of(lambda: sync.bulk_import(helpers.option([["a.json"], ["b.json"]]), timeout=0.3))
     assert isinstance(async_error, pi.DeadlineExceededError) and isinstance(async_error, TimeoutError)
     assert async_error.code == grpc.StatusCode.DEADLINE_EXCEEDED and async_error.group_index == 0
     assert seen_by_user(async_error) == seen_by_user(sync_error)
@@ -239,10 +230,10 @@ def test_deadline_exceeded_maps_exactly_as_in_sync(server: Milvus24TestServer) -
 NOT_AN_OPTION: Any = "books.json"
 VALIDATION_CASES: dict[str, tuple[str, tuple[Any, ...], dict[str, Any]]] = {
     "not an option": ("bulk_import", (NOT_AN_OPTION,), {}),
-    "backup without partition": ("bulk_import", (option().with_option("backup", "true"),), {}),
-    "zero timeout": ("bulk_import", (option(),), {"timeout": 0}),
-    "upper-case metadata key": ("bulk_import", (option(),), {"metadata": [("X-Trace", "1")]}),
-    "str value for -bin key": ("bulk_import", (option(),), {"metadata": [("trace-bin", "1")]}),
+    "backup without partition": ("bulk_import", (helpers.option().with_option("backup", "true"),), {}),
+    "zero timeout": ("bulk_import", (helpers.option(),), {"timeout": 0}),
+    "upper-case metadata key": ("bulk_import", (helpers.option(),), {"metadata": [("X-Trace", "1")]}),
+    "str value for -bin key": ("bulk_import", (helpers.option(),), {"metadata": [("trace-bin", "1")]}),
     "another server": ("bulk_import", (pi.new_bulk_import_option("http://elsewhere:19530", "coll", [["a.json"]]),), {}),
     "bad job id": ("get_import_progress", ("12ab",), {}),
     "empty collection name": ("list_import_jobs", ("  ",), {}),
@@ -271,7 +262,7 @@ def test_validation_errors_are_the_sync_ones_and_nothing_is_sent(server: Milvus2
 @pytest.mark.parametrize(("version", "retried"), [("v2.4.10", False), ("v2.6.24", True)])
 def test_unavailable_after_receive_follows_the_sync_retry_policy(version: str, retried: bool) -> None:
     unavailable = Fault.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")  # after the job was created
-    keyed = option().with_idempotency_key("key-1")
+    keyed = helpers.option().with_idempotency_key("key-1")
     retry = pi.Retry(initial=0.01)
 
     async def use(client: pi.AsyncImportClient) -> Any:
@@ -303,7 +294,7 @@ def test_user_channel_is_used_as_is_and_never_closed(server: Milvus24TestServer)
         try:
             async with pi.AsyncImportClient(channel=channel, db_name="default") as client:
                 assert repr(client) == "AsyncImportClient(target='<user-supplied channel>', db_name='default')"
-                await client.bulk_import(option())
+                await client.bulk_import(helpers.option())
             reply: bytes = await channel.unary_unary(GET_VERSION)(b"", timeout=5)  # still open
             return reply
         finally:
@@ -317,9 +308,9 @@ def test_owned_channel_is_closed_and_a_closed_client_says_so(server: Milvus24Tes
     async def main() -> None:
         client = pi.AsyncImportClient(server.uri)
         await client.list_import_jobs()
-        ((channel, _callables),) = client._transport._owned.values()
+        assert helpers.open_connections(server.address) == 1
         await client.close()
-        assert channel.get_state() == grpc.ChannelConnectivity.SHUTDOWN
+        assert helpers.open_connections(server.address, settle=5) == 0  # its connection is gone
         with pytest.raises(pi.ClientClosedError, match="closed"):
             await client.list_import_jobs()
         never_used = pi.AsyncImportClient(server.uri)
@@ -338,7 +329,7 @@ class _Tagging(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
 
 def test_aio_interceptors_wrap_the_clients_channel(server: Milvus24TestServer) -> None:
     async def use(client: pi.AsyncImportClient) -> Any:
-        return await client.bulk_import(option())
+        return await client.bulk_import(helpers.option())
 
     run_async(server.uri, use, interceptors=[_Tagging()])
     assert server.requests_for("Import")[0].metadata["x-intercepted"] == "yes"

@@ -22,7 +22,7 @@ import pymilvus_import as pi
 from pymilvus_import._generated import milvus_pb2
 from tools import milvus_pb2_grpc
 
-pytestmark = pytest.mark.milvus
+pytestmark = [pytest.mark.milvus, pytest.mark.milvus_restart]  # restarts the one server with auth on
 
 AUTH_ARGS = ("--authorization-enabled", "true")
 ROOT = "root:Milvus"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from collections.abc import Iterator
 
 import grpc
+import helpers
 import pytest
 from fake_milvus import JOB_ID_BASE, Fault, Milvus24TestServer
 
@@ -26,27 +26,15 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer(version="v2.4.10") as srv:
-        srv.add_collection("coll", partitions=("_default", "p1"))
-        srv.add_collection("c2", db_name="db2")
-        yield srv
-
-
-@pytest.fixture
-def client(server: Milvus24TestServer) -> Iterator[pi.ImportClient]:
-    with pi.ImportClient(server.uri) as c:
-        yield c
-
-
-def new(server: Milvus24TestServer, files: object = THREE, collection: str = "coll") -> pi.BulkImportOption:
-    return pi.new_bulk_import_option(server.uri, collection, files)
+pytestmark = pytest.mark.test_server(
+    version="v2.4.10",
+    collections=({"name": "coll", "partitions": ("_default", "p1")}, {"name": "c2", "db_name": "db2"}),
+)
 
 
 # ------------------------------------------------------------------------------------------------ one job per group
 def test_one_import_and_one_job_per_group_in_order(server: Milvus24TestServer, client: pi.ImportClient) -> None:
-    response = client.bulk_import(new(server).with_partition("p1"))
+    response = client.bulk_import(helpers.option(THREE, uri=server.uri).with_partition("p1"))
 
     calls = server.requests_for("Import")
     assert [list(c.request.files) for c in calls] == THREE
@@ -63,14 +51,14 @@ def test_one_import_and_one_job_per_group_in_order(server: Milvus24TestServer, c
 
 
 def test_response_is_frozen(server: Milvus24TestServer, client: pi.ImportClient) -> None:
-    response = client.bulk_import(new(server, [["/d/a.json"]]))
+    response = client.bulk_import(helpers.option([["/d/a.json"]], uri=server.uri))
     with pytest.raises(AttributeError):
         response.status = 1  # type: ignore[misc]
 
 
 # ------------------------------------------------------------------------------------------------ idempotency key
 def test_fresh_random_idempotency_key_per_group(server: Milvus24TestServer, client: pi.ImportClient) -> None:
-    option = new(server)
+    option = helpers.option(THREE, uri=server.uri)
     client.bulk_import(option)
     client.bulk_import(option)
     keys = [c.request.idempotency_key for c in server.requests_for("Import")]
@@ -80,8 +68,8 @@ def test_fresh_random_idempotency_key_per_group(server: Milvus24TestServer, clie
 
 
 def test_user_idempotency_key_on_the_wire(server: Milvus24TestServer, client: pi.ImportClient) -> None:
-    client.bulk_import(new(server, [["/d/a.json"]]).with_idempotency_key("nightly-2024-05-01"))
-    client.bulk_import(new(server, THREE).with_idempotency_key("batch-7"))
+    client.bulk_import(helpers.option([["/d/a.json"]], uri=server.uri).with_idempotency_key("nightly-2024-05-01"))
+    client.bulk_import(helpers.option(THREE, uri=server.uri).with_idempotency_key("batch-7"))
     keys = [c.request.idempotency_key for c in server.requests_for("Import")]
     assert keys == ["nightly-2024-05-01", "batch-7#0", "batch-7#1", "batch-7#2"]
 
@@ -100,7 +88,7 @@ def test_a_repeated_call_with_the_same_key_returns_the_same_job_on_a_deduping_se
 def test_partial_failure_from_a_status_on_the_second_call(server: Milvus24TestServer, client: pi.ImportClient) -> None:
     server.inject("Import", Fault.delay(0), Fault.status(2100, "The number of jobs has reached the limit", True))
     with pytest.raises(pi.BulkImportError) as err:
-        client.bulk_import(new(server))
+        client.bulk_import(helpers.option(THREE, uri=server.uri))
     error = err.value
     first_id = str(JOB_ID_BASE)
     assert error.created_job_ids == (first_id,)
@@ -118,7 +106,7 @@ def test_partial_failure_from_a_status_on_the_second_call(server: Milvus24TestSe
 
 def test_partial_failure_when_the_server_refuses_a_later_group(server: Milvus24TestServer) -> None:
     """CSV needs Milvus 2.5: a 2.4.10 server refuses the second group; the first job is reported, not lost."""
-    option = new(server, [["/d/a.json"], ["/d/b.csv"], ["/d/c.json"]])
+    option = helpers.option([["/d/a.json"], ["/d/b.csv"], ["/d/c.json"]], uri=server.uri)
     with pytest.raises(pi.UnsupportedByServerError, match=r"'/d/b\.csv' in group 1 is CSV.*2\.5"):
         pi.bulk_import(option)  # the preflight knows it from the server's version: nothing is sent
     assert server.import_count() == 0
@@ -153,7 +141,9 @@ def test_server_refusals_on_the_first_group(
     """The server's own refusals (the preflight, on by default, stops these before the Import: see
     test_preflight_testserver.py)."""
     with pytest.raises(pi.BulkImportError) as err:
-        client.bulk_import(new(server, collection=collection).with_partition(partition), preflight=False)
+        client.bulk_import(
+            helpers.option(THREE, collection=collection, uri=server.uri).with_partition(partition), preflight=False
+        )
     assert err.value.status == status
     assert err.value.server_message == text
     assert text in str(err.value)
@@ -171,7 +161,7 @@ def test_server_refusals_on_the_first_group(
 def test_malformed_reply(server: Milvus24TestServer, client: pi.ImportClient, reply: object) -> None:
     server.inject("Import", Fault.delay(0), Fault.raw(reply) if isinstance(reply, bytes) else Fault.reply(reply))
     with pytest.raises(pi.MalformedReplyError) as err:
-        client.bulk_import(new(server))
+        client.bulk_import(helpers.option(THREE, uri=server.uri))
     assert err.value.created_job_ids == (str(JOB_ID_BASE),)
     assert err.value.group_index == 1
 
@@ -179,7 +169,7 @@ def test_malformed_reply(server: Milvus24TestServer, client: pi.ImportClient, re
 # ------------------------------------------------------------------------------------------------ call options
 def test_call_options_reach_the_server(server: Milvus24TestServer, client: pi.ImportClient) -> None:
     client.bulk_import(
-        new(server, [["/d/a.json"]]),
+        helpers.option([["/d/a.json"]], uri=server.uri),
         timeout=5,
         metadata=[("x-request-id", "req-42"), ("trace-bin", b"\x00\x01\x02")],
         compression=grpc.Compression.Gzip,
@@ -195,7 +185,7 @@ def test_call_options_reach_the_server(server: Milvus24TestServer, client: pi.Im
 
 def test_timeout_is_one_deadline_for_all_groups(server: Milvus24TestServer, client: pi.ImportClient) -> None:
     server.inject("Import", Fault.delay(0.2))
-    client.bulk_import(new(server, [["/d/a.json"], ["/d/b.json"]]), timeout=3)
+    client.bulk_import(helpers.option([["/d/a.json"], ["/d/b.json"]], uri=server.uri), timeout=3)
     first, second = (c.time_remaining for c in server.requests_for("Import"))
     assert first is not None and second is not None
     assert 2.5 < first <= 3.05
@@ -203,7 +193,7 @@ def test_timeout_is_one_deadline_for_all_groups(server: Milvus24TestServer, clie
 
 
 def test_no_timeout_means_no_deadline(server: Milvus24TestServer, client: pi.ImportClient) -> None:
-    client.bulk_import(new(server, [["/d/a.json"]]))
+    client.bulk_import(helpers.option([["/d/a.json"]], uri=server.uri))
     assert server.requests_for("Import")[0].time_remaining is None
 
 
@@ -217,7 +207,7 @@ def test_authorization_metadata_is_base64_of_the_token(
 ) -> None:
     token = "root:Mil@vus"
     server.require_token = token
-    option = new(server, [["/d/a.json"]])
+    option = helpers.option([["/d/a.json"]], uri=server.uri)
     monkeypatch.delenv("MILVUS_TOKEN", raising=False)
     if how == "token":
         client = pi.ImportClient(server.uri, token=token)
@@ -243,7 +233,7 @@ def test_authorization_metadata_is_base64_of_the_token(
 def test_a_user_authorization_entry_wins(server: Milvus24TestServer) -> None:
     server.require_token = "root:Milvus"
     with pi.ImportClient(server.uri, token="someone:else") as c:
-        c.bulk_import(new(server, [["/d/a.json"]]), metadata=[("authorization", b64("root:Milvus"))])
+        c.bulk_import(helpers.option([["/d/a.json"]], uri=server.uri), metadata=[("authorization", b64("root:Milvus"))])
     (call,) = server.requests_for("Import")
     assert call.metadata["authorization"] == b64("root:Milvus")
 
@@ -283,10 +273,10 @@ def test_client_honours_the_database_in_the_options_uri(server: Milvus24TestServ
 
 def test_unknown_database(server: Milvus24TestServer, client: pi.ImportClient) -> None:
     with pytest.raises(pi.DatabaseNotFoundError, match="database 'nodb' does not exist") as refused:
-        client.bulk_import(new(server, [["/d/a.json"]]).with_database("nodb"))
+        client.bulk_import(helpers.option([["/d/a.json"]], uri=server.uri).with_database("nodb"))
     assert refused.value.db_name == "nodb" and server.import_count() == 0
     with pytest.raises(pi.BulkImportError) as err:
-        client.bulk_import(new(server, [["/d/a.json"]]).with_database("nodb"), preflight=False)
+        client.bulk_import(helpers.option([["/d/a.json"]], uri=server.uri).with_database("nodb"), preflight=False)
     assert err.value.status == 800
     assert "database not found[database=nodb]" in str(err.value)
 
@@ -296,7 +286,7 @@ def test_no_blind_retry_on_an_ambiguous_failure(server: Milvus24TestServer, clie
     """v2.4.10 ignores idempotency keys: the job may exist, so a retry could duplicate it. Raise instead."""
     server.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "connection reset", after_receive=True))
     with pytest.raises(pi.ServerUnavailableError) as err:
-        client.bulk_import(new(server, [["/d/a.json"]]))
+        client.bulk_import(helpers.option([["/d/a.json"]], uri=server.uri))
     assert server.import_count() == 1
     assert len(server.requests_for("Import")) == 1
     assert err.value.code == grpc.StatusCode.UNAVAILABLE
@@ -333,7 +323,7 @@ def test_version_is_asked_once_per_channel() -> None:
 def test_unauthenticated_is_an_authentication_error(server: Milvus24TestServer, client: pi.ImportClient) -> None:
     server.require_token = "root:Milvus"
     with pytest.raises(pi.AuthenticationError) as err:
-        client.bulk_import(new(server, [["/d/a.json"]]))
+        client.bulk_import(helpers.option([["/d/a.json"]], uri=server.uri))
     assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
     assert err.value.details == "missing authorization in header"
     assert err.value.target == server.uri
@@ -341,14 +331,14 @@ def test_unauthenticated_is_an_authentication_error(server: Milvus24TestServer, 
     assert server.import_count() == 0
 
     with pi.ImportClient(server.uri, user="root", password="wrong") as c, pytest.raises(pi.AuthenticationError) as err:
-        c.bulk_import(new(server, [["/d/a.json"]]))
+        c.bulk_import(helpers.option([["/d/a.json"]], uri=server.uri))
     assert "auth check failure" in err.value.details
 
 
 def test_deadline_exceeded_is_also_a_timeout_error(server: Milvus24TestServer, client: pi.ImportClient) -> None:
     server.inject("Import", Fault.delay(3))
     with pytest.raises(pi.DeadlineExceededError) as err:
-        client.bulk_import(new(server, [["/d/a.json"]]), timeout=0.3)
+        client.bulk_import(helpers.option([["/d/a.json"]], uri=server.uri), timeout=0.3)
     assert isinstance(err.value, TimeoutError)
     assert isinstance(err.value, pi.TransportError)
     assert err.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -373,7 +363,7 @@ def test_transport_error_mapping(
 ) -> None:
     server.inject("Import", Fault.delay(0), Fault.abort(code, "rate limit exceeded[rate=0.1]", after_receive=False))
     with pytest.raises(cls) as err:
-        client.bulk_import(new(server))
+        client.bulk_import(helpers.option(THREE, uri=server.uri))
     error = err.value
     assert type(error) is cls
     assert error.code == code
@@ -400,12 +390,9 @@ def test_unreachable_server_is_unavailable() -> None:
 
 # ------------------------------------------------------------------------------------------------ channels
 def test_module_level_bulk_import_reuses_one_cached_channel(server: Milvus24TestServer) -> None:
-    from pymilvus_import import _api
-
     for _ in range(3):
-        pi.bulk_import(new(server, [["/d/a.json"]]))
-    mine = [key for key in _api._clients if key[0] == server.uri]
-    assert len(mine) == 1
+        pi.bulk_import(helpers.option([["/d/a.json"]], uri=server.uri))
+    assert helpers.open_connections(server.address) == 1
     peers = {c.peer for c in server.requests_for("Import")}
     assert len(peers) == 1  # one connection, never redialled
     assert server.import_count() == 3
@@ -435,10 +422,10 @@ def test_user_supplied_channel_is_used_and_not_closed(server: Milvus24TestServer
 
 def test_owned_channel_is_closed(server: Milvus24TestServer) -> None:
     c = pi.ImportClient(server.uri)
-    c.bulk_import(new(server, [["/d/a.json"]]))
+    c.bulk_import(helpers.option([["/d/a.json"]], uri=server.uri))
     c.close()
     with pytest.raises(pi.ClientClosedError):
-        c.bulk_import(new(server, [["/d/b.json"]]))
+        c.bulk_import(helpers.option([["/d/b.json"]], uri=server.uri))
 
 
 # ------------------------------------------------------------------------------------------------ secrets

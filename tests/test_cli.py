@@ -15,13 +15,11 @@ import os
 import pty
 import select
 import signal
-import socket
 import struct
 import subprocess
 import sys
 import termios
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +34,11 @@ TOKEN = "s3cr3t-T0KEN-value"
 FAST = ["--poll-max", "0.05"]
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MILVUS_URI", "MILVUS_TOKEN", "MILVUS_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer(version="v2.4.10", rows_per_job=1000) as srv:
-        srv.add_collection("coll", partitions=("_default", "p1"))
-        srv.add_collection("c2", db_name="db2")
-        yield srv
+pytestmark = pytest.mark.test_server(
+    version="v2.4.10",
+    rows_per_job=1000,
+    collections=({"name": "coll", "partitions": ("_default", "p1")}, {"name": "c2", "db_name": "db2"}),
+)
 
 
 Result = helpers.CliResult
@@ -71,12 +62,6 @@ def run(*argv: str, env: dict[str, str] | None = None, timeout: float = 120, cwd
         stdin=subprocess.DEVNULL,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def one_error_line(result: Result) -> str:
@@ -181,7 +166,7 @@ def test_bad_uri_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 )
 def test_unreachable_server_exits_3_quickly(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     started = time.monotonic()
-    result = cli(capsys, "--uri", f"http://127.0.0.1:{closed_port()}", *argv)
+    result = cli(capsys, "--uri", f"http://127.0.0.1:{helpers.unused_port()}", *argv)
     assert result.code == 3, result
     assert "UNAVAILABLE" in one_error_line(result)
     assert time.monotonic() - started < 10

@@ -20,7 +20,7 @@ import os
 import pickle
 import textwrap
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
+import helpers
 import pytest
 from fake_milvus import Fault, Milvus24TestServer
 
@@ -37,31 +38,17 @@ COLLECTION = "books"
 FILES = [["/data/books.json"]]
 
 
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer() as running:
-        running.add_collection(COLLECTION)
-        running.add_database("sales")
-        running.add_collection(COLLECTION, db_name="sales")
-        running.add_database("archive")
-        running.add_collection(COLLECTION, db_name="archive")
-        yield running
+pytestmark = pytest.mark.test_server(
+    collections=(COLLECTION, {"name": COLLECTION, "db_name": "sales"}, {"name": COLLECTION, "db_name": "archive"})
+)
 
 
 @pytest.fixture
-def local_server() -> Iterator[Milvus24TestServer]:
+def local_server(start_test_server: Callable[..., Milvus24TestServer]) -> Milvus24TestServer:
     """A test server on a local "secure" port: gRPC sends call credentials only over such channels."""
-    with Milvus24TestServer(local_credentials=True) as running:
-        running.add_collection(COLLECTION)
-        running.add_database("archive")
-        running.add_collection(COLLECTION, db_name="archive")
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MILVUS_TOKEN", raising=False)
-    monkeypatch.delenv("MILVUS_URI", raising=False)
+    return start_test_server(
+        local_credentials=True, collections=(COLLECTION, {"name": COLLECTION, "db_name": "archive"})
+    )
 
 
 def basic(secret: str) -> str:
@@ -442,14 +429,6 @@ def test_a_misspelt_keyword_is_a_type_error_and_a_mypy_error(
 
 
 # ------------------------------------------------------------------------ 5. pickle and copy
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _raised(call: Callable[[], Any]) -> pi.MilvusImportError:
     with pytest.raises(pi.MilvusImportError) as caught:
         call()
@@ -790,7 +769,7 @@ def _every_rpc(client: pi.ImportClient) -> dict[str, Callable[[], Any]]:
 
 
 def test_an_unreachable_server_is_a_server_unavailable_error_everywhere() -> None:
-    with pi.ImportClient(f"http://127.0.0.1:{_closed_port()}", retry=pi.Retry(attempts=1)) as client:
+    with pi.ImportClient(f"http://127.0.0.1:{helpers.unused_port()}", retry=pi.Retry(attempts=1)) as client:
         calls = _every_rpc(client)
         # waiting rides out an unreachable server until its timeout (README), and then says so
         with pytest.raises(pi.ImportTimeoutError, match="unreachable") as caught:

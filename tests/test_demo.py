@@ -20,7 +20,7 @@ import helpers
 import pytest
 from milvus_server import MilvusHarness, MilvusServer
 
-pytestmark = [pytest.mark.milvus, pytest.mark.slow]
+pytestmark = [pytest.mark.milvus, pytest.mark.slow, pytest.mark.milvus_restart]  # stops the session's server
 
 REPO = Path(__file__).resolve().parent.parent
 ROWS = 1000 + 500

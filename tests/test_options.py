@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -23,11 +23,7 @@ GOOD_JSON = [["/data/rows.json"]]
 NPY = ["/data/g/id.npy", "/data/g/vec.npy"]
 
 
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer(version="v2.6.24") as srv:
-        srv.add_collection("coll", partitions=("_default", "p1"))
-        yield srv
+pytestmark = pytest.mark.test_server(version="v2.6.24")
 
 
 def via_client(
@@ -90,7 +86,7 @@ BAD_INPUTS: list[Any] = [
     ),
     P(lambda u: via_client(u, [["/data/a.json"], []]), "file group 1 is empty: []", id="empty-group"),
     P(lambda u: via_client(u, [[None]]), "None", id="path-none"),
-    # bytes and os.PathLike paths are accepted: tests/test_issue12_inputs.py
+    # bytes and os.PathLike paths are accepted: tests/test_input_validation.py
     P(lambda u: via_client(u, [["/data/a.json", 3]]), "non-string path 3", id="path-int"),
     P(lambda u: via_client(u, [[""]]), "empty path ''", id="path-empty"),
     P(lambda u: via_client(u, [["   "]]), "empty path '   '", id="path-whitespace"),

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
+import helpers
 import pytest
 from fake_milvus import Fault, Milvus24TestServer, field
 
@@ -25,18 +25,19 @@ from pymilvus_import._cli import main
 TOKEN = "root:Milvus"
 
 
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer(version="v2.4.10") as srv:
-        srv.add_collection("books", partitions=("_default", "p1"))
-        srv.add_collection("tenants", partition_key=True)
-        srv.add_collection(
-            "auto",
-            fields=[field("pk", primary=True, auto_id=True), field("vec", "FloatVector")],
-            enable_dynamic_field=True,
-        )
-        srv.add_collection("films", db_name="shop")
-        yield srv
+pytestmark = pytest.mark.test_server(
+    version="v2.4.10",
+    collections=(
+        {"name": "books", "partitions": ("_default", "p1")},
+        {"name": "tenants", "partition_key": True},
+        {
+            "name": "auto",
+            "fields": [field("pk", primary=True, auto_id=True), field("vec", "FloatVector")],
+            "enable_dynamic_field": True,
+        },
+        {"name": "films", "db_name": "shop"},
+    ),
+)
 
 
 def check(server: Milvus24TestServer, opt: pi.BulkImportOption, **client_args: Any) -> pi.ImportPlan:
@@ -45,16 +46,15 @@ def check(server: Milvus24TestServer, opt: pi.BulkImportOption, **client_args: A
         return client.bulk_import(opt, timeout=10, dry_run=True)
 
 
-def option(server: Milvus24TestServer, collection: str, files: list[list[str]]) -> pi.BulkImportOption:
-    return pi.new_bulk_import_option(server.uri, collection, files)
-
-
 def npy(*stems: str) -> list[str]:
     return [f"/data/g/{s}.npy" for s in stems]
 
 
 def test_a_correct_request_passes(server: Milvus24TestServer) -> None:
-    plan = check(server, option(server, "books", [npy("id", "vec"), ["/d/a.json"]]).with_partition("p1"))
+    plan = check(
+        server,
+        helpers.option([npy("id", "vec"), ["/d/a.json"]], collection="books", uri=server.uri).with_partition("p1"),
+    )
     assert plan.schema_checked and [r.files for r in plan.requests] == [tuple(npy("id", "vec")), ("/d/a.json",)]
     assert [c.method for c in server.requests] == ["DescribeCollection", "HasPartition"]
     assert server.import_count() == 0
@@ -62,51 +62,51 @@ def test_a_correct_request_passes(server: Milvus24TestServer) -> None:
 
 def test_unknown_collection(server: Milvus24TestServer) -> None:
     with pytest.raises(CollectionNotFoundError, match="'nope'") as info:
-        check(server, option(server, "nope", [["/d/a.json"]]))
+        check(server, helpers.option([["/d/a.json"]], collection="nope", uri=server.uri))
     assert not isinstance(info.value, DatabaseNotFoundError)
 
 
 def test_unknown_database(server: Milvus24TestServer) -> None:
     with pytest.raises(DatabaseNotFoundError, match="database 'attic'"):
-        check(server, option(server, "books", [["/d/a.json"]]).with_database("attic"))
+        check(server, helpers.option([["/d/a.json"]], collection="books", uri=server.uri).with_database("attic"))
 
 
 def test_database_from_the_client_is_used(server: Milvus24TestServer) -> None:
-    check(server, option(server, "films", [["/d/a.json"]]), db_name="shop")
+    check(server, helpers.option([["/d/a.json"]], collection="films", uri=server.uri), db_name="shop")
     (call,) = server.requests
     assert call.request.db_name == "shop" and call.metadata["dbname"] == "shop"
 
 
 def test_unknown_partition(server: Milvus24TestServer) -> None:
     with pytest.raises(PartitionNotFoundError, match="'zz'"):
-        check(server, option(server, "books", [["/d/a.json"]]).with_partition("zz"))
+        check(server, helpers.option([["/d/a.json"]], collection="books", uri=server.uri).with_partition("zz"))
 
 
 def test_partition_name_on_partition_key_collection(server: Milvus24TestServer) -> None:
     with pytest.raises(SchemaMismatchError, match="partition key field 'tenant'"):
-        check(server, option(server, "tenants", [["/d/a.json"]]).with_partition("_default"))
+        check(server, helpers.option([["/d/a.json"]], collection="tenants", uri=server.uri).with_partition("_default"))
 
 
 def test_numpy_group_missing_a_field(server: Milvus24TestServer) -> None:
     with pytest.raises(SchemaMismatchError, match="no file for field 'tenant'"):
-        check(server, option(server, "tenants", [npy("id", "vec")]))
+        check(server, helpers.option([npy("id", "vec")], collection="tenants", uri=server.uri))
 
 
 def test_numpy_group_with_a_misspelt_file(server: Milvus24TestServer) -> None:
     with pytest.raises(SchemaMismatchError, match=r"did you mean 'vec\.npy'") as info:
-        check(server, option(server, "books", [npy("id", "vce")]))
+        check(server, helpers.option([npy("id", "vce")], collection="books", uri=server.uri))
     assert info.value.file == "/data/g/vce.npy"
 
 
 def test_auto_id_key_and_meta(server: Milvus24TestServer) -> None:
-    check(server, option(server, "auto", [npy("vec", "$meta")]))
+    check(server, helpers.option([npy("vec", "$meta")], collection="auto", uri=server.uri))
     with pytest.raises(SchemaMismatchError, match="auto-id primary key"):
-        check(server, option(server, "auto", [npy("pk", "vec")]))
+        check(server, helpers.option([npy("pk", "vec")], collection="auto", uri=server.uri))
 
 
 def test_csv_on_a_2_4_server(server: Milvus24TestServer) -> None:
     with pytest.raises(UnsupportedByServerError, match="CSV"):
-        check(server, option(server, "books", [["/d/a.csv"]]))
+        check(server, helpers.option([["/d/a.csv"]], collection="books", uri=server.uri))
     assert [c.method for c in server.requests] == ["GetVersion"]  # asked only because a verdict needs it
 
 
@@ -114,28 +114,30 @@ def test_permission_denied_gives_no_verdict_and_the_import_goes_ahead(server: Mi
     """Decision: a user who may import but not describe gets no preflight verdict (never a guessed one), and the
     Import goes ahead: the server then judges it, as without the preflight."""
     server.deny_preflight = True
-    assert not check(server, option(server, "nope", [npy("id")])).schema_checked
-    assert not check(server, option(server, "books", [["/d/a.json"]]).with_partition("zz")).schema_checked
+    assert not check(server, helpers.option([npy("id")], collection="nope", uri=server.uri)).schema_checked
+    assert not check(
+        server, helpers.option([["/d/a.json"]], collection="books", uri=server.uri).with_partition("zz")
+    ).schema_checked
     assert [c.method for c in server.requests] == ["DescribeCollection", "DescribeCollection"]
-    response = pi.bulk_import(option(server, "books", [["/d/a.json"]]))
+    response = pi.bulk_import(helpers.option([["/d/a.json"]], collection="books", uri=server.uri))
     assert response.job_id and server.import_count() == 1
     with pytest.raises(pi.BulkImportError, match="collection not found"):
-        pi.bulk_import(option(server, "nope", [["/d/a.json"]]))
+        pi.bulk_import(helpers.option([["/d/a.json"]], collection="nope", uri=server.uri))
 
 
-def test_unauthenticated_is_raised_and_the_preflight_uses_the_imports_credentials() -> None:
-    with Milvus24TestServer(require_token=TOKEN) as srv:
-        srv.add_collection("books")
-        with pytest.raises(pi.AuthenticationError):
-            check(srv, option(srv, "books", [["/d/a.json"]]))
-        assert check(srv, option(srv, "books", [["/d/a.json"]]), token=TOKEN).schema_checked
-        assert check(srv, option(srv, "books", [["/d/a.json"]]).with_api_key(TOKEN)).schema_checked
-        describe = srv.requests_for("DescribeCollection")[-1]
-        assert describe.metadata["authorization"] == base64.b64encode(TOKEN.encode()).decode()
+@pytest.mark.test_server(require_token=TOKEN, collections=("books",))
+def test_unauthenticated_is_raised_and_the_preflight_uses_the_imports_credentials(server: Milvus24TestServer) -> None:
+    opt = helpers.option([["/d/a.json"]], collection="books", uri=server.uri)
+    with pytest.raises(pi.AuthenticationError):
+        check(server, opt)
+    assert check(server, opt, token=TOKEN).schema_checked
+    assert check(server, opt.with_api_key(TOKEN)).schema_checked
+    describe = server.requests_for("DescribeCollection")[-1]
+    assert describe.metadata["authorization"] == base64.b64encode(TOKEN.encode()).decode()
 
 
 def test_cache_pays_one_describe_for_a_loop(server: Milvus24TestServer) -> None:
-    opt = option(server, "books", [npy("id", "vec")]).with_partition("p1")
+    opt = helpers.option([npy("id", "vec")], collection="books", uri=server.uri).with_partition("p1")
     with pi.ImportClient(server.uri) as client:
         for _ in range(5):
             client.bulk_import(opt, timeout=10)
@@ -144,7 +146,7 @@ def test_cache_pays_one_describe_for_a_loop(server: Milvus24TestServer) -> None:
 
 
 def test_preflight_can_be_turned_off_per_call_and_per_client(server: Milvus24TestServer) -> None:
-    opt = option(server, "books", [["/d/a.json"]])
+    opt = helpers.option([["/d/a.json"]], collection="books", uri=server.uri)
     pi.bulk_import(opt, preflight=False)
     with pi.ImportClient(server.uri, preflight=False) as client:
         client.bulk_import(opt)
@@ -153,7 +155,7 @@ def test_preflight_can_be_turned_off_per_call_and_per_client(server: Milvus24Tes
 
 
 def test_a_refused_import_drops_the_cached_schema(server: Milvus24TestServer) -> None:
-    opt = option(server, "books", [["/d/a.json"]])
+    opt = helpers.option([["/d/a.json"]], collection="books", uri=server.uri)
     with pi.ImportClient(server.uri) as client:
         client.bulk_import(opt)
         server.inject("Import", Fault.status(100, "collection not found[collection=books]"))
@@ -166,7 +168,7 @@ def test_a_refused_import_drops_the_cached_schema(server: Milvus24TestServer) ->
 # ----------------------------------------------------------------------------------------------- dry run
 def test_dry_run_sends_no_import_and_shows_the_requests_masked(server: Milvus24TestServer) -> None:
     opt = (
-        option(server, "books", [["/d/a.json"], npy("id", "vec")])
+        helpers.option([["/d/a.json"], npy("id", "vec")], collection="books", uri=server.uri)
         .with_partition("p1")
         .with_option("timeout", "300s")
         .with_option("ezk", "c2VjcmV0LWtleQ==")
@@ -186,7 +188,7 @@ def test_dry_run_sends_no_import_and_shows_the_requests_masked(server: Milvus24T
 
 def test_dry_run_still_refuses_what_cannot_work(server: Milvus24TestServer) -> None:
     with pytest.raises(SchemaMismatchError):
-        pi.bulk_import(option(server, "books", [npy("id")]), dry_run=True)
+        pi.bulk_import(helpers.option([npy("id")], collection="books", uri=server.uri), dry_run=True)
     assert server.import_count() == 0
 
 

@@ -1,5 +1,6 @@
-"""Faults with the real embedded Milvus 2.3.5: a server that is not started, a call that stalls past its deadline, a
-server killed while ``wait_for_import`` polls and then restarted on the same data directory.
+"""Faults with the real embedded Milvus 2.3.5: a call that stalls past its deadline, a server killed while
+``wait_for_import`` polls and then restarted on the same data directory (a server that is not started at all:
+tests/test_unreachable_server.py).
 
 What a user observes: every call ends within its deadline with a documented error, the same ``ImportClient`` works
 again once the server is back (no rebuild), and the client never creates a job by itself (jobs are counted on the
@@ -28,7 +29,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import grpc
 import helpers
@@ -37,87 +37,13 @@ from milvus_server import MilvusHarness, MilvusServer
 
 import pymilvus_import as pi
 
+# Kills the server and closes the harness at the end: runs after the other tests of the plain server, first of the
+# restarting ones (it starts from the plain server they leave running).
+pytestmark = [pytest.mark.milvus, pytest.mark.milvus_restart(rank=0)]
+
 SLACK = 1.0
 
 
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    assert port != 19530
-    return port
-
-
-def reports_unreachable(error: BaseException) -> bool:
-    """The user can tell from the error that the server could not be reached (not only that time ran out)."""
-    if isinstance(error, pi.ServerUnavailableError):
-        return True
-    text = " | ".join(str(e) for e in helpers.error_chain(error)).lower()
-    return "unreachable" in text or "unavailable" in text
-
-
-@contextmanager
-def timed(limit: float) -> Iterator[None]:
-    started = time.monotonic()
-    yield
-    elapsed = time.monotonic() - started
-    assert elapsed < limit, f"took {elapsed:.2f}s, limit {limit:.2f}s"
-
-
-# ------------------------------------------------------------------------------------------- not started
-TIMEOUT = 2.0
-
-
-@pytest.fixture
-def nowhere() -> Iterator[pi.ImportClient]:
-    with pi.ImportClient(f"http://127.0.0.1:{unused_port()}") as client:
-        yield client
-
-
-def test_server_not_started_import_fails_within_the_deadline(nowhere: pi.ImportClient) -> None:
-    option = pi.new_bulk_import_option("", "coll", [["/data/rows.json"]])
-    with timed(TIMEOUT + SLACK), pytest.raises(pi.ServerUnavailableError) as err:
-        nowhere.bulk_import(option, timeout=TIMEOUT)
-    assert err.value.code == grpc.StatusCode.UNAVAILABLE
-    assert err.value.created_job_ids == ()
-    assert "127.0.0.1" in str(err.value)
-
-
-def test_server_not_started_without_a_timeout_does_not_hang(nowhere: pi.ImportClient) -> None:
-    option = pi.new_bulk_import_option("", "coll", [["/data/rows.json"]])
-    with timed(10), pytest.raises(pi.ServerUnavailableError):
-        nowhere.bulk_import(option)
-    with timed(10), pytest.raises(pi.ServerUnavailableError):
-        nowhere.get_import_progress(1)
-
-
-@pytest.mark.parametrize("method", ["get_import_progress", "list_import_jobs", "server_version"])
-def test_server_not_started_read_only_calls_fail_within_the_deadline(nowhere: pi.ImportClient, method: str) -> None:
-    args = {"get_import_progress": (450_000_000_000_000_001,), "list_import_jobs": ("coll",), "server_version": ()}
-    with timed(TIMEOUT + SLACK), pytest.raises(pi.ServerUnavailableError):
-        getattr(nowhere, method)(*args[method], timeout=TIMEOUT)
-
-
-def test_server_not_started_wait_reports_it_within_the_deadline(nowhere: pi.ImportClient) -> None:
-    with timed(TIMEOUT + SLACK), pytest.raises(pi.ImportTimeoutError) as err:
-        nowhere.wait_for_import(450_000_000_000_000_001, timeout=TIMEOUT, poll_max=0.5)
-    assert isinstance(err.value.__cause__, pi.ServerUnavailableError)
-    assert reports_unreachable(err.value), str(err.value)
-
-
-def test_server_not_started_wait_for_ready_ends_at_the_deadline(nowhere: pi.ImportClient) -> None:
-    option = pi.new_bulk_import_option("", "coll", [["/data/rows.json"]])
-    with timed(1.0 + SLACK), pytest.raises(pi.DeadlineExceededError):
-        nowhere.bulk_import(option, timeout=1.0, wait_for_ready=True)
-
-
-def test_server_not_started_module_level_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    option = pi.new_bulk_import_option(f"http://127.0.0.1:{unused_port()}", "coll", [["/data/rows.json"]])
-    with timed(TIMEOUT + SLACK), pytest.raises(pi.ServerUnavailableError):
-        pi.bulk_import(option, timeout=TIMEOUT)
-
-
-# ------------------------------------------------------------------------------------------- the real server
 @pytest.fixture(scope="module")
 def server(milvus_harness: MilvusHarness) -> Iterator[MilvusServer]:
     """The harness's plain server; closed at the end of the module if a test killed it (restarts leave it slow)."""
@@ -204,11 +130,11 @@ def test_unknown_collection_answers_within_the_callers_deadline(server: MilvusSe
     with pi.ImportClient(server.uri) as client:
         before = len(client.list_import_jobs(timeout=10))
         option = pi.new_bulk_import_option("", f"nope_{uuid.uuid4().hex[:6]}", [[rows_file(server, 5)]])
-        with timed(0.5 + SLACK), pytest.raises(pi.CollectionNotFoundError):
+        with helpers.timed(0.5 + SLACK), pytest.raises(pi.CollectionNotFoundError):
             client.bulk_import(option, timeout=0.5)  # the preflight: DescribeCollection answers in milliseconds
         # Without the preflight, 2.3.5's own retries stop at ~60 % of the caller's deadline (measured: 3.0 s of
         # 5 s, 6.2 s of 10 s), and it answers with its status.
-        with timed(2 + SLACK), pytest.raises(pi.BulkImportError) as err:
+        with helpers.timed(2 + SLACK), pytest.raises(pi.BulkImportError) as err:
             client.bulk_import(option, timeout=2, preflight=False)
         assert "collection not found" in err.value.server_message
         assert len(client.list_import_jobs(timeout=10)) == before
@@ -224,16 +150,16 @@ def test_slow_call_gives_deadline_exceeded_and_no_duplicate(server: MilvusServer
             assert client.list_import_jobs(collection, timeout=10) == []  # connected, through the proxy
             option = pi.new_bulk_import_option("", collection, [[path]])
             proxy.stall()
-            with timed(0.5 + SLACK), pytest.raises(pi.DeadlineExceededError) as err:
+            with helpers.timed(0.5 + SLACK), pytest.raises(pi.DeadlineExceededError) as err:
                 client.bulk_import(option, timeout=0.5, preflight=False)
             assert isinstance(err.value, TimeoutError)
             assert err.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
             assert err.value.failed_group == (path,)
             # With the preflight, the deadline runs out on DescribeCollection: no Import was even sent.
-            with timed(0.5 + SLACK), pytest.raises(pi.DeadlineExceededError) as err:
+            with helpers.timed(0.5 + SLACK), pytest.raises(pi.DeadlineExceededError) as err:
                 client.bulk_import(option, timeout=0.5)
             assert err.value.method.endswith("/DescribeCollection") and err.value.failed_group is None
-            with timed(0.5 + SLACK), pytest.raises(pi.DeadlineExceededError):
+            with helpers.timed(0.5 + SLACK), pytest.raises(pi.DeadlineExceededError):
                 client.list_import_jobs(collection, timeout=0.5)
             proxy.cut()
             # The same client reconnects by itself; the timed-out Import was not resent: no job at all.
@@ -269,12 +195,12 @@ def test_server_killed_while_waiting_then_restarted(server: MilvusServer) -> Non
         _kill(server)
 
         # The server stays down: the wait reports the connection problem within its timeout.
-        with timed(3.0 + SLACK), pytest.raises(pi.ImportTimeoutError) as err:
+        with helpers.timed(3.0 + SLACK), pytest.raises(pi.ImportTimeoutError) as err:
             client.wait_for_import(second, timeout=3.0, poll_max=0.5)
         assert isinstance(err.value.__cause__, pi.TransportError)
-        assert reports_unreachable(err.value), str(err.value)
+        assert helpers.reports_unreachable(err.value), str(err.value)
         # A new import while it is down fails at once and creates nothing (counted below).
-        with timed(2.0 + SLACK), pytest.raises(pi.ServerUnavailableError):
+        with helpers.timed(2.0 + SLACK), pytest.raises(pi.ServerUnavailableError):
             client.bulk_import(pi.new_bulk_import_option("", collection, [[rows_file(server, 10)]]), timeout=2.0)
 
         # The server comes back (same data dir) while a wait is polling: the wait rides it out and reports the

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -35,27 +35,9 @@ import pymilvus_import as pi
 from pymilvus_import._generated import common_pb2, milvus_pb2
 
 OK = common_pb2.Status()
-FILES = [["/data/rows.json"]]
 
 
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer() as srv:
-        srv.add_collection("coll")
-        yield srv
-
-
-@pytest.fixture
-def client(server: Milvus24TestServer) -> Iterator[pi.ImportClient]:
-    with pi.ImportClient(server.uri) as c:
-        yield c
-
-
-def option(**kwargs: Any) -> pi.BulkImportOption:
-    opt = pi.new_bulk_import_option("", "coll", FILES)
-    if "idempotency_key" in kwargs:
-        opt = opt.with_idempotency_key(kwargs["idempotency_key"])
-    return opt
+pytestmark = pytest.mark.test_server(collections=("coll",))
 
 
 def import_keys(srv: Milvus24TestServer) -> list[str]:
@@ -69,7 +51,7 @@ def test_unavailable_after_receive_is_not_retried_without_idempotency(version: s
         srv.add_collection("coll")
         srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "connection reset", after_receive=True))
         with pi.ImportClient(srv.uri) as client, pytest.raises(pi.ServerUnavailableError) as err:
-            client.bulk_import(option(), timeout=5)
+            client.bulk_import(helpers.option(), timeout=5)
         # The server did create the job; the client must not have sent a second Import.
         assert srv.import_count() == 1
         assert len(srv.requests_for("Import")) == 1
@@ -83,11 +65,11 @@ def test_unavailable_before_receive_is_not_retried_either(server: Milvus24TestSe
     # From the client's side this looks exactly like the ambiguous case, so it gets the same (safe) treatment.
     server.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "not received", after_receive=False))
     with pytest.raises(pi.ServerUnavailableError):
-        client.bulk_import(option(), timeout=5)
+        client.bulk_import(helpers.option(), timeout=5)
     assert server.import_count() == 0
     assert len(server.requests_for("Import")) == 1
     # The same client works on the next call.
-    response = client.bulk_import(option(), timeout=5)
+    response = client.bulk_import(helpers.option(), timeout=5)
     assert server.import_count() == 1
     assert [str(j) for j in server.jobs] == [response.job_id]
 
@@ -98,9 +80,9 @@ def test_unavailable_after_receive_is_retried_with_the_same_key(version: str, us
     with Milvus24TestServer(version=version) as srv:
         srv.add_collection("coll")
         srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "connection reset", after_receive=True))
-        kwargs = {} if user_key is None else {"idempotency_key": user_key}
         with pi.ImportClient(srv.uri) as client:
-            response = client.bulk_import(option(**kwargs), timeout=5)
+            opt = helpers.option() if user_key is None else helpers.option().with_idempotency_key(user_key)
+            response = client.bulk_import(opt, timeout=5)
             jobs = client.list_import_jobs("coll", timeout=5)
         keys = import_keys(srv)
         assert len(keys) == 2, "retried exactly once"
@@ -119,7 +101,7 @@ def test_idempotent_retry_gives_up_within_the_deadline() -> None:
         srv.inject("Import", *[Fault.abort(grpc.StatusCode.UNAVAILABLE, "flaky", after_receive=True)] * 50)
         started = time.monotonic()
         with pi.ImportClient(srv.uri) as client, pytest.raises(pi.ServerUnavailableError):
-            client.bulk_import(option(), timeout=3)
+            client.bulk_import(helpers.option(), timeout=3)
         assert time.monotonic() - started < 3.5
         keys = import_keys(srv)
         assert 2 <= len(keys) <= 10
@@ -148,7 +130,7 @@ def test_async_client_follows_the_same_retry_rules(version: str, retried: bool) 
 
     async def submit(uri: str) -> pi.BulkImportResponse:
         async with AsyncImportClient(uri) as client:
-            return await client.bulk_import(option(), timeout=5)
+            return await client.bulk_import(helpers.option(), timeout=5)
 
     with Milvus24TestServer(version=version) as srv:
         srv.add_collection("coll")
@@ -170,14 +152,14 @@ def test_resource_exhausted_is_rate_limited_and_not_retried(
 ) -> None:
     server.inject("Import", Fault.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "rate limit exceeded", after_receive=False))
     with pytest.raises(pi.RateLimitedError) as err:
-        client.bulk_import(option(), timeout=5)
+        client.bulk_import(helpers.option(), timeout=5)
     assert isinstance(err.value, pi.TransportError)
     assert err.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "rate limit exceeded" in str(err.value)
     assert len(server.requests_for("Import")) == 1
     assert server.import_count() == 0
     # Retrying later is the caller's decision, and works on the same client.
-    assert client.bulk_import(option(), timeout=5).job_id
+    assert client.bulk_import(helpers.option(), timeout=5).job_id
     assert server.import_count() == 1
 
 
@@ -186,7 +168,7 @@ def test_resource_exhausted_on_an_idempotent_server_is_not_retried_either() -> N
         srv.add_collection("coll")
         srv.inject("Import", Fault.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "quota", after_receive=False))
         with pi.ImportClient(srv.uri) as client, pytest.raises(pi.RateLimitedError):
-            client.bulk_import(option(), timeout=5)
+            client.bulk_import(helpers.option(), timeout=5)
         assert len(srv.requests_for("Import")) == 1
 
 
@@ -205,7 +187,7 @@ def test_other_import_failures_are_mapped_and_never_retried(
 ) -> None:
     server.inject("Import", Fault.abort(code, "injected", after_receive=True))
     with pytest.raises(error) as err:
-        client.bulk_import(option(), timeout=5)
+        client.bulk_import(helpers.option(), timeout=5)
     assert err.value.code == code
     assert len(server.requests_for("Import")) == 1
     assert server.import_count() == 1  # processed before the failure: exactly one job, none added by the client
@@ -217,7 +199,7 @@ def test_slow_import_gives_deadline_exceeded_within_the_timeout(
     server.inject("Import", Fault.delay(3.0))
     started = time.monotonic()
     with pytest.raises(pi.DeadlineExceededError) as err:
-        client.bulk_import(option(), timeout=0.4)
+        client.bulk_import(helpers.option(), timeout=0.4)
     elapsed = time.monotonic() - started
     assert elapsed < 0.4 + 0.5
     assert isinstance(err.value, TimeoutError)
@@ -233,7 +215,7 @@ def test_non_finite_timeout_is_rejected_before_any_rpc(
     server: Milvus24TestServer, client: pi.ImportClient, timeout: float
 ) -> None:
     with pytest.raises(pi.InvalidInputError):
-        client.bulk_import(option(), timeout=timeout)
+        client.bulk_import(helpers.option(), timeout=timeout)
     assert server.requests_for("Import") == []
 
 
@@ -266,7 +248,7 @@ def test_rate_limit_status_is_a_bulk_import_error_with_the_server_hint(
 ) -> None:
     server.inject("Import", Fault.status(code, reason, retriable=retriable))
     with pytest.raises(pi.BulkImportError) as err:
-        client.bulk_import(option(), timeout=5)
+        client.bulk_import(helpers.option(), timeout=5)
     assert err.value.status == code
     assert err.value.retriable is retriable
     assert err.value.server_message == reason
@@ -280,7 +262,7 @@ def test_too_many_active_jobs_is_retriable() -> None:
     with Milvus24TestServer(max_active_jobs=2) as srv:
         srv.add_collection("coll", script=stuck_at_80(100))
         with pi.ImportClient(srv.uri) as client:
-            client.bulk_import(option(), timeout=5)
+            client.bulk_import(helpers.option(), timeout=5)
             client.bulk_import(pi.new_bulk_import_option("", "coll", [["/other.json"]]), timeout=5)
             with pytest.raises(pi.BulkImportError) as err:
                 client.bulk_import(pi.new_bulk_import_option("", "coll", [["/third.json"]]), timeout=5)
@@ -290,7 +272,7 @@ def test_too_many_active_jobs_is_retriable() -> None:
 
 
 def test_rate_limit_status_on_progress_is_a_server_error(server: Milvus24TestServer, client: pi.ImportClient) -> None:
-    job_id = client.bulk_import(option(), timeout=5).job_id
+    job_id = client.bulk_import(helpers.option(), timeout=5).job_id
     server.inject("GetImportState", Fault.status(8, "rate limit exceeded", retriable=True))
     with pytest.raises(pi.ServerError) as err:
         client.get_import_progress(job_id, timeout=5)
@@ -308,7 +290,7 @@ def test_rate_limit_status_on_progress_is_a_server_error(server: Milvus24TestSer
     ids=["RESOURCE_EXHAUSTED", "retriable-status"],
 )
 def test_wait_rides_out_a_rate_limited_poll(server: Milvus24TestServer, client: pi.ImportClient, fault: Fault) -> None:
-    response = client.bulk_import(option(), timeout=5)
+    response = client.bulk_import(helpers.option(), timeout=5)
     client.get_import_progress(response.job_id, timeout=5)
     server.inject("GetImportState", fault)
     (final,) = client.wait_for_import(response, timeout=20, poll_initial=0.01, poll_max=0.05)
@@ -317,7 +299,7 @@ def test_wait_rides_out_a_rate_limited_poll(server: Milvus24TestServer, client: 
 
 # ------------------------------------------------------------------------------------- read-only retries
 def test_read_only_calls_are_retried_on_unavailable(server: Milvus24TestServer, client: pi.ImportClient) -> None:
-    job_id = client.bulk_import(option(), timeout=5).job_id
+    job_id = client.bulk_import(helpers.option(), timeout=5).job_id
     server.inject("GetImportState", *[Fault.abort(grpc.StatusCode.UNAVAILABLE, "blip")] * 2)
     server.inject("ListImportTasks", *[Fault.abort(grpc.StatusCode.UNAVAILABLE, "blip")] * 2)
     assert client.get_import_progress(job_id, timeout=10).job_id == job_id
@@ -337,7 +319,7 @@ def test_read_only_retries_are_bounded(server: Milvus24TestServer, client: pi.Im
 
 
 def test_wait_rides_out_transient_unavailable(server: Milvus24TestServer, client: pi.ImportClient) -> None:
-    response = client.bulk_import(option(), timeout=5)
+    response = client.bulk_import(helpers.option(), timeout=5)
     server.inject("GetImportState", Fault.abort(grpc.StatusCode.UNAVAILABLE, "blip"))
     (final,) = client.wait_for_import(response, timeout=20, poll_initial=0.01, poll_max=0.05)
     assert final.state == "Completed"
@@ -350,7 +332,7 @@ def test_wait_reports_a_server_that_stays_down_within_its_timeout() -> None:
     srv.add_collection("coll", script=stuck_at_80(10_000))
     try:
         with pi.ImportClient(srv.uri) as client:
-            response = client.bulk_import(option(), timeout=5)
+            response = client.bulk_import(helpers.option(), timeout=5)
             client.get_import_progress(response.job_id, timeout=5)
             stopper = threading.Timer(0.3, srv.stop)
             stopper.start()
@@ -429,7 +411,7 @@ def check_malformed(call: Callable[[], object]) -> pi.MilvusImportError:
 @pytest.mark.parametrize("fault", IMPORT_MALFORMED.values(), ids=IMPORT_MALFORMED.keys())
 def test_malformed_import_reply(server: Milvus24TestServer, client: pi.ImportClient, fault: Fault) -> None:
     server.inject("Import", fault)
-    error = check_malformed(lambda: client.bulk_import(option(), timeout=5))
+    error = check_malformed(lambda: client.bulk_import(helpers.option(), timeout=5))
     assert error.failed_group == ("/data/rows.json",)
     assert len(server.requests_for("Import")) == 1, "a malformed reply is not a reason to resend the Import"
 
@@ -439,12 +421,12 @@ def test_malformed_import_reply(server: Milvus24TestServer, client: pi.ImportCli
 @pytest.mark.parametrize("task", [0, -5])
 def test_import_reply_with_an_impossible_job_id(server: Milvus24TestServer, client: pi.ImportClient, task: int) -> None:
     server.inject("Import", Fault.reply(milvus_pb2.ImportResponse(status=OK, tasks=[task])))
-    check_malformed(lambda: client.bulk_import(option(), timeout=5))
+    check_malformed(lambda: client.bulk_import(helpers.option(), timeout=5))
 
 
 @pytest.fixture
 def job_id(server: Milvus24TestServer, client: pi.ImportClient) -> str:
-    return client.bulk_import(option(), timeout=5).job_id
+    return client.bulk_import(helpers.option(), timeout=5).job_id
 
 
 @pytest.mark.parametrize("fault", STATE_MALFORMED.values(), ids=STATE_MALFORMED.keys())
@@ -506,7 +488,7 @@ def test_malformed_version_reply_does_not_unlock_retries() -> None:
         srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "reset", after_receive=True))
         srv.inject("GetVersion", Fault.raw(b"\xff\xff"))
         with pi.ImportClient(srv.uri) as client, pytest.raises(pi.ServerUnavailableError):
-            client.bulk_import(option(), timeout=5)
+            client.bulk_import(helpers.option(), timeout=5)
         assert len(srv.requests_for("Import")) == 1
         assert srv.import_count() == 1
 
@@ -521,13 +503,13 @@ def client_threads() -> int:
     return sum(not t.name.startswith("milvus24-test-server") for t in threading.enumerate())
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a load test: 10,000 calls
 def test_ten_thousand_sequential_imports_on_one_client() -> None:
     calls = 10_000
     with Milvus24TestServer() as srv:
         srv.add_collection("coll")
         with pi.ImportClient(srv.uri) as client:
-            opt = option()
+            opt = helpers.option()
             for _ in range(100):  # warm up: channel, server thread pool
                 srv.expire_job(int(client.bulk_import(opt, timeout=5).job_id))
             gc.collect()
@@ -555,7 +537,7 @@ def test_ten_thousand_sequential_imports_on_one_client() -> None:
 
 
 def test_module_level_bulk_import_reuses_one_channel(server: Milvus24TestServer) -> None:
-    opt = pi.new_bulk_import_option(server.uri, "coll", FILES)
+    opt = helpers.option(uri=server.uri)
     pi.bulk_import(opt, timeout=5)
     fds = open_fds()
     for _ in range(300):
@@ -565,6 +547,7 @@ def test_module_level_bulk_import_reuses_one_channel(server: Milvus24TestServer)
     assert server.import_count() == 301
 
 
+@pytest.mark.slow  # a load test: 1000 calls
 def test_thousand_concurrent_async_imports() -> None:
     from pymilvus_import import AsyncImportClient
 
@@ -572,7 +555,7 @@ def test_thousand_concurrent_async_imports() -> None:
 
     async def run(uri: str) -> tuple[list[object], int, int, int, int]:
         async with AsyncImportClient(uri) as client:
-            opt = option()
+            opt = helpers.option()
             await client.bulk_import(opt, timeout=30)  # warm up the channel
             fds, threads = open_fds(), client_threads()
             results = await asyncio.gather(

@@ -12,7 +12,6 @@ import base64
 import importlib.util
 import logging
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -72,12 +71,6 @@ def expect_error(call: Callable[[], object], error: type[BaseException] = pi.Mil
     return info.value
 
 
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # --------------------------------------------------------------------------------- every way to pass credentials
 FAST = pi.Retry(initial=0.01, maximum=0.02)  # unreachable-server paths fail in milliseconds, not seconds
 
@@ -124,17 +117,13 @@ def exercise_client(client: pi.ImportClient, *, job_id: str = "45000000000000000
 # --------------------------------------------------------------------------------- error paths
 @pytest.mark.parametrize("form", FORMS)
 def test_unreachable_server(form: str, logs: pytest.LogCaptureFixture) -> None:
-    address = f"127.0.0.1:{unused_port()}"
+    address = f"127.0.0.1:{helpers.unused_port()}"
     with credential_forms(address)[form]() as client:
         exercise_client(client)
         expect_error(lambda: client.bulk_import(make_option(), timeout=1), pi.ServerUnavailableError)
 
 
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer(require_token="the-right-token") as srv:
-        srv.add_collection("coll")
-        yield srv
+pytestmark = pytest.mark.test_server(require_token="the-right-token", collections=("coll",))
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -195,7 +184,7 @@ def test_api_key_on_the_option(logs: pytest.LogCaptureFixture) -> None:
 
 def test_token_from_the_environment(monkeypatch: pytest.MonkeyPatch, logs: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("MILVUS_TOKEN", TOKEN)
-    address = f"127.0.0.1:{unused_port()}"
+    address = f"127.0.0.1:{helpers.unused_port()}"
     monkeypatch.setenv("MILVUS_URI", f"http://{USER}:{PASSWORD}@{address}")
     with pi.ImportClient(retry=FAST) as client:
         exercise_client(client)
@@ -253,7 +242,7 @@ def test_reprs_of_everything_built_with_secrets() -> None:
 # regression (found by this suite): _uri.mask_uri masks only up to the FIRST '@' ([^/@]*), but urlsplit takes the LAST
 # '@': a raw '@' in the password leaves its tail in Target.display, ImportClient repr and every error message
 def test_password_with_a_raw_at_sign_is_masked() -> None:
-    uri = f"http://{USER}:pw@{PASSWORD}@127.0.0.1:{unused_port()}"
+    uri = f"http://{USER}:pw@{PASSWORD}@127.0.0.1:{helpers.unused_port()}"
     assert parse_uri(uri).password == f"pw@{PASSWORD}"  # the client does use it as the password
     with pi.ImportClient(uri) as client:
         assert_no_leak(repr(client))
@@ -325,7 +314,7 @@ CLI_FORMS = list(cli_credentials("h:1"))
 @needs_cli
 @pytest.mark.parametrize("form", CLI_FORMS)
 def test_cli_unreachable_server(form: str) -> None:
-    connection, env = cli_credentials(f"127.0.0.1:{unused_port()}")[form]
+    connection, env = cli_credentials(f"127.0.0.1:{helpers.unused_port()}")[form]
     cli_case("submit", *connection, "-c", "coll", "--timeout", "0.5", "/data/rows.json", env=env, codes=(3, 4))
 
 

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,7 @@ from fake_milvus import Milvus24TestServer
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer(version="v2.4.10") as srv:
-        srv.add_collection("books")
-        yield srv
+pytestmark = pytest.mark.test_server(version="v2.4.10", collections=("books",))
 
 
 def run_from_root(*args: str, isolated: bool) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,6 @@ Pending/Started/Persisted/Completed and answers "key not found" for an unknown i
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,13 +20,9 @@ pytestmark = pytest.mark.milvus
 
 
 @pytest.fixture
-def client(milvus: MilvusServer) -> Iterator[pi.ImportClient]:
-    with pi.ImportClient(milvus.uri) as c:
-        yield c
-
-
-def option(collection: str, *groups: list[str]) -> pi.BulkImportOption:
-    return pi.new_bulk_import_option("", collection, list(groups))
+def server(milvus: MilvusServer) -> MilvusServer:
+    """The real server is this module's server: the suite's ``client`` fixture connects to it."""
+    return milvus
 
 
 def test_submit_wait_completes_with_the_right_row_counts(
@@ -35,7 +30,7 @@ def test_submit_wait_completes_with_the_right_row_counts(
 ) -> None:
     rows = helpers.write_json_rows(import_dir / "rows.json", 1000)
     npy = helpers.write_npy_group(import_dir / "npy", 700, start_id=5000)
-    response = client.bulk_import(option(collection, [rows], npy))
+    response = client.bulk_import(helpers.option([[rows], npy], collection=collection))
     assert len(response.job_ids) == 2 and len(set(response.job_ids)) == 2
     changes: list[pi.ImportProgress] = []
 
@@ -71,7 +66,7 @@ def test_submit_wait_completes_with_the_right_row_counts(
 
 def test_completion_is_noticed_promptly(client: pi.ImportClient, collection: str, import_dir: Path) -> None:
     rows = helpers.write_json_rows(import_dir / "rows.json", 200)
-    response = client.bulk_import(option(collection, [rows]))
+    response = client.bulk_import(helpers.option([[rows]], collection=collection))
     done_at: list[float] = []
 
     def note(p: pi.ImportProgress) -> None:
@@ -88,7 +83,9 @@ def test_job_failing_on_the_server_raises_import_failed_with_its_reason(
 ) -> None:
     good = helpers.write_json_rows(import_dir / "good.json", 300)
     missing = str(import_dir / "missing.json")
-    response = client.bulk_import(option(collection, [good], [missing]))  # accepted: the job fails later
+    response = client.bulk_import(
+        helpers.option([[good], [missing]], collection=collection)
+    )  # accepted: the job fails later
 
     with pytest.raises(pi.ImportFailedError) as caught:
         client.wait_for_import(response, timeout=180)
@@ -124,13 +121,17 @@ def test_listing_shows_the_jobs_of_a_collection(
     other = helpers.create_collection(milvus.uri, f"{collection}_other")
     try:
         mine = client.bulk_import(
-            option(
-                collection,
-                [helpers.write_json_rows(import_dir / "a.json", 100)],
-                [helpers.write_json_rows(import_dir / "b.json", 200, start_id=1000)],
+            helpers.option(
+                [
+                    [helpers.write_json_rows(import_dir / "a.json", 100)],
+                    [helpers.write_json_rows(import_dir / "b.json", 200, start_id=1000)],
+                ],
+                collection=collection,
             )
         )
-        theirs = client.bulk_import(option(other, [helpers.write_json_rows(import_dir / "c.json", 50)]))
+        theirs = client.bulk_import(
+            helpers.option([[helpers.write_json_rows(import_dir / "c.json", 50)]], collection=other)
+        )
         client.wait_for_import([*mine.job_ids, *theirs.job_ids], timeout=180)
 
         records = client.list_import_jobs(collection)

@@ -7,7 +7,6 @@ limit and forgets expired jobs (``expire_job``); its request log is the witness 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -30,18 +29,7 @@ from tools import milvus_pb2_grpc
 FAST = {"poll_initial": 0.01, "poll_max": 0.05}
 
 
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer(version="v2.4.10", rows_per_job=1000) as srv:
-        srv.add_collection("coll")
-        srv.add_collection("other")
-        yield srv
-
-
-@pytest.fixture
-def client(server: Milvus24TestServer) -> Iterator[pi.ImportClient]:
-    with pi.ImportClient(server.uri) as c:
-        yield c
+pytestmark = pytest.mark.test_server(version="v2.4.10", rows_per_job=1000, collections=("coll", "other"))
 
 
 def submit(client: pi.ImportClient, *files: str, collection: str = "coll") -> pi.BulkImportResponse:

@@ -21,13 +21,13 @@ S = common_pb2
 FOUR_STATES = {S.ImportPending, S.ImportStarted, S.ImportCompleted, S.ImportFailed}
 
 
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer() as srv:
-        srv.add_collection("coll", partitions=("_default", "p1"))
-        srv.add_collection("pk_coll", partition_key=True)
-        srv.add_collection("other", db_name="db2")
-        yield srv
+pytestmark = pytest.mark.test_server(
+    collections=(
+        {"name": "coll", "partitions": ("_default", "p1")},
+        {"name": "pk_coll", "partition_key": True},
+        {"name": "other", "db_name": "db2"},
+    )
+)
 
 
 def connect(srv: Milvus24TestServer) -> tuple[grpc.Channel, milvus_pb2_grpc.MilvusServiceStub]:
@@ -349,6 +349,7 @@ def test_active_job_limit_is_a_retriable_status() -> None:
             assert job(stub)  # a finished job frees a slot
 
 
+@pytest.mark.slow  # a load test: 1000 calls
 def test_thousand_concurrent_imports_get_distinct_ids(
     server: Milvus24TestServer, stub: milvus_pb2_grpc.MilvusServiceStub
 ) -> None:

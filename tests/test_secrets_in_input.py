@@ -1,6 +1,7 @@
-"""Issue 12, secrets: key material and credentials never appear in an InvalidInputError (message, ``.value``, repr,
-args, attributes, the cause/context chain, the formatted traceback) nor on the CLI's stderr, however they arrive:
-PEM text where a path is expected, a URI given as bytes, ``?token=`` query values, a token written as user info.
+"""Secrets in what the user gives us: key material and credentials never appear in an InvalidInputError (message,
+``.value``, repr, args, attributes, the cause/context chain, the formatted traceback) nor on the CLI's stderr,
+however they arrive: PEM text where a path is expected, a URI given as bytes, ``?token=`` query values, a token
+written as user info.
 """
 
 from __future__ import annotations
@@ -22,12 +23,6 @@ PEM_CERT = f"-----BEGIN CERTIFICATE-----\nMIIC{MARKER}zCCAbOgAwIBAgIUJ\n-----END
 # A key body pasted without its BEGIN/END lines: still key material, never to be echoed.
 BARE_KEY = f"MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC{MARKER}x7Qk2b"
 PEM_HINT = "looks like PEM text: pass it as bytes or a file path"
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MILVUS_URI", "MILVUS_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
 
 
 texts_of = helpers.exception_texts

@@ -4,8 +4,9 @@ A throwaway PKI is made here with ``cryptography``: a test CA, a rogue CA (the "
 ``localhost``/``127.0.0.1`` (mode 1), a server certificate for the name ``milvus.test`` only (mode 2, so every client
 must dial 127.0.0.1 with ``server_name="milvus.test"``) and client certificates from both CAs.
 
-The file is named ``zz`` so it runs last: each mode restarts the single server (~10 s), and the harness restarts the
-plain server itself if a later test needs it. Auth mode is covered by test_bulk_import_auth_milvus.py.
+Marked ``milvus_restart``, so it runs after the tests of the plain server (tests/conftest.py orders them): each mode
+restarts the single server (~10 s), and the harness restarts the plain server itself if a later test needs it. Auth
+mode is covered by test_bulk_import_auth_milvus.py.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import pymilvus_import as pi
 from pymilvus_import._generated import milvus_pb2
 from tools import milvus_pb2_grpc
 
-pytestmark = pytest.mark.milvus
+pytestmark = [pytest.mark.milvus, pytest.mark.milvus_restart]
 
 ADDRESS = "127.0.0.1:19530"
 OVERRIDE_NAME = "milvus.test"

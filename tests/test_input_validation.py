@@ -1,4 +1,4 @@
-"""Issue 12, input validation and parsing: everything that will be sent is checked before the first RPC.
+"""Input validation and parsing: everything that will be sent is checked before the first RPC.
 
 Built as a user would: an option or a client from the public API, then the typed error, its message and ``.value``;
 where an RPC would be sent, the Milvus 2.4+ TEST server is the witness that nothing reached the wire.
@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import helpers
 import pytest
 from fake_milvus import Milvus24TestServer
 
@@ -20,33 +21,13 @@ import pymilvus_import as pi
 BAD = "/data/bad\udc80.json"  # what os.listdir returns for the file name b"bad\x80.json" on Linux
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MILVUS_URI", "MILVUS_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer(version="v2.4.10") as srv:
-        srv.add_collection("coll", partitions=("_default", "p1"))
-        yield srv
-
-
-@pytest.fixture
-def client(server: Milvus24TestServer) -> Iterator[pi.ImportClient]:
-    with pi.ImportClient(server.uri) as c:
-        yield c
-
-
-def option(files: Any = (("/data/a.json",),), collection: str = "coll") -> pi.BulkImportOption:
-    return pi.new_bulk_import_option("", collection, files)
+pytestmark = pytest.mark.test_server(version="v2.4.10")
 
 
 # ------------------------------------------------------------------------------------------ UTF-8, before any RPC
 def test_undecodable_path_in_group_1_is_refused_by_the_builder_naming_group_and_escaped_path() -> None:
     with pytest.raises(pi.InvalidInputError) as err:
-        option([["/data/a.json"], [BAD]])
+        helpers.option([["/data/a.json"], [BAD]])
     message = str(err.value)
     assert "file group 1" in message
     assert "'/data/bad\\udc80.json'" in message  # escaped, so the message itself can be printed anywhere
@@ -60,7 +41,9 @@ def test_an_option_built_around_the_builder_still_sends_nothing(
     server: Milvus24TestServer, client: pi.ImportClient
 ) -> None:
     """Today group 0's job is created and then a raw UnicodeEncodeError escapes without created_job_ids."""
-    sneaky = dataclasses.replace(option([["/data/a.json"], ["/data/b.json"]]), files=(("/data/a.json",), (BAD,)))
+    sneaky = dataclasses.replace(
+        helpers.option([["/data/a.json"], ["/data/b.json"]]), files=(("/data/a.json",), (BAD,))
+    )
     with pytest.raises(pi.InvalidInputError, match="file group 1"):
         client.bulk_import(sneaky)
     assert server.requests == []
@@ -69,12 +52,12 @@ def test_an_option_built_around_the_builder_still_sends_nothing(
 
 # every value that goes into the ImportRequest, with a lone surrogate in it
 UNENCODABLE: list[tuple[str, Callable[[], object], str]] = [
-    ("partition", lambda: option().with_partition("p\udc801"), "partition name 'p\\udc801'"),
-    ("collection", lambda: option(collection="co\udcffll"), "collection name 'co\\udcffll'"),
-    ("database", lambda: option().with_database("db\udc80"), "database name 'db\\udc80'"),
-    ("option key", lambda: option().with_option("ke\udc80y", "v"), "option key 'ke\\udc80y'"),
-    ("option value", lambda: option().with_option("custom", "v\udc80"), "'v\\udc80'"),
-    ("idempotency key", lambda: option().with_idempotency_key("k\udc80"), "'k\\udc80'"),
+    ("partition", lambda: helpers.option().with_partition("p\udc801"), "partition name 'p\\udc801'"),
+    ("collection", lambda: helpers.option(collection="co\udcffll"), "collection name 'co\\udcffll'"),
+    ("database", lambda: helpers.option().with_database("db\udc80"), "database name 'db\\udc80'"),
+    ("option key", lambda: helpers.option().with_option("ke\udc80y", "v"), "option key 'ke\\udc80y'"),
+    ("option value", lambda: helpers.option().with_option("custom", "v\udc80"), "'v\\udc80'"),
+    ("idempotency key", lambda: helpers.option().with_idempotency_key("k\udc80"), "'k\\udc80'"),
 ]
 
 
@@ -102,7 +85,7 @@ def test_every_unencodable_value_is_refused_by_its_builder(what: str, build: Cal
 def test_a_replaced_field_that_cannot_be_encoded_never_reaches_the_server(
     server: Milvus24TestServer, client: pi.ImportClient, field_values: dict[str, Any]
 ) -> None:
-    sneaky = dataclasses.replace(option([["/data/a.json"], ["/data/b.json"]]), **field_values)
+    sneaky = dataclasses.replace(helpers.option([["/data/a.json"], ["/data/b.json"]]), **field_values)
     with pytest.raises(pi.InvalidInputError):
         client.bulk_import(sneaky)
     assert server.requests == []
@@ -115,7 +98,7 @@ def test_a_database_name_that_cannot_be_a_grpc_header_is_refused_up_front(
 ) -> None:
     """Today: TransportError 'INTERNAL: Invalid metadata' from gRPC, after the request was built."""
     with pytest.raises(pi.InvalidInputError, match="database name") as err:
-        client.bulk_import(option().with_database(db_name))
+        client.bulk_import(helpers.option().with_database(db_name))
     assert err.value.value == db_name
     with pytest.raises(pi.InvalidInputError, match="db_name"):
         pi.ImportClient(server.uri, db_name=db_name)
@@ -132,11 +115,11 @@ def test_a_database_in_the_uri_path_must_be_printable_ascii() -> None:
 @pytest.mark.parametrize(
     ("build", "named"),
     [
-        (lambda: option(collection="co\x00ll"), "collection name 'co\\x00ll'"),
-        (lambda: option(collection="co\tll"), "collection name 'co\\tll'"),
-        (lambda: option().with_partition("p\n1"), "partition name 'p\\n1'"),
-        (lambda: option([["/data/a\x00.json"]]), "NUL"),
-        (lambda: option().with_option("ke\ny", "v"), "option key 'ke\\ny'"),
+        (lambda: helpers.option(collection="co\x00ll"), "collection name 'co\\x00ll'"),
+        (lambda: helpers.option(collection="co\tll"), "collection name 'co\\tll'"),
+        (lambda: helpers.option().with_partition("p\n1"), "partition name 'p\\n1'"),
+        (lambda: helpers.option([["/data/a\x00.json"]]), "NUL"),
+        (lambda: helpers.option().with_option("ke\ny", "v"), "option key 'ke\\ny'"),
     ],
     ids=["nul-collection", "tab-collection", "newline-partition", "nul-path", "newline-option-key"],
 )
@@ -147,7 +130,7 @@ def test_control_characters_in_names_and_nul_in_paths_are_refused(build: Callabl
 
 
 def test_a_tab_separator_is_still_a_valid_option_value() -> None:
-    assert option().with_option("sep", "\t").options == (("sep", "\t"),)
+    assert helpers.option().with_option("sep", "\t").options == (("sep", "\t"),)
 
 
 # ------------------------------------------------------------------------------------------ os.PathLike in files
@@ -165,7 +148,7 @@ def test_pathlib_and_any_pathlike_are_sent_as_strings(server: Milvus24TestServer
         (PurePosixPath("/data/g/id.npy"), BytesPathLike(b"/data/g/vec.npy")),
         [b"/data/c.parquet"],
     ]
-    built = option(files)
+    built = helpers.option(files)
     assert built.files == (("/data/a.json",), ("/data/g/id.npy", "/data/g/vec.npy"), ("/data/c.parquet",))
     response = client.bulk_import(built)
     assert len(response.job_ids) == 3
@@ -174,31 +157,31 @@ def test_pathlib_and_any_pathlike_are_sent_as_strings(server: Milvus24TestServer
 
 def test_a_bytes_pathlike_with_an_undecodable_name_gets_the_utf8_error() -> None:
     with pytest.raises(pi.InvalidInputError, match=r"file group 0 .*UTF-8") as err:
-        option([[BytesPathLike(b"/data/bad\x80.json")]])
+        helpers.option([[BytesPathLike(b"/data/bad\x80.json")]])
     assert err.value.value == os.fsdecode(b"/data/bad\x80.json")
 
 
 def test_groups_may_come_as_a_tuple_or_a_generator() -> None:
     expected = (("/data/a.json",), ("/data/b.json",))
-    assert option((("/data/a.json",), ("/data/b.json",))).files == expected
-    assert option([p] for p in ("/data/a.json", "/data/b.json")).files == expected
-    assert option([(p for p in ["/data/a.json"]), ["/data/b.json"]]).files == expected
+    assert helpers.option((("/data/a.json",), ("/data/b.json",))).files == expected
+    assert helpers.option([p] for p in ("/data/a.json", "/data/b.json")).files == expected
+    assert helpers.option([(p for p in ["/data/a.json"]), ["/data/b.json"]]).files == expected
 
 
 def test_a_single_path_object_as_a_group_or_as_files_gets_a_helpful_error() -> None:
     with pytest.raises(pi.InvalidInputError, match=r"file group 1 .*single path.*write \['/data/b.json'\]"):
-        option([["/data/a.json"], Path("/data/b.json")])
+        helpers.option([["/data/a.json"], Path("/data/b.json")])
     with pytest.raises(pi.InvalidInputError, match=r"\[\['/data/a.json'\]\], not a bare path"):
-        option(Path("/data/a.json"))
+        helpers.option(Path("/data/a.json"))
     with pytest.raises(pi.InvalidInputError, match="flat list of paths"):
-        option([Path("/data/a.json"), Path("/data/b.json")])
+        helpers.option([Path("/data/a.json"), Path("/data/b.json")])
 
 
 def test_a_mapping_is_not_taken_for_a_list_of_groups() -> None:
     with pytest.raises(pi.InvalidInputError, match="got dict"):
-        option({"/data/a.json": 1})
+        helpers.option({"/data/a.json": 1})
     with pytest.raises(pi.InvalidInputError, match="file group 0 must be a list of paths, got dict"):
-        option([{"/data/a.json": 1}])
+        helpers.option([{"/data/a.json": 1}])
 
 
 # --------------------------------------------------------------------------------------------------- URI parsing
@@ -251,7 +234,7 @@ def test_credentials_in_a_uri_that_would_send_no_auth_are_refused(
 
 def test_a_user_name_in_the_uri_with_password_given_separately_still_works(server: Milvus24TestServer) -> None:
     with pi.ImportClient(f"http://root@{server.address}", password="Milvus") as client:
-        client.bulk_import(option())
+        client.bulk_import(helpers.option())
     (call,) = server.requests_for("Import")
     assert call.metadata["authorization"] == "cm9vdDpNaWx2dXM="  # base64("root:Milvus")
 

@@ -1,4 +1,4 @@
-"""Issue 12, the CLI's share: nothing lost (created job ids in every exit path), paths as given, a closed stdout is
+"""The CLI on every exit path: nothing lost (created job ids in every exit path), paths as given, a closed stdout is
 not a failed import, readable durations, a failed version probe does not block ``wait``, valid JSON and masked
 secrets in every exit path.
 
@@ -13,7 +13,6 @@ import dataclasses
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +30,7 @@ FAST = ["--poll-max", "0.05"]
 FIRST, SECOND = str(JOB_ID_BASE), str(JOB_ID_BASE + 1)
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MILVUS_URI", "MILVUS_TOKEN", "MILVUS_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer(version="v2.4.10", rows_per_job=1000) as srv:
-        srv.add_collection("coll")
-        yield srv
+pytestmark = pytest.mark.test_server(version="v2.4.10", rows_per_job=1000, collections=("coll",))
 
 
 Result = helpers.CliResult
