@@ -199,9 +199,14 @@ def file_check_flow(
     def check(schema: _wire.CollectionSchema) -> Flow[None]:
         if validate == "off" or option.is_backup or not access.can_read_any(option):
             return
+        from ._preflight import check_partition_name
+
+        db_name, _metadata = import_context(identity, option, call)
+        # A partition named for a partition-key collection rules the request out whatever the files hold: say so
+        # first, as without the file check.
+        check_partition_name(schema, option.partition_name, db_name=db_name)
         report = yield from report_flow(session, identity, option, call, schema, access, full=validate == "full")
         if not report.ok:
-            db_name, _metadata = import_context(identity, option, call)
             raise mismatch_error(report, option, db_name)
 
     return check

@@ -243,8 +243,13 @@ def _check_numpy_group(ctx: _Context, index: int, group: Sequence[str], headers:
             ctx.add("function-output", path, stem, f"file {path!r} supplies {stem!r}, a function's output field: the "
                     "server computes it; remove the file")  # fmt: skip
         elif f is None and not (stem == DYNAMIC_FIELD and ctx.dynamic):
-            ctx.add("npy-extra-file", path, stem, f"file {path!r} is for no field of collection "
-                    f"{ctx.schema.collection_name!r} (a .npy file's name is its field)")  # fmt: skip
+            import difflib  # only for a file that names no field
+
+            names = [n for n, g in by_name.items() if not _is_auto_id(g) and not g.is_function_output]
+            close = difflib.get_close_matches(stem, names, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0] + '.npy'!r}?" if close else ""
+            ctx.add("npy-extra-file", path, stem, f"file {path!r} names no field of collection "
+                    f"{ctx.schema.collection_name!r} (a .npy file's name is its field){hint}")  # fmt: skip
     first = group[0] if group else ""
     for f in ctx.schema.fields:
         if f.nullable and not f.is_dynamic:
