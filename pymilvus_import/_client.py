@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import grpc
 import grpc.aio
 
-from ._calls import CallOptions, Identity
+from ._calls import CallOptions
 from ._connection import ConnectionConfig, PemSource, resolve
 from ._errors import InvalidInputError
 from ._filecheck import SourcesArg, access_for, check_files_flow, check_validate, file_check_flow
@@ -27,9 +27,11 @@ from ._flows import (
     server_version,
     wait_flow,
 )
+from ._identity import Identity, decide
 from ._models import BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import BulkImportOption
 from ._preflight import SchemaCache, import_flow
+from ._secrets import shown
 from ._transport import (
     AsyncTransport,
     SyncTransport,
@@ -39,7 +41,7 @@ from ._transport import (
     dial,
     intercept,
 )
-from ._uri import authorization_value, parse_uri
+from ._uri import parse_uri
 
 if TYPE_CHECKING:
     from ._files.check import FileReport
@@ -87,11 +89,11 @@ class _BaseClient:
     ) -> None:
         if not isinstance(preflight, bool):
             raise InvalidInputError(
-                f"preflight must be True or False, got {preflight!r}", value=preflight, field="preflight"
+                f"preflight must be True or False, got {shown(preflight)}", value=preflight, field="preflight"
             )
         if retry is not None and not isinstance(retry, Retry):
             raise InvalidInputError(
-                f"retry must be a pymilvus_import.Retry, got {type(retry).__name__} {retry!r}",
+                f"retry must be a pymilvus_import.Retry, got {type(retry).__name__} {shown(retry)}",
                 value=retry,
                 field="retry",
             )
@@ -112,7 +114,7 @@ class _BaseClient:
             for_channel=channel is not None,
         )
         self._address: str | None = config.target.address or None
-        self._identity: Identity = config.identity()
+        self._identity: Identity = config.identity
         self._session = Session(config.target.display, retry)
         self._preflight = preflight
         self._validate = check_validate(validate) or "header"
@@ -124,7 +126,8 @@ class _BaseClient:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(target={self._session.target!r}, db_name={self._identity.db_name!r})"
+        db_name = decide(self._identity, CallOptions())[0] or None
+        return f"{type(self).__name__}(target={self._session.target!r}, db_name={db_name!r})"
 
     def _bulk_import(
         self,
@@ -138,11 +141,10 @@ class _BaseClient:
         mode = check_validate(validate) or self._validate
         for name, flag in (("preflight", preflight), ("dry_run", dry_run)):
             if flag is not None and not isinstance(flag, bool):
-                raise InvalidInputError(f"{name} must be True or False, got {flag!r}", value=flag, field=name)
-        identity = self._identity
+                raise InvalidInputError(f"{name} must be True or False, got {shown(flag)}", value=flag, field=name)
         if option.uri.strip():
             # The option's URI must name this client's server; its database and credentials then apply to this
-            # call, exactly as they would through the module-level bulk_import.
+            # call (the identity's option layer), exactly as they would through the module-level bulk_import.
             target = parse_uri(option.uri)
             if self._address is not None and target.address != self._address:
                 raise InvalidInputError(
@@ -151,8 +153,7 @@ class _BaseClient:
                     value=target.display,
                     field="uri",
                 )
-            authorization = authorization_value(token=None, user=target.user, password=target.password)
-            identity = Identity(authorization or identity.authorization, target.db_name or identity.db_name)
+        identity = self._identity.for_option(option)
         check = self._preflight if preflight is None else preflight
         files = file_check_flow(self._session, identity, option, call, self._files, mode)
         return import_flow(
@@ -172,11 +173,7 @@ class _BaseClient:
             raise InvalidInputError(f"full must be True or False, got {full!r}", value=full, field="full")
         local = self._files.read_local if read_local_files is None else read_local_files
         access = access_for(self._address, local, sources)
-        identity = self._identity
-        if option.uri.strip():
-            target = parse_uri(option.uri)
-            authorization = authorization_value(token=None, user=target.user, password=target.password)
-            identity = Identity(authorization or identity.authorization, target.db_name or identity.db_name)
+        identity = self._identity.for_option(option)
         return check_files_flow(self._session, identity, option, call, self._schemas, access, full=full)
 
     def _wait(
