@@ -22,6 +22,7 @@ from ._errors import (
     CollectionNotFoundError,
     DatabaseNotFoundError,
     DeadlineExceededError,
+    FileMismatchError,
     ImportFailedError,
     ImportJobNotFoundError,
     ImportTimeoutError,
@@ -58,6 +59,10 @@ __all__ = [
     "CollectionNotFoundError",
     "DatabaseNotFoundError",
     "DeadlineExceededError",
+    "FileMismatchError",
+    "FileProblem",
+    "FileReport",
+    "FileVerdict",
     "ImportClient",
     "ImportFailedError",
     "ImportJobNotFoundError",
@@ -67,6 +72,7 @@ __all__ = [
     "ImportTimeoutError",
     "InvalidCollectionNameError",
     "InvalidInputError",
+    "LocalFile",
     "MalformedReplyError",
     "MilvusImportError",
     "PartitionNotFoundError",
@@ -76,6 +82,7 @@ __all__ = [
     "RateLimitedError",
     "Retry",
     "SchemaMismatchError",
+    "Source",
     "ServerError",
     "ServerInvalidArgumentError",
     "ServerUnavailableError",
@@ -90,13 +97,27 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ._files.check import FileProblem, FileReport, FileVerdict
+    from ._files.source import LocalFile, Source
     from ._plan import ImportPlan, PlannedImport
+
+# File checks (issue 17) load on first use, like the dry-run values: ``import pymilvus_import`` reads no file code.
+_LAZY = {
+    "ImportPlan": "_plan",
+    "PlannedImport": "_plan",
+    "FileProblem": "_files.check",
+    "FileReport": "_files.check",
+    "FileVerdict": "_files.check",
+    "LocalFile": "_files.source",
+    "Source": "_files.source",
+}
 
 
 def __getattr__(name: str) -> Any:
     # The dry-run values load on first use: two frozen dataclasses cost ~2 ms at import (see _plan.py).
-    if name in ("ImportPlan", "PlannedImport"):
-        from . import _plan
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib
 
-        return getattr(_plan, name)
+        return getattr(importlib.import_module(f".{module}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -69,6 +69,7 @@ def bulk_import(
     compression: grpc.Compression | None = ...,
     preflight: bool | None = ...,
     dry_run: Literal[False] = ...,
+    validate: str | bool | None = ...,
 ) -> BulkImportResponse: ...
 
 
@@ -83,6 +84,7 @@ def bulk_import(
     compression: grpc.Compression | None = ...,
     preflight: bool | None = ...,
     dry_run: Literal[True],
+    validate: str | bool | None = ...,
 ) -> ImportPlan: ...
 
 
@@ -96,6 +98,7 @@ def bulk_import(
     compression: grpc.Compression | None = None,
     preflight: bool | None = None,
     dry_run: bool = False,
+    validate: str | bool | None = None,
 ) -> BulkImportResponse | ImportPlan:
     """Import prepared files into a collection, like the Go SDK's ``BulkImport(ctx, option, callOpts...)``.
 
@@ -120,7 +123,7 @@ def bulk_import(
     option = check_is_option(option)  # the one check, here: the URI to connect to is the option's
     call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
     client = shared_client(option.uri or None)
-    return client._transport.run(client._bulk_import(option, call, preflight, dry_run))
+    return client._transport.run(client._bulk_import(option, call, preflight, dry_run, validate))
 
 
 def get_import_progress(

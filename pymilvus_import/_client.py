@@ -17,6 +17,7 @@ from ._calls import CallOptions
 from ._connection import ConnectionConfig, PemSource, resolve
 from ._effects import Flow
 from ._errors import InvalidInputError
+from ._filecheck import SourcesArg, access_for, check_files_flow, check_validate, file_check_flow
 from ._identity import Identity, decide
 from ._import_flow import import_flow
 from ._models import BulkImportResponse, ImportJobRecord, ImportProgress
@@ -38,6 +39,7 @@ from ._transport import (
 from ._uri import parse_uri
 
 if TYPE_CHECKING:
+    from ._files.check import FileReport
     from ._plan import ImportPlan
 
 Jobs = BulkImportResponse | Iterable[str | int] | str | int
@@ -79,6 +81,8 @@ class _BaseClient:
         channel_options: Sequence[tuple[str, Any]] | None = None,
         retry: Retry | None = None,
         preflight: bool = True,
+        validate: str = "header",
+        read_local_files: bool | None = None,
     ) -> None:
         if not isinstance(preflight, bool):
             raise InvalidInputError(
@@ -110,6 +114,8 @@ class _BaseClient:
         self._identity: Identity = config.identity
         self._session = Session(config.target.display, retry)
         self._preflight = preflight
+        self._validate = check_validate(validate) or "header"
+        self._files = access_for(self._address, read_local_files, None)
         self._schemas = SchemaCache(clock=self._session.clock)
         self._open(config, channel, interceptors)
 
@@ -121,9 +127,15 @@ class _BaseClient:
         return f"{type(self).__name__}(target={self._session.target!r}, db_name={db_name!r})"
 
     def _bulk_import(
-        self, option: BulkImportOption, call: CallOptions, preflight: bool | None, dry_run: bool
+        self,
+        option: BulkImportOption,
+        call: CallOptions,
+        preflight: bool | None,
+        dry_run: bool,
+        validate: object = None,
     ) -> Flow[BulkImportResponse | ImportPlan]:
         """The flow of one ``bulk_import`` of (checked, see :func:`check_is_option`) ``option``."""
+        mode = check_validate(validate) or self._validate
         for name, flag in (("preflight", preflight), ("dry_run", dry_run)):
             if flag is not None and not isinstance(flag, bool):
                 raise InvalidInputError(f"{name} must be True or False, got {shown(flag)}", value=flag, field=name)
@@ -140,7 +152,26 @@ class _BaseClient:
                 )
         identity = self._identity.for_option(option)
         check = self._preflight if preflight is None else preflight
-        return import_flow(self._session, identity, option, call, self._schemas, preflight=check, dry_run=dry_run)
+        files = file_check_flow(self._session, identity, option, call, self._files, mode)
+        return import_flow(
+            self._session, identity, option, call, self._schemas, preflight=check, dry_run=dry_run, files=files
+        )
+
+    def _check_files(
+        self,
+        option: BulkImportOption,
+        call: CallOptions,
+        full: object,
+        sources: SourcesArg,
+        read_local_files: bool | None,
+    ) -> Flow[FileReport]:
+        option = check_is_option(option)
+        if not isinstance(full, bool):
+            raise InvalidInputError(f"full must be True or False, got {shown(full)}", value=full, field="full")
+        local = self._files.read_local if read_local_files is None else read_local_files
+        access = access_for(self._address, local, sources)
+        identity = self._identity.for_option(option)
+        return check_files_flow(self._session, identity, option, call, self._schemas, access, full=full)
 
     def _wait(
         self,
@@ -227,6 +258,7 @@ class ImportClient(_BaseClient):
         compression: grpc.Compression | None = ...,
         preflight: bool | None = ...,
         dry_run: Literal[False] = ...,
+        validate: str | bool | None = ...,
     ) -> BulkImportResponse: ...
 
     @overload
@@ -241,6 +273,7 @@ class ImportClient(_BaseClient):
         compression: grpc.Compression | None = ...,
         preflight: bool | None = ...,
         dry_run: Literal[True],
+        validate: str | bool | None = ...,
     ) -> ImportPlan: ...
 
     def bulk_import(
@@ -254,14 +287,41 @@ class ImportClient(_BaseClient):
         compression: grpc.Compression | None = None,
         preflight: bool | None = None,
         dry_run: bool = False,
+        validate: str | bool | None = None,
     ) -> BulkImportResponse | ImportPlan:
         """Import the option's file groups: one Import RPC per group, in order (see :func:`bulk_import`).
 
         ``preflight`` (default: the client's, on unless ``ImportClient(..., preflight=False)``) checks the request
         against the server's schema first; ``dry_run=True`` runs the preflight and returns the :class:`ImportPlan`
-        of the requests instead of sending any Import."""
+        of the requests instead of sending any Import. ``validate`` (default: the client's, ``"header"``) checks
+        what is inside every file the client can read, with the preflight: ``"full"`` reads every value,
+        ``"off"`` skips it (see :meth:`check_files`)."""
         call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-        return self._transport.run(self._bulk_import(check_is_option(option), call, preflight, dry_run))
+        return self._transport.run(self._bulk_import(check_is_option(option), call, preflight, dry_run, validate))
+
+    def check_files(
+        self,
+        option: BulkImportOption,
+        *,
+        full: bool = False,
+        sources: SourcesArg = None,
+        read_local_files: bool | None = None,
+        timeout: float | None = None,
+        metadata: MetadataArg = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> FileReport:
+        """Check what is inside the option's files against the collection, and return the :class:`FileReport`
+        (per-file verdicts, every problem) without raising for a problem and without sending any Import.
+
+        ``full=True`` reads every value (streaming); otherwise headers and first rows only. Files are read from
+        ``sources`` (a mapping path -> Source with ``size()``/``read(offset, length)``, or a callable), else from
+        local paths when the server is on this machine (``read_local_files`` forces it on or off). A file that
+        cannot be read gets the verdict "not readable" (no verdict). Raises like the preflight for an unknown
+        collection."""
+        call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
+        return self._transport.run(self._check_files(option, call, full, sources, read_local_files))
 
     def get_import_progress(
         self,
@@ -374,6 +434,7 @@ class AsyncImportClient(_BaseClient):
         compression: grpc.Compression | None = ...,
         preflight: bool | None = ...,
         dry_run: Literal[False] = ...,
+        validate: str | bool | None = ...,
     ) -> BulkImportResponse: ...
 
     @overload
@@ -388,6 +449,7 @@ class AsyncImportClient(_BaseClient):
         compression: grpc.Compression | None = ...,
         preflight: bool | None = ...,
         dry_run: Literal[True],
+        validate: str | bool | None = ...,
     ) -> ImportPlan: ...
 
     async def bulk_import(
@@ -401,10 +463,28 @@ class AsyncImportClient(_BaseClient):
         compression: grpc.Compression | None = None,
         preflight: bool | None = None,
         dry_run: bool = False,
+        validate: str | bool | None = None,
     ) -> BulkImportResponse | ImportPlan:
         """:meth:`ImportClient.bulk_import`, awaited. Cancelling the task cancels the RPC in flight."""
         call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-        return await self._transport.run(self._bulk_import(check_is_option(option), call, preflight, dry_run))
+        return await self._transport.run(self._bulk_import(check_is_option(option), call, preflight, dry_run, validate))
+
+    async def check_files(
+        self,
+        option: BulkImportOption,
+        *,
+        full: bool = False,
+        sources: SourcesArg = None,
+        read_local_files: bool | None = None,
+        timeout: float | None = None,
+        metadata: MetadataArg = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> FileReport:
+        """:meth:`ImportClient.check_files`, awaited (files are read in a worker thread)."""
+        call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
+        return await self._transport.run(self._check_files(option, call, full, sources, read_local_files))
 
     async def get_import_progress(
         self,

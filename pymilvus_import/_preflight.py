@@ -386,11 +386,14 @@ def preflight_flow(
     db_name: str,
     metadata: Metadata,
     version: str | None = None,
+    files: Callable[[_wire.CollectionSchema], Flow[None]] | None = None,
 ) -> Flow[_wire.CollectionSchema | None]:
     """Check ``option`` against the server before any Import: version verdicts (no RPC), then DescribeCollection
     (cached), then HasPartition when a partition is named and not yet confirmed. Returns the schema checked against,
     or None when the server gave no usable answer. Raises a :class:`~._errors.PreflightError` subclass for a verdict.
     ``db_name`` and ``metadata`` are the import call's (``_import_flow.import_context``): the Imports' own.
+    ``files`` (see ``_filecheck``) checks the file contents against the schema first, so a refusal lists every
+    problem of every readable file.
     """
     check_version(option, version, db_name=db_name)
     cache = cache if cache is not None else SchemaCache()
@@ -399,6 +402,8 @@ def preflight_flow(
     entry = cache.get(target, db_name, collection)
     if entry is not None:
         try:
+            if files is not None:
+                yield from files(entry.schema)
             check_schema(option, entry.schema, db_name=db_name)
             if not option.partition_name or option.partition_name in entry.partitions:
                 return entry.schema
@@ -412,6 +417,8 @@ def preflight_flow(
         if schema is None:
             return None
         entry = cache.put(target, db_name, collection, schema)
+        if files is not None:
+            yield from files(schema)
         check_schema(option, schema, db_name=db_name)
 
     if option.partition_name and option.partition_name not in entry.partitions:

@@ -55,6 +55,7 @@ from ._output import (
     ReaderSafeStream,
     RedactingFormatter,
     RedactingStream,
+    check_lines,
     fill_closed_descriptors,
     final_summary,
     format_duration,
@@ -293,12 +294,16 @@ def _submit(run: _Run, client: ImportClient) -> int:
     run.result.update(collection=args.collection, partition=args.partition, database=args.db, job_ids=[])
     timeout = run.rpc_timeout(DEFAULT_SUBMIT_TIMEOUT)
     if args.dry_run:
-        plan = client.bulk_import(option, timeout=timeout, preflight=args.preflight, dry_run=True)
+        plan = client.bulk_import(
+            option, timeout=timeout, preflight=args.preflight, dry_run=True, validate=args.validate
+        )
         run.result.update(dry_run=plan.to_dict())
         run.say(*plan_lines(plan))
         return EXIT_OK
     try:
-        response: BulkImportResponse = client.bulk_import(option, timeout=timeout, preflight=args.preflight)
+        response: BulkImportResponse = client.bulk_import(
+            option, timeout=timeout, preflight=args.preflight, validate=args.validate
+        )
     except (MilvusImportError, KeyboardInterrupt) as error:
         created = created_job_ids(error)
         if created:  # never lost: printed here, in --json and in the error message
@@ -421,7 +426,24 @@ def _wait(run: _Run, client: ImportClient) -> int:
     return EXIT_OK
 
 
+def _check(run: _Run, client: ImportClient) -> int:
+    args = run.args
+    option = build_option(args.collection, args.groups or (), options=args.options)
+    report = client.check_files(option, full=args.full, read_local_files=True, timeout=run.remaining())
+    run.result.update(
+        collection=args.collection,
+        ok=report.ok,
+        server_version=report.server_version,
+        full=report.full,
+        problems=[{"file": p.file, "field": p.field, "message": p.message} for p in report.problems],
+        files=[v.to_dict() for v in report.verdicts],
+    )
+    run.say(*check_lines(report))
+    return EXIT_OK if report.ok else EXIT_USAGE
+
+
 _COMMANDS: dict[str, Callable[[_Run, ImportClient], int]] = {
+    "check": _check,
     "submit": _submit,
     "progress": _progress,
     "list": _list,
@@ -573,7 +595,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
             unknown.append(str(extra))
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    if args.command == "submit":
+    if args.command in ("submit", "check"):
         entries = sorted([*(args.groups or []), *leftover], key=lambda entry: entry[0])
         args.groups = [group for _, group in entries]
     elif dest:
@@ -586,7 +608,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
             setattr(args, name, default)
     if not hasattr(args, "timeout"):
         args.timeout = None
-    if args.command == "submit" and not args.groups:
+    if args.command in ("submit", "check") and not args.groups:
         args.command_parser.error("give at least one file group: a GROUP argument or --group PATH [PATH ...]")
     return args
 
