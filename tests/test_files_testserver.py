@@ -285,3 +285,34 @@ def test_the_cli_check_prints_every_problem_and_exits_2(
     result = helpers.run_cli(capsys, "check", "--uri", server.uri, "-c", "books", good)
     assert result.code == 0 and "No problem found." in result.out
     assert server.import_count() == 0
+
+
+@pytest.mark.parametrize("version", ["v2.4.10", "v2.5.27", "v2.6.0"])
+@pytest.mark.parametrize("validate", ["header", "off"])
+def test_a_npy_file_for_no_field_is_ignored_from_2_4_and_neither_check_nor_preflight_refuses_it(
+    serve, tmp_path: Path, version: str, validate: str
+) -> None:
+    """2.4+ ignores a .npy file that names no field (2.3.5 fails the job: tests/test_files_milvus.py,
+    tests/test_preflight_milvus.py). check_files says OK, and bulk_import sends the Import, with the file check on
+    or off: the preflight's own verdict reads the same rule."""
+    server = serve(version)
+    group = npy_group(
+        tmp_path, id=np.arange(3), s=np.array(["a", "b", "c"]), vec=np.ones((3, 4), np.float32), colour=np.arange(3)
+    )
+    option = pi.new_bulk_import_option(server.uri, "books", [group])
+    with pi.ImportClient(server.uri) as client:
+        report = client.check_files(option, timeout=10)
+    assert report.ok and report.problems == ()
+    assert outcome(server, [group], validate=validate) is None
+    assert pi.bulk_import(option, timeout=10, dry_run=True).requests[0].files == tuple(group)
+
+
+def test_a_misspelt_npy_file_on_2_4_is_refused_as_the_field_it_leaves_missing(serve, tmp_path: Path) -> None:
+    server = serve("v2.4.10")
+    group = npy_group(tmp_path, id=np.arange(3), s=np.array(["a", "b", "c"]), vecs=np.ones((3, 4), np.float32))
+    option = pi.new_bulk_import_option(server.uri, "books", [group])
+    before = server.import_count()
+    with pytest.raises(pi.SchemaMismatchError, match="no file for field 'vec'") as info:
+        pi.bulk_import(option, timeout=10, validate="off")
+    assert "names no field and is ignored by the server; did you mean 'vec.npy'?" in str(info.value)
+    assert server.import_count() == before
