@@ -206,6 +206,16 @@ PURE_MODULES = (
     "_plan.py",
     "_wire.py",
     "_models.py",
+    "_filecheck.py",
+    "_files/__init__.py",
+    "_files/source.py",
+    "_files/npy.py",
+    "_files/parquet.py",
+    "_files/csv.py",
+    "_files/json.py",
+    "_files/rules.py",
+    "_files/check.py",
+    "_files/full.py",
 )
 
 
