@@ -377,7 +377,7 @@ def end_to_end_main() -> None:
     print_end_to_end(row, sys.stdout)
 
 
-E2E_GROUPS, E2E_ROWS, E2E_DIM = 8, 50_000, 128
+E2E_GROUPS, E2E_ROWS, E2E_DIM = 4, 50_000, 128
 
 
 def print_end_to_end(row: dict[str, Any], stream: Any) -> None:
