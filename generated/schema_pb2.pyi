@@ -8,7 +8,6 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 class DataType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
-    None: _ClassVar[DataType]
     Bool: _ClassVar[DataType]
     Int8: _ClassVar[DataType]
     Int16: _ClassVar[DataType]
@@ -29,7 +28,6 @@ class DataType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BFloat16Vector: _ClassVar[DataType]
     SparseFloatVector: _ClassVar[DataType]
     Int8Vector: _ClassVar[DataType]
-None: DataType
 Bool: DataType
 Int8: DataType
 Int16: DataType

@@ -2,43 +2,39 @@
 
 Every RPC-backed function takes the same five keyword arguments (``timeout``, ``metadata``, ``credentials``,
 ``wait_for_ready``, ``compression``); :class:`CallOptions` checks them before any RPC and carries them untouched to
-every RPC of the call. The rules where the caller's options meet the client's own credentials and database are here
-once, for every RPC:
-
-- ``credentials`` (per-call ``grpc.CallCredentials``) replace the client's credentials: the client's
-  ``authorization`` header is then not sent (Milvus reads the first ``authorization`` header, so sending both would
-  let the client's win).
-- an ``authorization`` or ``dbname`` entry in ``metadata`` wins over the client's; a ``dbname`` entry also becomes
-  the request's ``db_name`` (Import, ListImportTasks), so header and request never disagree.
+every RPC of the call. Where they meet the client's own credentials and database (a caller's ``authorization`` or
+``dbname`` entry, per-call ``credentials``) is decided in ``_identity.decide``, with every other source.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 
 import grpc
 
 from ._errors import InvalidInputError
+from ._identity import Identity as Identity  # importable from here too, as before
+from ._secrets import is_secret_name, mask_pair, shown
 
 Metadata = tuple[tuple[str, "str | bytes"], ...]
 Clock = Callable[[], float]
 
-_SECRET_KEYS = ("authorization", "token", "password", "api-key", "apikey", "x-api-key")
+#: The longest duration (timeouts, poll intervals, retry delays), in seconds: about 31 years. gRPC turns a
+#: longer deadline into an immediate DEADLINE_EXCEEDED (measured: 1e9 s works, 1e12 s fails at once).
+MAX_SECONDS = 1e9
+
+# gRPC's rule for metadata keys: lower-case letters, digits, "_", "-" and "."; keys starting with "grpc-" are
+# gRPC's own, and the HTTP/2 transport's headers are not the caller's to set (":path", "host", "te", ...).
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-.")
+_RESERVED_KEYS = frozenset(
+    {"host", "te", "content-type", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
+)
 
 
-class Identity:
-    """Who calls and in which database: the ``authorization`` metadata value (a secret) and the default database."""
-
-    __slots__ = ("authorization", "db_name")
-
-    def __init__(self, authorization: str | None = None, db_name: str | None = None) -> None:
-        self.authorization = authorization
-        self.db_name = db_name
-
-    def __repr__(self) -> str:
-        return f"Identity(authorization={'***' if self.authorization else None}, db_name={self.db_name!r})"
+def is_positive_number(value: object, maximum: float = MAX_SECONDS) -> bool:
+    """A number (not a bool) in ``(0, maximum]``: NaN, infinities and huge ints fail without an OverflowError."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= maximum
 
 
 class CallOptions:
@@ -55,14 +51,10 @@ class CallOptions:
         compression: grpc.Compression | None = None,
     ) -> None:
         """Raises :class:`InvalidInputError` naming the bad option (metadata keys, never metadata values)."""
-        if timeout is not None and (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, (int, float))
-            or not math.isfinite(timeout)
-            or timeout <= 0
-        ):
+        if timeout is not None and not is_positive_number(timeout):
             raise InvalidInputError(
-                f"timeout must be a finite positive number of seconds (None for no deadline), got {timeout!r}",
+                f"timeout must be a positive number of seconds up to {MAX_SECONDS:g} (None for no deadline), got "
+                f"{shown(timeout)}",
                 value=timeout,
                 field="timeout",
             )
@@ -75,13 +67,13 @@ class CallOptions:
             )
         if wait_for_ready is not None and not isinstance(wait_for_ready, bool):
             raise InvalidInputError(
-                f"wait_for_ready must be True, False or None, got {wait_for_ready!r}",
+                f"wait_for_ready must be True, False or None, got {shown(wait_for_ready)}",
                 value=wait_for_ready,
                 field="wait_for_ready",
             )
         if compression is not None and not isinstance(compression, grpc.Compression):
             raise InvalidInputError(
-                f"compression must be a grpc.Compression (NoCompression, Deflate, Gzip), got {compression!r}",
+                f"compression must be a grpc.Compression (NoCompression, Deflate, Gzip), got {shown(compression)}",
                 value=compression,
                 field="compression",
             )
@@ -91,51 +83,40 @@ class CallOptions:
         self.wait_for_ready = wait_for_ready
         self.compression = compression
 
-    def header(self, key: str) -> str | None:
-        """The caller's value for metadata ``key`` (the first one), if any."""
-        for k, v in self.metadata:
-            if k == key:
-                return v if isinstance(v, str) else None
-        return None
-
-    def db_name(self, *defaults: str | None) -> str:
-        """The database a call addresses: the caller's ``dbname`` header, else the first default given."""
-        return self.header("dbname") or next((d for d in defaults if d), "")
-
-    def request_metadata(self, authorization: str | None, db_name: str) -> Metadata:
-        """The caller's entries, then ``authorization`` (unless the caller set it or passed per-call credentials)
-        and ``dbname`` (unless the caller set it)."""
-        keys = {k for k, _ in self.metadata}
-        extra: list[tuple[str, str | bytes]] = []
-        if authorization and "authorization" not in keys and self.credentials is None:
-            extra.append(("authorization", authorization))
-        if db_name and "dbname" not in keys:
-            extra.append(("dbname", db_name))
-        return self.metadata + tuple(extra)
-
 
 def _check_metadata(metadata: object) -> Metadata:
     if metadata is None:
         return ()
-    if isinstance(metadata, (str, bytes)) or not isinstance(metadata, Iterable):
+    text = isinstance(metadata, (str, bytes, bytearray))  # "authorization=SECRET": could be a secret itself
+    if text or not isinstance(metadata, Iterable):
         raise InvalidInputError(
-            f"metadata must be a sequence of (key, value) tuples, got {type(metadata).__name__} {metadata!r}",
-            value=metadata,
+            f"metadata must be a sequence of (key, value) tuples such as [('x-request-id', 'abc')], got "
+            f"{type(metadata).__name__} {'(value not shown)' if text else shown(metadata)}",
+            value=type(metadata).__name__ if text else metadata,
             field="metadata",
         )
     pairs: list[tuple[str, str | bytes]] = []
     for entry in metadata:
         if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)):
-            shown = _describe_entry(entry)
+            shown_entry = _shown_entry(entry)
             raise InvalidInputError(
-                f"metadata entries must be (key, value) tuples with a string key, got {shown}",
-                value=shown,
+                f"metadata entries must be (key, value) tuples with a string key, got {shown(shown_entry)}",
+                value=shown_entry,
                 field="metadata",
             )
         key, value = entry
-        if not key or key != key.lower() or not key.isascii() or not key.isprintable() or " " in key:
+        key = str.__str__(key)
+        if not key or not set(key) <= _KEY_CHARS:
             raise InvalidInputError(
-                f"metadata key {key!r} must be non-empty, lower-case printable ASCII without spaces (gRPC rule)",
+                f"metadata key {shown(key)} must be non-empty and hold only lower-case ASCII letters, digits, '_', "
+                "'-' and '.' (gRPC rule)",
+                value=key,
+                field="metadata",
+            )
+        if key.startswith("grpc-") or key in _RESERVED_KEYS:
+            raise InvalidInputError(
+                f"metadata key {key!r} is reserved: gRPC and HTTP/2 set it themselves ('grpc-*', host, te, "
+                "content-type, ...); use a key of your own",
                 value=key,
                 field="metadata",
             )
@@ -144,6 +125,7 @@ def _check_metadata(metadata: object) -> Metadata:
                 raise InvalidInputError(
                     f"metadata value for {key!r} must be bytes, got {type(value).__name__}", value=key, field="metadata"
                 )
+            value = bytes(value)
         elif not isinstance(value, str):
             raise InvalidInputError(
                 f"metadata value for {key!r} must be str, got {type(value).__name__}", value=key, field="metadata"
@@ -154,16 +136,20 @@ def _check_metadata(metadata: object) -> Metadata:
                 value=key,
                 field="metadata",
             )
+        else:
+            value = str.__str__(value)
         pairs.append((key, value))
     return tuple(pairs)
 
 
-def _describe_entry(entry: object) -> str:
-    """A bad metadata entry for a message: its repr, with the values of secret-looking keys masked."""
-    if isinstance(entry, (list, tuple)) and entry and isinstance(entry[0], str) and entry[0].lower() in _SECRET_KEYS:
-        masked = [entry[0], *("***" for _ in entry[1:])]
-        return repr(tuple(masked) if isinstance(entry, tuple) else masked)
-    return repr(entry)
+def _shown_entry(entry: object) -> object:
+    """A malformed metadata entry as shown: a bare key (``"x-trace"`` for ``("x-trace", v)``) as itself, a pair's
+    values masked when its key names a secret; a bare string that could be a secret (long, or not key-shaped) not."""
+    if isinstance(entry, str):
+        plain = str.__str__(entry)
+        key_like = 0 < len(plain) <= 32 and set(plain) <= _KEY_CHARS and not is_secret_name(plain)
+        return plain if key_like else "<str (not shown)>"
+    return mask_pair(entry)
 
 
 class Deadline:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import grpc
 import grpc.aio
 
-from ._calls import CallOptions, Identity
+from ._calls import CallOptions
 from ._connection import ConnectionConfig, PemSource, resolve
 from ._errors import InvalidInputError
 from ._flows import (
@@ -26,6 +26,7 @@ from ._flows import (
     server_version,
     wait_flow,
 )
+from ._identity import Identity, decide
 from ._models import BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import BulkImportOption
 from ._preflight import SchemaCache, import_flow
@@ -38,7 +39,7 @@ from ._transport import (
     dial,
     intercept,
 )
-from ._uri import authorization_value, parse_uri
+from ._uri import parse_uri
 
 if TYPE_CHECKING:
     from ._plan import ImportPlan
@@ -108,7 +109,7 @@ class _BaseClient:
             for_channel=channel is not None,
         )
         self._address: str | None = config.target.address or None
-        self._identity: Identity = config.identity()
+        self._identity: Identity = config.identity
         self._session = Session(config.target.display, retry)
         self._preflight = preflight
         self._schemas = SchemaCache(clock=self._session.clock)
@@ -118,7 +119,8 @@ class _BaseClient:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(target={self._session.target!r}, db_name={self._identity.db_name!r})"
+        db_name = decide(self._identity, CallOptions())[0] or None
+        return f"{type(self).__name__}(target={self._session.target!r}, db_name={db_name!r})"
 
     def _bulk_import(
         self, option: BulkImportOption, call: CallOptions, preflight: bool | None, dry_run: bool
@@ -127,10 +129,9 @@ class _BaseClient:
         for name, flag in (("preflight", preflight), ("dry_run", dry_run)):
             if flag is not None and not isinstance(flag, bool):
                 raise InvalidInputError(f"{name} must be True or False, got {flag!r}", value=flag, field=name)
-        identity = self._identity
         if option.uri.strip():
             # The option's URI must name this client's server; its database and credentials then apply to this
-            # call, exactly as they would through the module-level bulk_import.
+            # call (the identity's option layer), exactly as they would through the module-level bulk_import.
             target = parse_uri(option.uri)
             if self._address is not None and target.address != self._address:
                 raise InvalidInputError(
@@ -139,8 +140,7 @@ class _BaseClient:
                     value=target.display,
                     field="uri",
                 )
-            authorization = authorization_value(token=None, user=target.user, password=target.password)
-            identity = Identity(authorization or identity.authorization, target.db_name or identity.db_name)
+        identity = self._identity.for_option(option)
         check = self._preflight if preflight is None else preflight
         return import_flow(self._session, identity, option, call, self._schemas, preflight=check, dry_run=dry_run)
 

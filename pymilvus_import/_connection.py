@@ -10,9 +10,11 @@ from typing import Any
 
 import grpc
 
-from ._calls import Identity
 from ._errors import InvalidInputError
-from ._uri import CREDENTIALS_HINT, Target, authorization_value, check_secret_text, is_header_safe, parse_uri
+from ._identity import Identity, uses_env_token
+from ._names import check_milvus_name
+from ._secrets import shown
+from ._uri import CREDENTIALS_HINT, Target, check_credential, is_header_safe, parse_uri
 
 #: Like pymilvus: no message size limits, keepalive every 10 s (5 s timeout), also without calls in flight.
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
@@ -32,6 +34,7 @@ USER_CHANNEL = "<user-supplied channel>"
 _PEM_MARKER = "-----BEGIN"
 # A long run of base64 characters is key material pasted as text, not a file name: never echo it.
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{40,}")
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 _PEM_TEXT_HINT = "looks like PEM text: pass it as bytes or a file path"
 
 
@@ -75,19 +78,32 @@ def _read_pem(source: PemSource | None, what: str) -> bytes | None:
             value="***",
             field=what,
         )
+    shown_name = _shown_pem_path(name, what)
     try:
         data = Path(name).read_bytes()
+        unreadable = None
     except OSError as exc:
-        raise InvalidInputError(
-            f"cannot read {what} file {name!r}: {exc.strerror or type(exc).__name__}", value=name, field=what
-        ) from None
+        unreadable = exc.strerror or type(exc).__name__
+    if unreadable is not None:
+        # Raised outside the except block: the OSError (kept as __context__ otherwise) names the file, which for
+        # key text pasted as a path is the key itself.
+        raise InvalidInputError(f"cannot read {what} file {shown_name}: {unreadable}", value=shown_name, field=what)
     if _PEM_MARKER.encode() not in data:
         raise InvalidInputError(
-            f"{what} file {name!r} holds no PEM block (no '{_PEM_MARKER}' line); gRPC needs PEM, not DER",
-            value=name,
+            f"{what} file {shown_name} holds no PEM block (no '{_PEM_MARKER}' line); gRPC needs PEM, not DER",
+            value=shown_name,
             field=what,
         )
     return data
+
+
+def _shown_pem_path(name: str, what: str) -> str:
+    """How the path of a PEM file is named in a message. The private key's is shown only when it cannot be key text
+    pasted by mistake: key text is base64 (letters, digits, '+', '/', '='), so a path with a '.' (``client.key``)
+    or other characters is shown, anything else is not."""
+    if what == "client_key" and set(name) <= _BASE64_CHARS:
+        return "(name not shown: it may be key text)"
+    return repr(name)
 
 
 def _check_optional_text(value: object, what: str, *, header: bool = False) -> None:
@@ -107,22 +123,9 @@ def _check_optional_text(value: object, what: str, *, header: bool = False) -> N
 
 
 def check_credentials(token: object, user: object, password: object) -> None:
-    """Credentials given as arguments: strings (UTF-8), a non-empty token, a non-empty user and password.
-
-    Errors name the argument, never the value (``value="***"``).
-    """
+    """Credentials given as arguments, each by the one credential rule (``_uri.check_credential``)."""
     for what, value in (("token", token), ("user", user), ("password", password)):
-        check_secret_text(value, what)
-        if isinstance(value, str) and not value.strip():
-            raise InvalidInputError(
-                f"{what} is empty or blank; leave it out (None) to send no credentials", value="***", field=what
-            )
-        if what == "token" and isinstance(value, str) and any(ch in value for ch in "\0\r\n"):
-            raise InvalidInputError(
-                "token holds a NUL or line break (read from a file with its newline?); value not shown",
-                value="***",
-                field=what,
-            )
+        check_credential(value, what)
 
 
 class TLSConfig:
@@ -148,9 +151,6 @@ class TLSConfig:
             f"server_name={self.server_name!r})"
         )
 
-    def key(self) -> tuple[bytes | None, bytes | None, bytes | None, str | None]:
-        return (self.root_certificates, self.certificate_chain, self.private_key, self.server_name)
-
     def credentials(self) -> grpc.ChannelCredentials:
         return grpc.ssl_channel_credentials(self.root_certificates, self.private_key, self.certificate_chain)
 
@@ -158,35 +158,19 @@ class TLSConfig:
 class ConnectionConfig:
     """Everything needed to open a channel and talk to one server. Holds secrets; it has no repr of its own."""
 
-    __slots__ = ("channel_options", "db_name", "password", "target", "tls", "token", "user")
+    __slots__ = ("channel_options", "identity", "target", "tls")
 
     def __init__(
         self,
         target: Target,
         tls: TLSConfig | None,
         channel_options: tuple[tuple[str, Any], ...],
-        token: str | None = None,
-        user: str | None = None,
-        password: str | None = None,
-        db_name: str | None = None,
+        identity: Identity,
     ) -> None:
         self.target = target
         self.tls = tls
         self.channel_options = channel_options
-        self.token = token
-        self.user = user
-        self.password = password
-        self.db_name = db_name
-
-    def identity(self) -> Identity:
-        user = self.user if self.user is not None else self.target.user
-        password = self.password if self.password is not None else self.target.password
-        authorization = authorization_value(token=self.token, user=user, password=password)
-        return Identity(authorization, self.db_name or self.target.db_name)
-
-    def cache_key(self) -> tuple[Any, ...]:
-        """Channels are shared per (address, TLS material, channel options); credentials travel as metadata."""
-        return (self.target.address, self.tls.key() if self.tls else None, self.channel_options)
+        self.identity = identity
 
 
 def check_identity_inputs(*, token: object, user: object, password: object, db_name: object) -> None:
@@ -194,6 +178,8 @@ def check_identity_inputs(*, token: object, user: object, password: object, db_n
     (which never calls ``resolve``): typed, encodable, non-empty; ``db_name`` printable ASCII (a gRPC header)."""
     check_credentials(token, user, password)
     _check_optional_text(db_name, "db_name", header=True)
+    if isinstance(db_name, str):
+        check_milvus_name(db_name, "database name")
 
 
 def resolve(
@@ -214,48 +200,66 @@ def resolve(
     """Combine arguments, the URI and the environment (``MILVUS_URI``, ``MILVUS_TOKEN`` when arguments are absent).
 
     ``for_channel``: the caller brings its own channel, so the URI is optional (it still gives credentials and the
-    database), ``MILVUS_URI`` is not read, and TLS or channel options cannot apply (they belong to the channel)."""
+    database), ``MILVUS_URI`` is not read, and TLS or channel options cannot apply (they belong to the channel).
+    Which credentials and database each RPC then uses is ``_identity.decide``'s rule."""
     if for_channel:
-        given = [
-            name
-            for name, value in (
-                ("secure", secure),
-                ("ca_cert", ca_cert),
-                ("client_cert", client_cert),
-                ("client_key", client_key),
-                ("server_name", server_name),
-                ("channel_options", channel_options),
-            )
-            if value is not None
-        ]
-        if given:
-            raise InvalidInputError(
-                f"{', '.join(given)} cannot apply to a channel you pass: configure TLS and channel options when "
-                "you create the channel (grpc.secure_channel(...)), or pass a URI instead of a channel",
-                value=given[0],
-                field=given[0],
-            )
-        if uri is None or (isinstance(uri, str) and not uri.strip()):
-            uri = None
-    if for_channel and uri is None:
-        target = Target(address="", secure=False, display=USER_CHANNEL)
-    elif uri is None or (isinstance(uri, str) and not uri.strip()):
-        uri = os.environ.get("MILVUS_URI", "")
-        if not uri.strip():
-            raise InvalidInputError(
-                "no Milvus URI: pass uri='http://host:19530' (or put it in the option) or set MILVUS_URI",
-                value=uri,
-                field="uri",
-            )
-        target = parse_uri(uri)
-    else:
-        target = parse_uri(uri)
+        _refuse_channel_settings(
+            secure=secure,
+            ca_cert=ca_cert,
+            client_cert=client_cert,
+            client_key=client_key,
+            server_name=server_name,
+            channel_options=channel_options,
+        )
+    target = _target(uri, for_channel=for_channel)
+    identity = _identity_of(target, token=token, user=user, password=password, db_name=db_name)
+    tls = _tls(
+        target, secure=secure, ca_cert=ca_cert, client_cert=client_cert, client_key=client_key, server_name=server_name
+    )
+    return ConnectionConfig(
+        target=target, tls=tls, channel_options=_channel_options(channel_options, tls), identity=identity
+    )
+
+
+def _refuse_channel_settings(**settings: object) -> None:
+    """TLS and channel options belong to a channel the caller passes: giving them too is an error."""
+    given = [name for name, value in settings.items() if value is not None]
+    if given:
+        raise InvalidInputError(
+            f"{', '.join(given)} cannot apply to a channel you pass: configure TLS and channel options when "
+            "you create the channel (grpc.secure_channel(...)), or pass a URI instead of a channel",
+            value=given[0],
+            field=given[0],
+        )
+
+
+def _target(uri: str | None, *, for_channel: bool) -> Target:
+    """The URI given, else (without a channel of the caller's) ``MILVUS_URI``; with a channel, no URI is fine."""
+    if uri is not None and not (isinstance(uri, str) and not uri.strip()):
+        return parse_uri(uri)
+    if for_channel:
+        return Target(address="", secure=False, display=USER_CHANNEL)
+    uri = os.environ.get("MILVUS_URI", "")
+    if not uri.strip():
+        raise InvalidInputError(
+            "no Milvus URI: pass uri='http://host:19530' (or put it in the option) or set MILVUS_URI",
+            value=uri,
+            field="uri",
+        )
+    return parse_uri(uri)
+
+
+def _identity_of(
+    target: Target, *, token: str | None, user: str | None, password: str | None, db_name: str | None
+) -> Identity:
+    """The client's sources of credentials and database, each checked (``MILVUS_TOKEN`` read when it can matter)."""
     check_identity_inputs(token=token, user=user, password=password, db_name=db_name)
-    if token is None and user is None and target.user is None:
-        token = os.environ.get("MILVUS_TOKEN") or None
-        if token is not None:
+    env_token = None
+    if uses_env_token(token=token, user=user, uri=target):
+        env_token = os.environ.get("MILVUS_TOKEN") or None
+        if env_token is not None:
             try:
-                check_credentials(token, None, None)
+                check_credentials(env_token, None, None)
             except InvalidInputError as error:
                 raise InvalidInputError(f"MILVUS_TOKEN: {error.message}", value="***", field="MILVUS_TOKEN") from None
     if (user is None) != (password is None) and target.user is None:
@@ -267,10 +271,25 @@ def resolve(
             value=target.display,
             field="uri",
         )
+    return Identity(token=token, user=user, password=password, db_name=db_name, uri=target, env_token=env_token)
+
+
+def _tls(
+    target: Target,
+    *,
+    secure: bool | None,
+    ca_cert: PemSource | None,
+    client_cert: PemSource | None,
+    client_key: PemSource | None,
+    server_name: str | None,
+) -> TLSConfig | None:
+    """TLS material when TLS is on: for an ``https``/``grpcs`` URI, ``secure=True``, or any TLS argument."""
     _check_optional_text(server_name, "server_name", header=True)
     if secure is not None and not isinstance(secure, bool):
         raise InvalidInputError(
-            f"secure must be True, False or None, got {type(secure).__name__} {secure!r}", value=secure, field="secure"
+            f"secure must be True, False or None, got {type(secure).__name__} {shown(secure)}",
+            value=secure,
+            field="secure",
         )
     if (client_cert is None) != (client_key is None):
         raise InvalidInputError(
@@ -280,16 +299,28 @@ def resolve(
     if secure is False and tls_given:
         raise InvalidInputError("secure=False contradicts the TLS options given", value=secure, field="secure")
     use_tls = secure if secure is not None else (target.secure or tls_given)
-    if use_tls and target.address.startswith("unix:"):
+    if not use_tls:
+        return None
+    if target.address.startswith("unix:"):
         raise InvalidInputError(f"TLS over a unix socket is not supported: {target.display!r}", value=target.display)
-    tls = None
-    if use_tls:
-        tls = TLSConfig(
-            root_certificates=_read_pem(ca_cert, "ca_cert"),
-            certificate_chain=_read_pem(client_cert, "client_cert"),
-            private_key=_read_pem(client_key, "client_key"),
-            server_name=server_name,
-        )
+    return TLSConfig(
+        root_certificates=_read_pem(ca_cert, "ca_cert"),
+        certificate_chain=_read_pem(client_cert, "client_cert"),
+        private_key=_read_pem(client_key, "client_key"),
+        server_name=server_name,
+    )
+
+
+def _is_channel_option_value(value: object) -> bool:
+    if isinstance(value, int):  # bools too: gRPC reads them as 0/1
+        return -(2**63) <= value < 2**63
+    if isinstance(value, float):
+        return -(2.0**63) <= value < 2.0**63  # NaN fails too
+    return isinstance(value, (str, bytes))
+
+
+def _channel_options(channel_options: object, tls: TLSConfig | None) -> tuple[tuple[str, Any], ...]:
+    """The defaults, overridden by the caller's (name, value) pairs; a TLS ``server_name`` becomes the override."""
     options = dict(DEFAULT_CHANNEL_OPTIONS)
     if channel_options is not None and (
         isinstance(channel_options, (str, bytes)) or not isinstance(channel_options, Iterable)
@@ -302,19 +333,19 @@ def resolve(
     for entry in channel_options or ():
         if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)):
             raise InvalidInputError(
-                f"channel_options entries must be (name, value) tuples, got {entry!r}",
+                f"channel_options entries must be (name, value) tuples, got {shown(entry)}",
                 value=entry,
                 field="channel_options",
             )
-        options[entry[0]] = entry[1]
+        name, value = entry
+        if not (name.isascii() and name.isprintable() and name) or not _is_channel_option_value(value):
+            raise InvalidInputError(
+                f"channel option {shown(name)} must have a printable ASCII name and a str, bytes or 64-bit int "
+                f"value (what gRPC takes), got {type(value).__name__} {shown(value)}",
+                value=(name, value),
+                field="channel_options",
+            )
+        options[name] = value
     if tls is not None and tls.server_name:
         options.setdefault("grpc.ssl_target_name_override", tls.server_name)
-    return ConnectionConfig(
-        target=target,
-        tls=tls,
-        channel_options=tuple(options.items()),
-        token=token,
-        user=user,
-        password=password,
-        db_name=db_name,
-    )
+    return tuple(options.items())

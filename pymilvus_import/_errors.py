@@ -48,6 +48,8 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from ._secrets import describe
+
 if TYPE_CHECKING:
     from ._models import BulkImportResponse, ImportProgress
 
@@ -95,11 +97,13 @@ class MilvusImportError(Exception):
 class InvalidInputError(MilvusImportError, ValueError):
     """Input that cannot be right, found by the client before any RPC was sent.
 
-    ``value`` is the offending value (secrets masked), ``field`` the argument or option it was given as."""
+    ``value`` is the offending value (secrets masked) as plain data: the value itself when it is a string, number,
+    bytes, path or a list/tuple of those, else a text naming its type (so every error pickles and prints);
+    ``field`` the argument or option it was given as."""
 
     def __init__(self, message: str, *, value: object = None, field: str | None = None) -> None:
         super().__init__(message)
-        self.value = value
+        self.value = describe(value)
         self.field = field
 
 

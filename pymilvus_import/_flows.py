@@ -15,7 +15,6 @@ one clock every deadline of a flow reads).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 import time
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import grpc
 
 from . import _wire
-from ._calls import CallOptions, Clock, Deadline, Identity, Metadata
+from ._calls import MAX_SECONDS, CallOptions, Clock, Deadline, Identity, Metadata, is_positive_number
 from ._errors import (
     DeadlineExceededError,
     ImportFailedError,
@@ -39,9 +38,10 @@ from ._errors import (
     ServerUnavailableError,
     from_grpc_error,
 )
+from ._identity import decide
 from ._models import FAILED, BulkImportData, BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import BulkImportOption, check_name
-from ._uri import authorization_value
+from ._secrets import shown
 
 if TYPE_CHECKING:
     import random
@@ -151,9 +151,11 @@ class Retry:
     def __post_init__(self) -> None:
         for name in ("initial", "maximum", "multiplier"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            if not is_positive_number(value):
                 raise InvalidInputError(
-                    f"Retry({name}=...) must be a finite positive number, got {value!r}", value=value, field=name
+                    f"Retry({name}=...) must be a positive number up to {MAX_SECONDS:g}, got {shown(value)}",
+                    value=value,
+                    field=name,
                 )
         if self.multiplier < 1 or self.initial > self.maximum:
             raise InvalidInputError(
@@ -230,7 +232,7 @@ def read_only_call(
 def server_version(session: Session, identity: Identity, call: CallOptions) -> Flow[str]:
     """The server's version string (e.g. ``"v2.3.5-lite"``), asked once per session (channel) and cached."""
     if session.server_version is None:
-        metadata = call.request_metadata(identity.authorization, call.db_name(identity.db_name))
+        _db_name, metadata = decide(identity, call)
         data = yield from read_only_call(
             session,
             _wire.GET_VERSION,
@@ -299,9 +301,7 @@ def import_context(identity: Identity, option: BulkImportOption, call: CallOptio
     """The database and metadata every RPC of an import call goes with (the preflight's and the Imports'): the
     caller's ``dbname`` header, else the option's database, else the client's; the option's API key, else the
     client's credentials."""
-    db_name = call.db_name(option.db_name, identity.db_name)
-    auth = authorization_value(token=option.api_key, user=None, password=None) or identity.authorization
-    return db_name, call.request_metadata(auth, db_name)
+    return decide(identity.for_option(option), call)
 
 
 def bulk_import_flow(
@@ -352,10 +352,15 @@ def bulk_import_flow(
 # ------------------------------------------------------------------------------------------------ progress, list
 def job_id_number(job_id: object) -> int:
     """A job id as the int64 the wire carries; accepts ``"123"`` or ``123``."""
-    text = str(job_id).strip() if isinstance(job_id, (str, int)) and not isinstance(job_id, bool) else ""
-    if not text.isascii() or not text.isdigit() or not 0 < int(text) < 2**63:
+    if isinstance(job_id, int) and not isinstance(job_id, bool):
+        text = str(int(job_id)) if 0 < job_id < 2**63 else ""  # str() of a 4,300-digit int raises
+    else:
+        text = str.strip(job_id) if isinstance(job_id, str) else ""
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or not 0 < int(text) < 2**63:
         raise InvalidInputError(
-            f"job id must be a positive integer (or its string), got {job_id!r}", value=job_id, field="job_id"
+            f"job id must be a positive integer (64-bit, or its string), got {shown(job_id)}",
+            value=job_id,
+            field="job_id",
         )
     return int(text)
 
@@ -366,7 +371,7 @@ def progress_flow(
     """GetImportState for one job, as :class:`ImportProgress`; unknown or expired ids raise
     ImportJobNotFoundError."""
     number = job_id_number(job_id)
-    metadata = call.request_metadata(identity.authorization, call.db_name(identity.db_name))
+    _db_name, metadata = decide(identity, call)
     request = _wire.encode_get_import_state_request(number)
     deadline = deadline or session.deadline(call.timeout)
     data = yield from read_only_call(session, _wire.GET_IMPORT_STATE, request, deadline, metadata, call)
@@ -379,10 +384,11 @@ def list_flow(
     """ListImportTasks; ``limit`` is also applied here because Milvus 2.4+ ignores it."""
     if collection_name is not None:
         check_name(collection_name, "collection name", required=True)  # the option builder's rule, sent the same
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
-        raise InvalidInputError(f"limit must be a positive integer, got {limit!r}", value=limit, field="limit")
-    db_name = call.db_name(identity.db_name)
-    metadata = call.request_metadata(identity.authorization, db_name)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit < 2**63):
+        raise InvalidInputError(
+            f"limit must be a positive 64-bit integer, got {shown(limit)}", value=limit, field="limit"
+        )
+    db_name, metadata = decide(identity, call)
     request = _wire.encode_list_import_tasks_request(
         collection_name=collection_name or "", limit=limit or 0, db_name=db_name
     )
@@ -428,10 +434,11 @@ class PollSchedule:
     def __init__(self, initial: float, maximum: float) -> None:
         if not (
             all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (initial, maximum))
-            and 0 < initial <= maximum < math.inf
+            and 0 < initial <= maximum <= MAX_SECONDS
         ):
             raise InvalidInputError(
-                f"poll intervals must satisfy 0 < poll_initial <= poll_max, got {initial!r} and {maximum!r}",
+                f"poll intervals must satisfy 0 < poll_initial <= poll_max <= {MAX_SECONDS:g}, got {shown(initial)} "
+                f"and {shown(maximum)}",
                 value=(initial, maximum),
                 field="poll_initial",
             )

@@ -12,7 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ._errors import InvalidInputError
-from ._uri import CREDENTIALS_HINT, check_secret_text, is_header_safe, mask_uri, parse_uri
+from ._names import check_milvus_name
+from ._secrets import describe, is_secret_name, mask_pairs, masked_value, shown
+from ._uri import CREDENTIALS_HINT, check_credential, is_header_safe, mask_uri, parse_uri
 
 ROW_BASED = (".json", ".jsonl", ".ndjson", ".parquet", ".csv")
 COLUMN_BASED = (".npy",)
@@ -47,11 +49,12 @@ def _has_control(text: str) -> bool:
 
 
 def check_name(value: object, what: str, *, required: bool, header: bool = False) -> str:
-    """A collection, partition or database name: a string, encodable, without control characters; a ``header``
-    name (the database, sent as the ``dbname`` gRPC header) must be printable ASCII."""
+    """A collection, partition or database name: a string, encodable, without control characters, by Milvus's
+    name rule (refusing only what no server version accepts); a ``header`` name (the database, sent as the
+    ``dbname`` gRPC header) must be printable ASCII."""
     if not isinstance(value, str):
         raise InvalidInputError(
-            f"{what} must be a string, got {type(value).__name__} {value!r}", value=value, field=what
+            f"{what} must be a string, got {type(value).__name__} {shown(value)}", value=value, field=what
         )
     problem = _utf8_problem(value)
     if problem:
@@ -70,6 +73,8 @@ def check_name(value: object, what: str, *, required: bool, header: bool = False
             value=value,
             field=what,
         )
+    if value:
+        check_milvus_name(value, what)
     return value
 
 
@@ -97,16 +102,16 @@ def normalize_files(files: object) -> tuple[tuple[str, ...], ...]:
     encodable as UTF-8, because the request carries it as a protobuf string.
     """
     if _is_single_path(files):
-        shown = _as_path(files)
+        as_path = _as_path(files)
         raise InvalidInputError(
-            f"files must be a list of file groups such as [[{shown!r}]], not a bare "
-            f"{'string' if isinstance(files, str) else 'path'} {files!r}",
+            f"files must be a list of file groups such as [[{as_path!r}]], not a bare "
+            f"{'string' if isinstance(files, str) else 'path'} {shown(files)}",
             value=files,
             field="files",
         )
     if isinstance(files, Mapping) or not isinstance(files, Iterable):
         raise InvalidInputError(
-            f"files must be a list of file groups (list of lists of paths), got {type(files).__name__} {files!r}",
+            f"files must be a list of file groups (list of lists of paths), got {type(files).__name__} {shown(files)}",
             value=files,
             field="files",
         )
@@ -118,30 +123,30 @@ def normalize_files(files: object) -> tuple[tuple[str, ...], ...]:
     if all(_is_single_path(g) for g in groups):
         suggestion = [[_as_path(g)] for g in groups[:2]]
         raise InvalidInputError(
-            f"files must be a list of file groups, got a flat list of paths {groups!r}; wrap each group in its own "
-            f"list, e.g. {suggestion!r} (one group per row-based file, or all .npy files of one group together)",
+            f"files must be a list of file groups, got a flat list of paths {shown(groups)}; wrap each group in its "
+            f"own list, e.g. {suggestion!r} (one group per row-based file, or all .npy files of one group together)",
             value=groups,
             field="files",
         )
     frozen: list[tuple[str, ...]] = []
     for index, group in enumerate(groups):
         if _is_single_path(group):
-            shown = _as_path(group)
+            as_path = _as_path(group)
             raise InvalidInputError(
-                f"file group {index} must be a list of paths, got {type(group).__name__} {group!r} (a single "
-                f"path); write [{shown!r}] for it",
+                f"file group {index} must be a list of paths, got {type(group).__name__} {shown(group)} (a single "
+                f"path); write [{as_path!r}] for it",
                 value=group,
                 field="files",
             )
         if isinstance(group, Mapping) or not isinstance(group, Iterable):
             raise InvalidInputError(
-                f"file group {index} must be a list of paths, got {type(group).__name__} {group!r}",
+                f"file group {index} must be a list of paths, got {type(group).__name__} {shown(group)}",
                 value=group,
                 field="files",
             )
         paths = [_as_path(p) for p in group]
         if not paths:
-            raise InvalidInputError(f"file group {index} is empty: {group!r}", value=group, field="files")
+            raise InvalidInputError(f"file group {index} is empty: {shown(group)}", value=group, field="files")
         for path in paths:
             check_path(index, path)
         frozen.append(tuple(paths))  # type: ignore[arg-type]  # check_path proved each is a str
@@ -160,10 +165,11 @@ def normalize_files(files: object) -> tuple[tuple[str, ...], ...]:
 
 
 def check_path(index: int, path: object) -> None:
-    """One path of file group ``index``: a non-blank string without NUL, encodable as UTF-8, not padded."""
+    """One path of file group ``index``: a non-blank string without control characters, encodable as UTF-8, not
+    padded."""
     if not isinstance(path, str):
         raise InvalidInputError(
-            f"file group {index} holds a non-string path {path!r} ({type(path).__name__})",
+            f"file group {index} holds a non-string path {shown(path)} ({type(path).__name__})",
             value=path,
             field="files",
         )
@@ -183,9 +189,11 @@ def check_path(index: int, path: object) -> None:
             value=path,
             field="files",
         )
-    if "\0" in path:
+    if _has_control(path):
         raise InvalidInputError(
-            f"file group {index} holds a path with a NUL character: {path!a}", value=path, field="files"
+            f"file group {index} holds a path with a control character (NUL, newline, tab, ...): {path!a}",
+            value=path,
+            field="files",
         )
 
 
@@ -234,7 +242,7 @@ def check_option(key: object, value: object) -> tuple[str, str]:
     """Validate one ``with_option`` pair; known keys get their value checked, unknown keys pass unchanged."""
     if not isinstance(key, str):
         raise InvalidInputError(
-            f"option keys must be strings, got {type(key).__name__} {key!r}", value=key, field="options"
+            f"option keys must be strings, got {type(key).__name__} {shown(key)}", value=key, field="options"
         )
     if not key.strip():
         raise InvalidInputError(f"option key must not be empty, got {key!r}", value=key, field="options")
@@ -247,14 +255,26 @@ def check_option(key: object, value: object) -> tuple[str, str]:
             value=key,
             field="options",
         )
+    secret = is_secret_name(key)
     if not isinstance(value, str):
-        hint = f" (write {str(value).lower()!r})" if isinstance(value, bool) else f" (write {str(value)!r})"
+        hint = "" if secret else _string_hint(value)
         raise InvalidInputError(
-            f"option {key!r} needs a string value, got {type(value).__name__} {value!r}{hint}", value=value, field=key
+            f"option {key!r} needs a string value, got {type(value).__name__} "
+            f"{'(value not shown)' if secret else shown(value)}{hint}",
+            value=masked_value(key, value),
+            field=key,
         )
     problem = _utf8_problem(value)
     if problem:
-        raise InvalidInputError(f"option {key!r} has the value {value!a}, which {problem}", value=value, field=key)
+        text = "a value (not shown), which" if secret else f"the value {value!a}, which"
+        raise InvalidInputError(f"option {key!r} has {text} {problem}", value=masked_value(key, value), field=key)
+    if _has_control(value) and not (key == "sep" and value == "\t"):
+        text = "a value (not shown) that holds" if secret else f"the value {value!a}, which holds"
+        raise InvalidInputError(
+            f"option {key!r} has {text} a control character (NUL, newline, ...); the server would read it as is",
+            value=masked_value(key, value),
+            field=key,
+        )
     if key == "timeout" and not _GO_DURATION.fullmatch(value):
         raise InvalidInputError(
             f"option 'timeout' must be a Go duration such as '300s', '1.5h' or '2h45m', got {value!r}",
@@ -274,9 +294,9 @@ def check_option(key: object, value: object) -> tuple[str, str]:
             raise InvalidInputError(
                 f"option 'sep' cannot be {_FORBIDDEN_SEP[value]} ({value!r})", value=value, field=key
             )
-    if key in _TIMESTAMP_KEYS and not (value.isascii() and value.isdigit() and int(value) < 2**64):
+    if key in _TIMESTAMP_KEYS and not (value.isascii() and value.isdigit() and len(value) <= 20 and int(value) < 2**64):
         raise InvalidInputError(
-            f"option {key!r} must be an unsigned 64-bit integer (a hybrid timestamp), got {value!r}",
+            f"option {key!r} must be an unsigned 64-bit integer (a hybrid timestamp), got {shown(value)}",
             value=value,
             field=key,
         )
@@ -285,10 +305,20 @@ def check_option(key: object, value: object) -> tuple[str, str]:
     return key, value
 
 
+def _string_hint(value: object) -> str:
+    """How to write a non-string option value as the string the server reads (for plain values only)."""
+    if isinstance(value, bool):
+        return f" (write {str(value).lower()!r})"
+    plain = describe(value)
+    return f" (write {str(plain)!r})" if isinstance(plain, (int, float)) and not isinstance(plain, bool) else ""
+
+
 def check_idempotency_key(key: object) -> str:
     if not isinstance(key, str):
         raise InvalidInputError(
-            f"idempotency key must be a string, got {type(key).__name__} {key!r}", value=key, field="idempotency_key"
+            f"idempotency key must be a string, got {type(key).__name__} {shown(key)}",
+            value=key,
+            field="idempotency_key",
         )
     if not key or not _is_printable_ascii(key) or len(key) > MAX_IDEMPOTENCY_KEY:
         raise InvalidInputError(
@@ -300,13 +330,13 @@ def check_idempotency_key(key: object) -> str:
 
 
 def check_api_key(api_key: object) -> str:
-    if not isinstance(api_key, str) or not api_key.strip():
+    if not isinstance(api_key, str):
         raise InvalidInputError(
             f"API key must be a non-empty string, got {type(api_key).__name__} (value not shown)",
             value="***",
             field="api_key",
         )
-    check_secret_text(api_key, "API key")
+    check_credential(api_key, "API key")
     return api_key
 
 
@@ -315,7 +345,7 @@ class BulkImportOption:
     """What to import and where: the Go SDK's ``BulkImportOption`` as an immutable value.
 
     Build it with :func:`new_bulk_import_option`; every ``with_*`` method returns a *new* option (the original is
-    unchanged), so chain the calls or keep the result. ``repr`` masks the API key.
+    unchanged), so chain the calls or keep the result. ``repr`` masks the API key and secret option values.
     """
 
     uri: str
@@ -331,7 +361,7 @@ class BulkImportOption:
         return (
             f"BulkImportOption(uri={mask_uri(self.uri)!r}, collection_name={self.collection_name!r}, "
             f"files={self.files!r}, "
-            f"partition_name={self.partition_name!r}, db_name={self.db_name!r}, options={self.options!r}, "
+            f"partition_name={self.partition_name!r}, db_name={self.db_name!r}, options={mask_pairs(self.options)!r}, "
             f"api_key={'***' if self.api_key else None}, idempotency_key={self.idempotency_key!r})"
         )
 
@@ -455,7 +485,9 @@ class BulkImportOption:
         for pair in self.options:
             if not (isinstance(pair, tuple) and len(pair) == 2):
                 raise InvalidInputError(
-                    f"BulkImportOption.options must hold (key, value) pairs, got {pair!r}", value=pair, field="options"
+                    f"BulkImportOption.options must hold (key, value) pairs, got {shown(mask_pairs([pair]))}",
+                    value=mask_pairs([pair]),
+                    field="options",
                 )
             check_option(*pair)
         if self.idempotency_key is not None:

@@ -63,6 +63,7 @@ from ._flows import (
 )
 from ._models import BulkImportResponse
 from ._options import BulkImportOption
+from ._secrets import is_secret_name
 from ._uri import mask_uri
 
 if TYPE_CHECKING:
@@ -90,9 +91,6 @@ _FORMAT_SINCE: dict[str, tuple[tuple[int, int, int], str]] = {
     ".jsonl": ((2, 6, 0), "JSON Lines"),
     ".ndjson": ((2, 6, 0), "JSON Lines"),
 }
-
-_SECRET_OPTION_KEYS = ("ezk",)
-_SECRET_WORDS = ("password", "secret", "token", "credential", "api_key", "apikey", "access_key", "private")
 
 
 # --- verdicts (pure) -------------------------------------------------------------------------------------------
@@ -450,14 +448,9 @@ def preflight_flow(
 # --- dry run -----------------------------------------------------------------------------------------------------
 
 
-def _is_secret_option(key: str) -> bool:
-    lowered = key.lower()
-    return lowered in _SECRET_OPTION_KEYS or any(word in lowered for word in _SECRET_WORDS)
-
-
 def mask_options(options: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     """Options as shown in a plan: values of secret keys (``ezk``, anything named like a password/token) masked."""
-    return tuple((k, "***" if _is_secret_option(k) and v else v) for k, v in options)
+    return tuple((k, "***" if is_secret_name(k) and v else v) for k, v in options)
 
 
 def build_plan(
@@ -475,7 +468,8 @@ def build_plan(
     option.check()
     if len(idempotency_keys) != len(option.files):
         raise ValueError(f"{len(idempotency_keys)} idempotency keys for {len(option.files)} file groups")
-    db_name, _metadata = import_context(identity, option, call or CallOptions())
+    call = call or CallOptions()
+    db_name, metadata = import_context(identity, option, call)
     options = mask_options(option.options)
     requests = tuple(
         PlannedImport(
@@ -488,7 +482,7 @@ def build_plan(
         )
         for group, key in zip(option.files, idempotency_keys, strict=True)
     )
-    authenticated = bool(option.api_key or identity.authorization)
+    authenticated = call.credentials is not None or any(key == "authorization" for key, _ in metadata)
     return ImportPlan(mask_uri(target), authenticated, schema_checked, requests)
 
 

@@ -12,7 +12,7 @@ import inspect
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import grpc.aio
@@ -171,7 +171,7 @@ class AsyncTransport:
             return
         entry = self._owned.pop(loop, None)
         if entry is not None:
-            await entry[0].close()
+            await entry[0].close(grace=None)
         self._owned.clear()  # channels of loops that are gone (or elsewhere) are dropped with them
 
 
@@ -184,7 +184,8 @@ def check_sync_channel(channel: object, interceptors: Sequence[Any] | None) -> g
             value=type(channel).__name__,
             field="channel",
         )
-    return intercept(channel, interceptors)
+    # Anything with unary_unary works as a channel (grpc's own wrappers, test doubles); grpc types it as Channel.
+    return intercept(cast(grpc.Channel, channel), interceptors)
 
 
 _SYNC_INTERCEPTORS = (

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from ._errors import InvalidInputError
+from ._names import check_milvus_name
+from ._secrets import is_secret_name
 
 DEFAULT_PORT = 19530
 TLS_DEFAULT_PORT = 443
@@ -96,7 +98,6 @@ def _bad(uri: str, why: str) -> InvalidInputError:
 # Host names: letters, digits, "_", "-" and "." (not first, "-" not last). A set, not a regex: compiling one at
 # import time costs a cold start ~0.3 ms.
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-_SECRET_QUERY_NAMES = ("token", "api_key", "apikey", "password", "secret", "key")
 #: What to say when credentials in a URI are not a usable ``user:password@`` pair.
 CREDENTIALS_HINT = (
     "A URI carries credentials only as user:password@ (percent-encode special characters); pass a token as "
@@ -147,6 +148,31 @@ def parse_uri(uri: object) -> Target:
 
     Raises :class:`InvalidInputError` naming the URI (password masked) when it cannot be right.
     """
+    text = _uri_text(uri)
+    if text[:5].lower() == "unix:":
+        return _unix_target(text)
+    parts = _split(_with_scheme(text), text)
+    scheme = parts.scheme.lower()
+    if scheme not in _SCHEMES:
+        raise _bad(text, f"unsupported scheme {parts.scheme!r}; use one of http, https, tcp, grpc, grpcs, unix")
+    user, password = _credentials(parts, text)
+    host = _host(parts, text)
+    secure = _SCHEMES[scheme]
+    port = parts.port
+    if port == 0:
+        raise _bad(text, "port 0 is not a valid port")
+    return Target(
+        address=f"{_format_host(host)}:{port or (TLS_DEFAULT_PORT if secure else DEFAULT_PORT)}",
+        secure=secure,
+        db_name=_database(parts, text),
+        user=user,
+        password=password,
+        display=mask_uri(text),
+    )
+
+
+def _uri_text(uri: object) -> str:
+    """``uri`` without surrounding white space: a string, not empty, UTF-8, without control characters."""
     if not isinstance(uri, str):
         shown = _shown_non_string(uri)
         hint = "; decode it first (uri.decode())" if isinstance(uri, (bytes, bytearray)) else ""
@@ -166,22 +192,34 @@ def parse_uri(uri: object) -> Target:
         raise _bad(text, "it holds a character that cannot be encoded as UTF-8 (a surrogate-escaped byte?)")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
         raise _bad(text, "it holds a control character (a newline, tab or NUL?)")
-    if text[:5].lower() == "unix:":
-        path = text[len("unix:") :]
-        if not path.strip("/"):
-            raise _bad(text, "a unix socket URI needs a path, e.g. 'unix:/tmp/milvus.sock'")
-        address = "unix:" + path  # gRPC only knows the lower-case scheme
-        return Target(address=address, secure=False, display=address)
+    return text
 
-    if "://" not in text:
-        if (
-            text.count(":") >= 2 and not text.startswith("[") and "@" not in text and "/" not in text
-        ):  # a bare IPv6 literal such as ::1
-            text = f"[{text}]"
-        text = "tcp://" + text
+
+def _unix_target(text: str) -> Target:
+    path = text[len("unix:") :]
+    if not path.strip("/"):
+        raise _bad(text, "a unix socket URI needs a path, e.g. 'unix:/tmp/milvus.sock'")
+    address = "unix:" + path  # gRPC only knows the lower-case scheme
+    return Target(address=address, secure=False, display=address)
+
+
+def _with_scheme(text: str) -> str:
+    """``text`` with a scheme: a bare ``host[:port]`` (or IPv6 literal) is read as ``tcp://``. A known scheme must
+    be followed by ``//`` (``https:/host`` would otherwise read as host ``https``, database ``host``)."""
+    if "://" in text:
+        return text
+    scheme, colon, _ = text.partition(":")
+    if colon and scheme.lower() in _SCHEMES:
+        raise _bad(text, f"'{scheme}:' must be followed by '//' (e.g. '{scheme.lower()}://host:19530')")
+    if text.count(":") >= 2 and not text.startswith("[") and "@" not in text and "/" not in text:
+        text = f"[{text}]"  # a bare IPv6 literal such as ::1
+    return "tcp://" + text
+
+
+def _split(url: str, text: str) -> SplitResult:
     try:
-        parts = urlsplit(text)
-        port = parts.port
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number from 0 to 65535
         unreadable = False
     except ValueError:
         unreadable = True
@@ -189,61 +227,64 @@ def parse_uri(uri: object) -> Target:
         # Raised outside the except block: urlsplit's message (kept as __context__ otherwise) quotes the text it
         # could not read, which may be part of a password.
         raise _bad(
-            uri.strip(),
+            text,
             "cannot be parsed: the port must be a number from 1 to 65535, and special characters in a user name "
             "or password must be percent-encoded",
         )
-    password = unquote(parts.password) if parts.password is not None else None
-    user = unquote(parts.username) if parts.username is not None else None
-    scheme = parts.scheme.lower()
-    if scheme not in _SCHEMES:
-        raise _bad(uri.strip(), f"unsupported scheme {parts.scheme!r}; use one of http, https, tcp, grpc, grpcs, unix")
+    return parts
+
+
+def _credentials(parts: SplitResult, text: str) -> tuple[str | None, str | None]:
+    """The percent-decoded ``user:password@`` (a user alone is allowed here; the client asks for the password)."""
     if parts.username is not None:
         if not parts.username:
             raise _bad(
-                uri.strip(),
+                text,
                 "no user name before '@'. " + CREDENTIALS_HINT
                 if parts.password is None
                 else "the credentials before '@' have no user name. " + CREDENTIALS_HINT,
             )
         if parts.password == "":
-            raise _bad(uri.strip(), "the credentials before '@' have an empty password. " + CREDENTIALS_HINT)
+            raise _bad(text, "the credentials before '@' have an empty password. " + CREDENTIALS_HINT)
+    password = unquote(parts.password) if parts.password is not None else None
+    user = unquote(parts.username) if parts.username is not None else None
+    return user or None, password
+
+
+def _host(parts: SplitResult, text: str) -> str:
     host = parts.hostname
     if not host:
-        raise _bad(uri.strip(), "no host name")
+        raise _bad(text, "no host name")
     if parts.query or parts.fragment or text.endswith(("?", "#")):
         hint = (
             "; pass a token as token=... or MILVUS_TOKEN"
-            if any(name.lower() in _SECRET_QUERY_NAMES for name in _query_names(parts.query))
+            if any(is_secret_name(name) for name in _query_names(parts.query))
             else ""
         )
-        raise _bad(uri.strip(), f"query strings and fragments are not supported{hint}")
+        raise _bad(text, f"query strings and fragments are not supported{hint}")
     if not _is_host(host):
         raise _bad(
-            uri.strip(),
+            text,
             f"the host {host!r} is not a host name or IP address (letters, digits, '-', '.' and '_' only; give an "
             "international name in its 'xn--' form)",
         )
-    if port == 0:
-        raise _bad(uri.strip(), "port 0 is not a valid port")
-    secure = _SCHEMES[scheme]
-    if port is None:
-        port = TLS_DEFAULT_PORT if secure else DEFAULT_PORT
+    return host
+
+
+def _database(parts: SplitResult, text: str) -> str | None:
+    """The first path segment, percent-decoded: printable ASCII (it travels in the ``dbname`` gRPC header)."""
     segments = [unquote(s) for s in parts.path.split("/") if s]
     db_name = segments[0] if segments else None
     if db_name is not None and not is_header_safe(db_name):
         raise _bad(
-            uri.strip(),
-            f"the database name {db_name!r} must be printable ASCII (it travels in the 'dbname' gRPC header)",
+            text, f"the database name {db_name!r} must be printable ASCII (it travels in the 'dbname' gRPC header)"
         )
-    return Target(
-        address=f"{_format_host(host)}:{port}",
-        secure=secure,
-        db_name=db_name,
-        user=user or None,
-        password=password,
-        display=mask_uri(uri.strip()),
-    )
+    if db_name is not None:
+        try:
+            check_milvus_name(db_name, "database name")
+        except InvalidInputError as error:
+            raise _bad(text, f"its path names the database: {error.message}") from None
+    return db_name
 
 
 def authorization_value(*, token: str | None, user: str | None, password: str | None) -> str | None:
@@ -274,6 +315,27 @@ def check_secret_text(value: object, what: str) -> None:
     if not _encodable(value):
         raise InvalidInputError(
             f"{what} holds a character that cannot be encoded as UTF-8 (a surrogate-escaped byte?); value not shown",
+            value="***",
+            field=what,
+        )
+
+
+def check_credential(value: object, what: str) -> None:
+    """The one check for every credential (``token``, ``user``, ``password``, an API key, ``MILVUS_TOKEN``;
+    ``None`` means not given): a non-blank string, encodable as UTF-8, without control characters (a newline read
+    from a file with the token). The error names ``what``, never the value (``value="***"``)."""
+    if value is None:
+        return
+    check_secret_text(value, what)
+    assert isinstance(value, str)
+    if not value.strip():
+        raise InvalidInputError(
+            f"{what} is empty or blank; leave it out (None) to send no credentials", value="***", field=what
+        )
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in value):
+        raise InvalidInputError(
+            f"{what} holds a control character such as NUL or a line break (read from a file with its newline?); "
+            "value not shown",
             value="***",
             field=what,
         )

@@ -7,13 +7,15 @@ This is the only module that imports ``pymilvus_import._generated``. The transpo
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from ._errors import BulkImportError, ImportJobNotFoundError, MalformedReplyError, ServerError
 from ._models import (
@@ -32,40 +34,47 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 
-def _load_generated() -> tuple[Any, Any]:
-    """The generated modules. Installed, ``generated/`` is the ``pymilvus_import._generated`` package; run from a
-    source checkout (where this package shadows the installed one) it is the top-level ``generated/`` beside it,
-    registered under the same name."""
+def _generated_package() -> ModuleType:
+    """``pymilvus_import._generated``. Installed, that is ``generated/``; run from a source checkout (where this
+    package shadows the installed one) it is the top-level ``generated/`` beside it, registered under that name."""
     try:
-        from ._generated import common_pb2, milvus_pb2
+        return importlib.import_module("._generated", __package__)
     except ModuleNotFoundError as missing:
         source = Path(__file__).resolve().parent.parent / "generated" / "__init__.py"
         if missing.name != f"{__package__}._generated" or not source.is_file():
             raise
-        spec = importlib.util.spec_from_file_location(
-            f"{__package__}._generated", source, submodule_search_locations=[str(source.parent)]
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        from ._generated import common_pb2, milvus_pb2
-    return common_pb2, milvus_pb2
+    spec = importlib.util.spec_from_file_location(
+        f"{__package__}._generated", source, submodule_search_locations=[str(source.parent)]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-class _Generated:
-    """The generated modules, imported on first use: ``import pymilvus_import`` stays cheap, and the first
-    request pays for the descriptors once. After that the modules are plain attributes (no lookup cost)."""
-
-    common: Any
-    milvus: Any
-
-    def __getattr__(self, name: str) -> Any:
-        self.common, self.milvus = _load_generated()
-        return object.__getattribute__(self, name)
+def _load_generated(name: str) -> ModuleType:
+    return importlib.import_module(f".{name}", _generated_package().__name__)
 
 
-_pb = _Generated()
+class _Lazy:
+    """A generated module, imported on first attribute use: ``import pymilvus_import`` stays cheap, and the first
+    request pays for the descriptors once. Each attribute is then kept on the proxy (a plain attribute lookup)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        value = getattr(_load_generated(self._name), attribute)
+        setattr(self, attribute, value)
+        return value
+
+
+if TYPE_CHECKING:
+    # mypy reads the generated .pyi: generated/ (the source tree's name of pymilvus_import._generated).
+    from generated import common_pb2, milvus_pb2, schema_pb2
+else:
+    common_pb2, milvus_pb2 = _Lazy("common_pb2"), _Lazy("milvus_pb2")
 
 # The gRPC method paths and the ImportState names, written out so no descriptor is needed at import time;
 # tests/test_wire_compat.py checks them against the generated descriptors (and pymilvus's).
@@ -98,11 +107,11 @@ def encode_import_request(
     db_name: str,
     idempotency_key: str,
 ) -> bytes:
-    request = _pb.milvus.ImportRequest(
+    request = milvus_pb2.ImportRequest(
         collection_name=collection_name,
         partition_name=partition_name,
         files=files,
-        options=[_pb.common.KeyValuePair(key=k, value=v) for k, v in options],
+        options=[common_pb2.KeyValuePair(key=k, value=v) for k, v in options],
         db_name=db_name,
         idempotency_key=idempotency_key,
     )
@@ -110,20 +119,23 @@ def encode_import_request(
 
 
 def encode_get_import_state_request(job_id: int) -> bytes:
-    return bytes(_pb.milvus.GetImportStateRequest(task=job_id).SerializeToString())
+    return bytes(milvus_pb2.GetImportStateRequest(task=job_id).SerializeToString())
 
 
 def encode_list_import_tasks_request(*, collection_name: str, limit: int, db_name: str) -> bytes:
-    request = _pb.milvus.ListImportTasksRequest(collection_name=collection_name, limit=limit, db_name=db_name)
+    request = milvus_pb2.ListImportTasksRequest(collection_name=collection_name, limit=limit, db_name=db_name)
     return bytes(request.SerializeToString())
 
 
 def encode_get_version_request() -> bytes:
-    return bytes(_pb.milvus.GetVersionRequest().SerializeToString())
+    return bytes(milvus_pb2.GetVersionRequest().SerializeToString())
 
 
 # ------------------------------------------------------------------------------------------------ replies
-def _parse(message_class: type, data: bytes, what: str) -> Any:
+_Reply = TypeVar("_Reply", bound=Message)
+
+
+def _parse(message_class: type[_Reply], data: bytes, what: str) -> _Reply:
     message = message_class()
     try:
         message.ParseFromString(data)
@@ -159,7 +171,7 @@ def _raise_for_status(message: Any, what: str, target: str, job_id: str | None =
 
 def decode_import_response(data: bytes, target: str) -> tuple[str, ...]:
     """The job ids of an accepted Import; a refusal raises :class:`BulkImportError`."""
-    message = _parse(_pb.milvus.ImportResponse, data, "Import")
+    message = _parse(milvus_pb2.ImportResponse, data, "Import")
     code, reason, retriable = _status_of(message, "Import")
     if code:
         response = BulkImportResponse(status=code, message=reason, data=BulkImportData("", ()))
@@ -214,7 +226,7 @@ def _create_time(create_ts: int) -> datetime | None:
         return None
 
 
-def _progress(job_id: str, task: Any) -> ImportProgress:
+def _progress(job_id: str, task: milvus_pb2.GetImportStateResponse) -> ImportProgress:
     state, raw = _state_of(int(task.state))
     infos = {kv.key: kv.value for kv in task.infos}
     progress = _progress_value(infos, state)
@@ -231,7 +243,7 @@ def _progress(job_id: str, task: Any) -> ImportProgress:
     )
 
 
-def _record(task: Any) -> ImportJobRecord:
+def _record(task: milvus_pb2.GetImportStateResponse) -> ImportJobRecord:
     state, raw = _state_of(int(task.state))
     infos = {kv.key: kv.value for kv in task.infos}
     return ImportJobRecord(
@@ -248,19 +260,19 @@ def _record(task: Any) -> ImportJobRecord:
 def decode_get_import_state_response(data: bytes, target: str, job_id: str) -> ImportProgress:
     """Where job ``job_id`` stands (the id asked for: Milvus 2.4+ answers 0); an unknown id raises
     :class:`ImportJobNotFoundError`."""
-    message = _parse(_pb.milvus.GetImportStateResponse, data, "GetImportState")
+    message = _parse(milvus_pb2.GetImportStateResponse, data, "GetImportState")
     _raise_for_status(message, "GetImportState", target, job_id)
     return _progress(job_id, message)
 
 
 def decode_list_import_tasks_response(data: bytes, target: str) -> list[ImportJobRecord]:
-    message = _parse(_pb.milvus.ListImportTasksResponse, data, "ListImportTasks")
+    message = _parse(milvus_pb2.ListImportTasksResponse, data, "ListImportTasks")
     _raise_for_status(message, "ListImportTasks", target)
     return [_record(task) for task in message.tasks]
 
 
 def decode_get_version_response(data: bytes, target: str) -> str:
-    message = _parse(_pb.milvus.GetVersionResponse, data, "GetVersion")
+    message = _parse(milvus_pb2.GetVersionResponse, data, "GetVersion")
     if message.HasField("status"):  # only the version matters here: a reply without a status is taken as it is
         _raise_for_status(message, "GetVersion", target)
     return str(message.version)
@@ -412,25 +424,25 @@ def _status_or_ok(message: Any) -> tuple[int, str]:
 
 
 def encode_describe_collection_request(*, collection_name: str, db_name: str) -> bytes:
-    request = _pb.milvus.DescribeCollectionRequest(collection_name=collection_name, db_name=db_name)
+    request = milvus_pb2.DescribeCollectionRequest(collection_name=collection_name, db_name=db_name)
     return bytes(request.SerializeToString())
 
 
 def encode_show_partitions_request(*, collection_name: str, db_name: str, partition_names: Sequence[str] = ()) -> bytes:
-    request = _pb.milvus.ShowPartitionsRequest(
+    request = milvus_pb2.ShowPartitionsRequest(
         collection_name=collection_name, db_name=db_name, partition_names=partition_names
     )
     return bytes(request.SerializeToString())
 
 
 def encode_has_partition_request(*, collection_name: str, partition_name: str, db_name: str) -> bytes:
-    request = _pb.milvus.HasPartitionRequest(
+    request = milvus_pb2.HasPartitionRequest(
         collection_name=collection_name, partition_name=partition_name, db_name=db_name
     )
     return bytes(request.SerializeToString())
 
 
-def _field_info(field: Any) -> FieldInfo:
+def _field_info(field: schema_pb2.FieldSchema) -> FieldInfo:
     number = int(field.data_type)
     return FieldInfo(
         field.name,
@@ -446,7 +458,7 @@ def _field_info(field: Any) -> FieldInfo:
 
 
 def decode_describe_collection_response(data: bytes) -> DescribeCollectionReply:
-    message = _parse(_pb.milvus.DescribeCollectionResponse, data, "DescribeCollection")
+    message = _parse(milvus_pb2.DescribeCollectionResponse, data, "DescribeCollection")
     schema = None
     if message.HasField("schema"):
         s = message.schema
@@ -461,11 +473,11 @@ def decode_describe_collection_response(data: bytes) -> DescribeCollectionReply:
 
 def decode_show_partitions_response(data: bytes) -> tuple[int, str, tuple[str, ...]]:
     """(code, reason, partition names) of a ShowPartitions answer."""
-    message = _parse(_pb.milvus.ShowPartitionsResponse, data, "ShowPartitions")
+    message = _parse(milvus_pb2.ShowPartitionsResponse, data, "ShowPartitions")
     return (*_status_or_ok(message), tuple(message.partition_names))
 
 
 def decode_bool_response(data: bytes) -> tuple[int, str, bool]:
     """(code, reason, value) of a HasPartition answer."""
-    message = _parse(_pb.milvus.BoolResponse, data, "HasPartition")
+    message = _parse(milvus_pb2.BoolResponse, data, "HasPartition")
     return (*_status_or_ok(message), bool(message.value))

@@ -221,7 +221,7 @@ def test_no_timeout_means_no_deadline() -> None:
 
 # ----------------------------------------------------------------------------------------------- metadata
 def test_metadata_is_the_users_entries_plus_authorization_and_dbname() -> None:
-    identity = Identity(authorization=base64.b64encode(b"root:Milvus").decode(), db_name="db1")
+    identity = Identity(user="root", password="Milvus", db_name="db1")
     call = CallOptions(metadata=[("x-trace", "abc"), ("trace-bin", b"\x01")])
     script = Script({IMPORT: [ok_import(1)]})
     script.run(flow(option(), identity=identity, call=call))
@@ -236,7 +236,7 @@ def test_metadata_is_the_users_entries_plus_authorization_and_dbname() -> None:
 
 
 def test_user_authorization_and_dbname_entries_win() -> None:
-    identity = Identity(authorization="aWRlbnRpdHk=", db_name="db1")
+    identity = Identity(token="identity", db_name="db1")
     call = CallOptions(metadata=[("authorization", "bWluZQ=="), ("dbname", "theirs")])
     script = Script({IMPORT: [ok_import(1)]})
     script.run(flow(option(api_key="from-option"), identity=identity, call=call))
@@ -246,7 +246,7 @@ def test_user_authorization_and_dbname_entries_win() -> None:
 
 
 def test_per_call_credentials_replace_the_clients_authorization() -> None:
-    identity = Identity(authorization="aWRlbnRpdHk=", db_name="db1")
+    identity = Identity(token="identity", db_name="db1")
     call = CallOptions(credentials=grpc.access_token_call_credentials("per-call"))
     script = Script({IMPORT: [ok_import(1)]})
     script.run(flow(option(), identity=identity, call=call))
@@ -255,7 +255,7 @@ def test_per_call_credentials_replace_the_clients_authorization() -> None:
 
 
 def test_option_api_key_and_database_override_the_connection() -> None:
-    identity = Identity(authorization="aWRlbnRpdHk=", db_name="db1")
+    identity = Identity(token="identity", db_name="db1")
     script = Script({IMPORT: [ok_import(1)]})
     script.run(flow(option(api_key="key-42", database="db2"), identity=identity))
     (rpc,) = script.rpcs()
@@ -268,22 +268,6 @@ def test_no_credentials_and_no_database_add_nothing() -> None:
     script.run(flow(option(), call=CallOptions(metadata=[("x-a", "1")])))
     assert script.rpcs()[0].metadata == (("x-a", "1"),)
     assert script.requests()[0].db_name == ""
-
-
-@pytest.mark.parametrize(
-    ("user", "auth", "db", "expected"),
-    [
-        ((), None, None, ()),
-        ((), "QQ==", None, (("authorization", "QQ=="),)),
-        ((), None, "db", (("dbname", "db"),)),
-        ((("a", "1"),), "QQ==", "db", (("a", "1"), ("authorization", "QQ=="), ("dbname", "db"))),
-        ((("authorization", "mine"),), "QQ==", "db", (("authorization", "mine"), ("dbname", "db"))),
-        ((("dbname", "x"),), None, "db", (("dbname", "x"),)),
-        ((), "", "", ()),
-    ],
-)
-def test_request_metadata(user: Any, auth: str | None, db: str | None, expected: Any) -> None:
-    assert CallOptions(metadata=user).request_metadata(auth, db) == expected
 
 
 # ----------------------------------------------------------------------------------------------- replies
@@ -558,8 +542,8 @@ def test_validation_happens_before_the_first_effect() -> None:
 
 
 def test_repr_of_effects_and_identity_hide_nothing_they_should_not() -> None:
-    identity = Identity(authorization=base64.b64encode(b"tok-Identity-991").decode(), db_name="db1")
-    assert "dG9r" not in repr(identity)
+    identity = Identity(token="tok-Identity-991", db_name="db1")
+    assert "dG9r" not in repr(identity) and "tok-Identity" not in repr(identity)
     assert "***" in repr(identity)
 
 

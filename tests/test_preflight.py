@@ -341,7 +341,7 @@ def drive(flow: Any, answers: dict[str, list[Answer]]) -> tuple[Any, list[Rpc]]:
 
 
 def run(opt: pi.BulkImportOption, answers: dict[str, list[Answer]], **kw: Any) -> tuple[Any, list[Rpc]]:
-    identity = kw.pop("identity", Identity(authorization="dXNlcjpwdw==", db_name=None))
+    identity = kw.pop("identity", Identity(user="user", password="pw"))
     call = kw.pop("call", CallOptions(timeout=5.0, metadata=(("x-trace", "t1"),)))
     flow = preflight_flow(Session(TARGET), identity, opt, call, Deadline(call.timeout), **kw)
     return drive(flow, answers)

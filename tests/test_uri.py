@@ -37,7 +37,7 @@ VALID = [
     ("http://h/db1/ignored/segments", "h:19530", False, "db1", None, None),
     ("http://h:19530/", "h:19530", False, None, None, None),
     ("https://[::1]:9443/analytics", "[::1]:9443", True, "analytics", None, None),
-    ("http://h/my%20db", "h:19530", False, "my db", None, None),
+    ("http://h/my%5Fdb", "h:19530", False, "my_db", None, None),  # percent-decoded ("my db": not a Milvus name)
     ("http://root:Milvus@h:19530", "h:19530", False, None, "root", "Milvus"),
     ("http://root:Milvus@h", "h:19530", False, None, "root", "Milvus"),
     ("root:Milvus@h:19531", "h:19531", False, None, "root", "Milvus"),

@@ -7,7 +7,11 @@ top-level modules. Both break inside a library that must live next to pymilvus (
 1. ``_descriptor_pool.Default()`` becomes the package-private pool in ``generated/_pool.py``;
 2. sibling imports (``import common_pb2``) become relative imports, so ``generated/`` works as the
    ``pymilvus_import._generated`` package;
-3. the gRPC service stub (``milvus_pb2_grpc.py``) is not part of the package, which sends raw bytes and needs no
+3. an enum value named like a Python keyword (``DataType.None``, Milvus's own name, kept so the wire and the
+   value names match the server's) cannot be declared in a ``.pyi``: protoc writes ``None: _ClassVar[DataType]``,
+   a syntax error for mypy. Those declarations are left out of the ``.pyi`` (the value is still in the
+   descriptors, read as ``DataType.Value("None")`` / by its number, which is what travels);
+4. the gRPC service stub (``milvus_pb2_grpc.py``) is not part of the package, which sends raw bytes and needs no
    stub: it goes to ``tools/milvus_pb2_grpc.py`` for the tests and benchmarks (the "floor" client), importing the
    messages from ``pymilvus_import._generated``; stubs of protos without services are dropped.
 
@@ -50,10 +54,14 @@ POOL = descriptor_pool.DescriptorPool()
 '''
 
 SIBLING_IMPORT = re.compile(r"^import (\w+_pb2)( as \w+)?$", re.MULTILINE)
+# "    None: _ClassVar[DataType]" (in the enum class) and "None: DataType" (the module-level alias).
+KEYWORD_DECLARATION = re.compile(r"^ *(?:None|True|False): [\w\[\]]+\n", re.MULTILINE)
 
 
-def _postprocess(text: str) -> str:
+def _postprocess(text: str, *, stub: bool = False) -> str:
     text = SIBLING_IMPORT.sub(r"from . import \1\2", text)
+    if stub:
+        text = KEYWORD_DECLARATION.sub("", text)
     if "_descriptor_pool.Default()" in text:
         text = text.replace("_descriptor_pool.Default()", "_pool.POOL")
         text = text.replace(
@@ -85,7 +93,7 @@ def generate(out: Path) -> None:
     for stale in out.glob("*_pb2_grpc.*"):
         stale.unlink()
     for path in sorted(out.iterdir()):
-        path.write_text(_postprocess(path.read_text()))
+        path.write_text(_postprocess(path.read_text(), stub=path.suffix == ".pyi"))
     (out / "stub").mkdir()
     (out / "stub" / STUB.name).write_text(STUB_HEADER + stub_text)
     (out / "__init__.py").write_text(INIT)
