@@ -30,6 +30,7 @@ from ._identity import Identity, decide
 from ._models import BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import BulkImportOption
 from ._preflight import SchemaCache, import_flow
+from ._secrets import shown
 from ._transport import (
     AsyncTransport,
     SyncTransport,
@@ -84,11 +85,11 @@ class _BaseClient:
     ) -> None:
         if not isinstance(preflight, bool):
             raise InvalidInputError(
-                f"preflight must be True or False, got {preflight!r}", value=preflight, field="preflight"
+                f"preflight must be True or False, got {shown(preflight)}", value=preflight, field="preflight"
             )
         if retry is not None and not isinstance(retry, Retry):
             raise InvalidInputError(
-                f"retry must be a pymilvus_import.Retry, got {type(retry).__name__} {retry!r}",
+                f"retry must be a pymilvus_import.Retry, got {type(retry).__name__} {shown(retry)}",
                 value=retry,
                 field="retry",
             )
@@ -128,7 +129,7 @@ class _BaseClient:
         option = check_is_option(option)
         for name, flag in (("preflight", preflight), ("dry_run", dry_run)):
             if flag is not None and not isinstance(flag, bool):
-                raise InvalidInputError(f"{name} must be True or False, got {flag!r}", value=flag, field=name)
+                raise InvalidInputError(f"{name} must be True or False, got {shown(flag)}", value=flag, field=name)
         if option.uri.strip():
             # The option's URI must name this client's server; its database and credentials then apply to this
             # call (the identity's option layer), exactly as they would through the module-level bulk_import.
@@ -160,6 +161,13 @@ class _BaseClient:
                 value=type(on_progress).__name__,
                 field="on_progress",
             )
+        if on_progress is not None and not _takes_one_argument(on_progress):
+            raise InvalidInputError(
+                f"on_progress must take one argument (the ImportProgress of a job that moved), got "
+                f"{getattr(on_progress, '__qualname__', type(on_progress).__name__)}{_signature_text(on_progress)}",
+                value=type(on_progress).__name__,
+                field="on_progress",
+            )
         if not awaitable_callbacks and _is_async_callable(on_progress):
             raise InvalidInputError(
                 "on_progress is an async function, which ImportClient cannot await: pass a plain function, or use "
@@ -176,6 +184,27 @@ class _BaseClient:
             poll_max=poll_max,
             on_progress=on_progress,
         )
+
+
+def _takes_one_argument(function: Callable[..., object]) -> bool:
+    """Whether ``function`` can be called with one positional argument (True when its signature cannot be read:
+    a builtin, an extension type)."""
+    try:
+        signature = inspect.signature(function)
+    except Exception:
+        return True
+    try:
+        signature.bind(None)
+    except TypeError:
+        return False
+    return True
+
+
+def _signature_text(function: Callable[..., object]) -> str:
+    try:
+        return str(inspect.signature(function))
+    except Exception:
+        return ""
 
 
 def _is_async_callable(function: object) -> bool:
