@@ -1,0 +1,179 @@
+"""The contract of the whole public surface (issue 18), for every public callable and each of its parameters, found
+by introspection (``tests/contract.py``), with arbitrary values (every fixed nasty value, then hypothesis's):
+
+1. the only exceptions are the package's (``TypeError`` only for a wrong number of arguments), and an input error
+   (``InvalidInputError`` that is not a preflight verdict) is raised before any RPC reaches the test server;
+2. every exception raised and every value returned survives pickle, ``copy.deepcopy`` and a ``ProcessPoolExecutor``
+   round trip with the same ``str()`` (and attributes), and ``InvalidInputError.value`` is plain data.
+
+The secrets half of the contract is ``test_contract_secrets.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any
+
+import contract
+import pytest
+from contract import NASTY, SURFACE, Context, Verdicts
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import pymilvus_import as pi
+from pymilvus_import._uri import parse_uri
+
+pytestmark = pytest.mark.test_server(version="v2.6.24")
+
+#: Generated values per parameter, on top of the fixed nasty ones (each tried on every parameter).
+GENERATED = settings(
+    max_examples=12,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+URI_PARAMETERS = {("ImportClient", "uri"), ("AsyncImportClient", "uri")} | {
+    (name, "uri_or_client") for name in ("get_import_progress", "list_import_jobs", "wait_for_import")
+}
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ProcessPoolExecutor]:
+    """One worker process for the module (spawned: this process runs gRPC threads)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as executor:
+        yield executor
+
+
+@pytest.fixture
+def ctx(server: Any) -> Iterator[Context]:
+    loop = asyncio.new_event_loop()
+    client = pi.ImportClient(server.uri, retry=contract.FAST)
+    aclient = pi.AsyncImportClient(server.uri, retry=contract.FAST)
+    job_id = client.bulk_import(pi.new_bulk_import_option("", contract.COLLECTION, contract.FILES)).job_id
+    client.wait_for_import(job_id, poll_initial=0.001, poll_max=0.001, timeout=10)
+    try:
+        yield Context(server=server, client=client, aclient=aclient, loop=loop, job_id=job_id)
+    finally:
+        client.close()
+        loop.run_until_complete(aclient.close())
+        loop.close()
+
+
+# ------------------------------------------------------------------------------------------ coverage
+def test_every_public_callable_is_covered() -> None:
+    """A new public function, method or class fails here until the contract knows how to call it."""
+    operations = contract.operations()
+    assert sorted(operations) == sorted(SURFACE), "add the new callable to contract.SURFACE"
+    kinds = {name: obj for name, obj in contract.public_callables().items() if name not in operations}
+    assert all(contract.is_error_class(obj) or contract.is_value_class(obj) for obj in kinds.values())
+    assert len(contract.surface_parameters()) >= 90  # 34 operations, most with several parameters
+
+
+@pytest.mark.parametrize("name", sorted(SURFACE))
+def test_a_wrong_number_of_arguments_is_a_type_error_before_any_rpc(name: str, ctx: Context) -> None:
+    target, good, _then = SURFACE[name]
+    function = target(ctx)
+    before = len(ctx.server.requests)
+    with pytest.raises(TypeError):
+        function(*range(12), **good(ctx))
+    with pytest.raises(TypeError):
+        function(**good(ctx), no_such_parameter=1)
+    required = [p for p in inspect.signature(function).parameters.values() if p.default is p.empty]
+    if required and all(p.kind is not p.VAR_KEYWORD for p in required):
+        with pytest.raises(TypeError):
+            function()
+    assert len(ctx.server.requests) == before
+
+
+# ------------------------------------------------------------------------------------------ 1 + 2
+def _would_dial_elsewhere(name: str, parameter: str | None, value: Any, server_uri: str) -> bool:
+    """A generated URI naming another server would make the test dial it (a real Milvus on 19530, or a DNS lookup):
+    such values are not tried (what they would meet is a connection error, a package error too)."""
+    if (name, parameter) not in URI_PARAMETERS or not isinstance(value, str) or not value.strip():
+        return False
+    try:
+        return parse_uri(value).address != parse_uri(server_uri).address
+    except pi.InvalidInputError:
+        return False
+
+
+PAIRS = [
+    pytest.param(name, parameter, id=f"{name}({parameter or ''})") for name, parameter in contract.surface_parameters()
+]
+
+
+@pytest.mark.parametrize(("name", "parameter"), PAIRS)
+def test_any_value_for_any_parameter_meets_the_contract(
+    name: str, parameter: str | None, ctx: Context, pool: ProcessPoolExecutor
+) -> None:
+    target, good, then = SURFACE[name]
+    verdicts = Verdicts(ctx.server)
+
+    def attempt(label: str, value: Any) -> None:
+        if _would_dial_elsewhere(name, parameter, value, ctx.server.uri):
+            return
+        kwargs = good(ctx)
+        if parameter is not None:
+            kwargs[parameter] = value
+        known = contract.known_defect(parameter, value)
+        verdicts.call(f"{name}({parameter}={label})", target(ctx), kwargs, then, ctx, known=known)
+
+    verdicts.call(f"{name}(<working arguments>)", target(ctx), good(ctx), then, ctx)
+    if parameter is not None:
+        for label, make in NASTY.items():
+            attempt(label, make())
+
+        @GENERATED
+        @given(value=contract.arbitrary())
+        def generated(value: Any) -> None:
+            attempt(contract.label_of(value), value)
+
+        generated()
+    verdicts.through_pool(pool)
+    assert not verdicts.failures, verdicts.report()
+
+
+# ------------------------------------------------------------------------------------------ known defects
+# Found by the suite in modules other engineers are restructuring (branch i15-core); each is one strict xfail, so
+# the fix shows up as an XPASS to remove it (and its entry in contract.KNOWN_DEFECTS).
+@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="_flows.job_ids_of: repr(jobs) in the message")
+def test_known_defect_wait_for_import_jobs_whose_repr_raises(ctx: Context) -> None:
+    with pytest.raises(pi.InvalidInputError):
+        ctx.client.wait_for_import(contract.StrRaises())  # type: ignore[arg-type]
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="_flows.job_ids_of: jobs iterated unguarded")
+def test_known_defect_wait_for_import_jobs_whose_iteration_raises(ctx: Context) -> None:
+    with pytest.raises(pi.InvalidInputError):
+        ctx.client.wait_for_import(contract.BoolRaises())  # type: ignore[arg-type]
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="_flows.Retry: repr(attempts) in the message")
+def test_known_defect_retry_attempts_whose_repr_raises() -> None:
+    with pytest.raises(pi.InvalidInputError):
+        pi.Retry(attempts=contract.StrRaises())  # type: ignore[arg-type]
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError, reason="_transport.intercept: `interceptors or ()`")
+def test_known_defect_interceptors_whose_truth_value_raises(ctx: Context) -> None:
+    with pytest.raises(pi.InvalidInputError):
+        pi.ImportClient(ctx.server.uri, interceptors=contract.BoolRaises())  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------ rules it led to
+@settings(max_examples=30, deadline=None)
+@given(
+    label=st.integers(min_value=64, max_value=300),
+    labels=st.integers(min_value=1, max_value=130),
+    scheme=st.sampled_from(["", "http://", "grpcs://"]),
+)
+def test_host_names_dns_can_never_resolve_are_refused(label: int, labels: int, scheme: str) -> None:
+    """A label over 63 characters or a name over 253 never resolves; gRPC would wait out the deadline on it."""
+    for host in ("x" * label, ".".join(["a"] * labels) + "." + "b" * 64, "9" * (label * 10), ".".join(["ab"] * 90)):
+        with pytest.raises(pi.InvalidInputError, match="host"):
+            pi.ImportClient(f"{scheme}{host}:19530")
+    pi.ImportClient(f"{scheme}{'x' * 63}.{'y' * 63}:19530").close()  # at the limits: fine
