@@ -453,23 +453,26 @@ class Verdicts:
                 del self.failures[failed_before:]
 
     def _call(self, label: str, function: Callable[..., Any], kwargs: dict[str, Any], then: Then, ctx: Context) -> None:
-        before = len(self.server.requests)
+        before = self._rpcs()
         try:
             result = function(**kwargs)
         except BaseException as error:
-            self.judge_error(label, error, rpcs=len(self.server.requests) - before)
+            self.judge_error(label, error, rpcs=self._rpcs() - before)
             return
         self.judge_value(label, result)
         if then is not None:
-            before = len(self.server.requests)
+            before = self._rpcs()
             try:
                 followed = then(ctx, result)
             except BaseException as error:
-                self.judge_error(label + " -> then", error, rpcs=len(self.server.requests) - before)
+                self.judge_error(label + " -> then", error, rpcs=self._rpcs() - before)
             else:
                 self.judge_value(label + " -> then", followed)
         elif isinstance(result, pi.ImportClient):
             result.close()
+
+    def _rpcs(self) -> int:
+        return 0 if self.server is None else len(self.server.requests)
 
     def judge_error(self, label: str, error: BaseException, *, rpcs: int) -> None:
         self.outcomes.append(error)

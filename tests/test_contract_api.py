@@ -19,6 +19,7 @@ from multiprocessing import get_context
 from typing import Any
 
 import contract
+import grpc
 import pytest
 from contract import NASTY, SURFACE, Context, Verdicts
 from hypothesis import HealthCheck, given, settings
@@ -177,3 +178,91 @@ def test_host_names_dns_can_never_resolve_are_refused(label: int, labels: int, s
         with pytest.raises(pi.InvalidInputError, match="host"):
             pi.ImportClient(f"{scheme}{host}:19530")
     pi.ImportClient(f"{scheme}{'x' * 63}.{'y' * 63}:19530").close()  # at the limits: fine
+
+
+# ------------------------------------------------------------------------------------------ errors and values
+TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=20)
+PROGRESS = st.builds(
+    pi.ImportProgress,
+    job_id=TEXT,
+    state=st.sampled_from(["Pending", "Importing", "Completed", "Failed"]),
+    progress=st.integers(0, 100),
+    imported_rows=st.integers(0, 2**63),
+    reason=TEXT,
+    create_time=st.none() | st.datetimes(),
+    raw_state=TEXT,
+    infos=st.dictionaries(TEXT, TEXT, max_size=3),
+)
+RESPONSE = st.builds(
+    pi.BulkImportResponse,
+    status=st.integers(),
+    message=TEXT,
+    data=st.builds(pi.BulkImportData, job_id=TEXT, job_ids=st.lists(TEXT, max_size=3).map(tuple)),
+)
+PLANNED = st.builds(
+    pi.PlannedImport,
+    collection_name=TEXT,
+    partition_name=TEXT,
+    db_name=TEXT,
+    files=st.lists(TEXT, max_size=3).map(tuple),
+    options=st.lists(st.tuples(TEXT, TEXT), max_size=3).map(tuple),
+    idempotency_key=TEXT,
+)
+#: How to fill each constructor parameter of the public errors and result types, by name (an error's ``progress``
+#: is the jobs' states, a result's ``progress`` a percentage). A parameter not named here fails the test below.
+ERROR_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
+    "value": contract.arbitrary(),  # anything: the error keeps a plain description
+    "code": st.none() | st.sampled_from(list(grpc.StatusCode)),
+    "status": st.integers(),
+    "retriable": st.booleans(),
+    "response": RESPONSE,
+    "progress": st.lists(PROGRESS, max_size=2),
+}
+VALUE_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
+    "progress": st.integers(0, 100),
+    "status": st.integers(),
+    "imported_rows": st.none() | st.integers(0, 2**63),
+    "create_time": st.none() | st.datetimes(),
+    "infos": st.dictionaries(TEXT, TEXT, max_size=3),
+    "job_ids": st.lists(TEXT, max_size=3).map(tuple),
+    "data": st.builds(pi.BulkImportData, job_id=TEXT, job_ids=st.lists(TEXT, max_size=3).map(tuple)),
+    "authenticated": st.booleans(),
+    "schema_checked": st.booleans(),
+    "requests": st.lists(PLANNED, max_size=2).map(tuple),
+    "files": st.lists(TEXT, max_size=3).map(tuple),
+    "options": st.lists(st.tuples(TEXT, TEXT), max_size=3).map(tuple),
+    "job_id": st.none() | TEXT,
+}
+TEXT_PARAMETERS = {
+    *("message", "details", "target", "method", "server_message", "job_id", "reason", "collection_name"),
+    *("db_name", "partition_name", "file", "field_name", "suggestion", "server_version", "field", "state"),
+    *("raw_state", "idempotency_key"),
+}
+RESULT_TYPES = sorted(
+    name
+    for name, obj in contract.public_callables().items()
+    if contract.is_error_class(obj) or contract.is_value_class(obj)
+)
+
+
+@pytest.mark.parametrize("name", RESULT_TYPES)
+def test_every_error_and_result_type_round_trips_with_what_it_holds(name: str, pool: ProcessPoolExecutor) -> None:
+    """Each public error and result type, built with any values its parameters take (texts with surrogates and
+    control characters, any ``value``), survives pickle, deepcopy and a process pool with its str and attributes."""
+    cls = getattr(pi, name)
+    table = ERROR_ARGUMENTS if contract.is_error_class(cls) else VALUE_ARGUMENTS
+    strategies = {}
+    for parameter in contract.parameters(cls):
+        strategy = table.get(parameter, TEXT if parameter in TEXT_PARAMETERS else None)
+        assert strategy is not None, f"{name}({parameter}=...): say how to fill it in ERROR/VALUE_ARGUMENTS"
+        strategies[parameter] = strategy
+    verdicts = Verdicts(server=None)
+
+    @GENERATED
+    @given(arguments=st.fixed_dictionaries(strategies))
+    def built(arguments: dict[str, Any]) -> None:
+        verdicts.call(f"{name}(...)", cls, arguments, None, None)  # type: ignore[arg-type]
+
+    built()
+    verdicts.through_pool(pool)
+    assert not verdicts.failures, verdicts.report()
