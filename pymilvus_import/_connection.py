@@ -61,7 +61,7 @@ def _read_pem(source: PemSource | None, what: str) -> bytes | None:
             value=type(source).__name__,
             field=what,
         )
-    name = fspath_of(source, what, what) if isinstance(source, os.PathLike) else source
+    name = fspath_of(source, what, what) if isinstance(source, os.PathLike) else str.__str__(source)
     if isinstance(name, bytes):
         name = os.fsdecode(name)
     if _PEM_MARKER in name:
@@ -104,20 +104,23 @@ def _shown_pem_path(name: str, what: str) -> str:
     return repr(name)
 
 
-def _check_optional_text(value: object, what: str, *, header: bool = False) -> None:
-    """``value`` is None or a non-blank string; a ``header`` value must also be printable ASCII."""
+def _check_optional_text(value: object, what: str, *, header: bool = False) -> str | None:
+    """``value`` is None or a non-blank string (returned as a plain ``str``); a ``header`` value must also be
+    printable ASCII."""
     if value is None:
-        return
+        return None
     if not isinstance(value, str):
         raise InvalidInputError(
             f"{what} must be a string, got {type(value).__name__} {shown(value)}", value=value, field=what
         )
+    value = str.__str__(value)
     if not value.strip():
         raise InvalidInputError(f"{what} must be a non-empty string, got {value!r}", value=value, field=what)
     if header and not is_header_safe(value):
         raise InvalidInputError(
             f"{what} {value!r} must be printable ASCII (it travels in a gRPC header)", value=value, field=what
         )
+    return value
 
 
 def check_credentials(token: object, user: object, password: object) -> None:
@@ -171,13 +174,15 @@ class ConnectionConfig:
         self.identity = identity
 
 
-def check_identity_inputs(*, token: object, user: object, password: object, db_name: object) -> None:
+def check_identity_inputs(*, token: object, user: object, password: object, db_name: object) -> str | None:
     """The checks ``resolve`` makes on credentials and the database name, for a client over a user's channel too
-    (which never calls ``resolve``): typed, encodable, non-empty; ``db_name`` printable ASCII (a gRPC header)."""
+    (which never calls ``resolve``): typed, encodable, non-empty; ``db_name`` printable ASCII (a gRPC header).
+    Returns ``db_name`` as a plain ``str``."""
     check_credentials(token, user, password)
-    _check_optional_text(db_name, "db_name", header=True)
-    if isinstance(db_name, str):
-        check_milvus_name(db_name, "database name")
+    checked = _check_optional_text(db_name, "db_name", header=True)
+    if checked is not None:
+        check_milvus_name(checked, "database name")
+    return checked
 
 
 def resolve(
@@ -251,7 +256,7 @@ def _identity_of(
     target: Target, *, token: str | None, user: str | None, password: str | None, db_name: str | None
 ) -> Identity:
     """The client's sources of credentials and database, each checked (``MILVUS_TOKEN`` read when it can matter)."""
-    check_identity_inputs(token=token, user=user, password=password, db_name=db_name)
+    db_name = check_identity_inputs(token=token, user=user, password=password, db_name=db_name)
     env_token = None
     if uses_env_token(token=token, user=user, uri=target):
         env_token = os.environ.get("MILVUS_TOKEN") or None
@@ -282,7 +287,7 @@ def _tls(
     server_name: str | None,
 ) -> TLSConfig | None:
     """TLS material when TLS is on: for an ``https``/``grpcs`` URI, ``secure=True``, or any TLS argument."""
-    _check_optional_text(server_name, "server_name", header=True)
+    server_name = _check_optional_text(server_name, "server_name", header=True)
     if secure is not None and not isinstance(secure, bool):
         raise InvalidInputError(
             f"secure must be True, False or None, got {type(secure).__name__} {shown(secure)}",

@@ -57,6 +57,7 @@ def check_name(value: object, what: str, *, required: bool, header: bool = False
         raise InvalidInputError(
             f"{what} must be a string, got {type(value).__name__} {shown(value)}", value=value, field=what
         )
+    value = str.__str__(value)  # a str subclass (a StrEnum member, ...) kept and shown as the plain text
     problem = _utf8_problem(value)
     if problem:
         raise InvalidInputError(f"{what} {value!a} {problem}", value=value, field=what)
@@ -85,7 +86,7 @@ def _as_path(path: object) -> object:
         path = fspath_of(path, "a path in files", "files")
     if isinstance(path, (bytes, bytearray)):
         return os.fsdecode(bytes(path))
-    return path
+    return str.__str__(path) if isinstance(path, str) else path
 
 
 def _is_single_path(value: object) -> bool:
@@ -245,6 +246,7 @@ def check_option(key: object, value: object) -> tuple[str, str]:
         raise InvalidInputError(
             f"option keys must be strings, got {type(key).__name__} {shown(key)}", value=key, field="options"
         )
+    key = str.__str__(key)
     if not key.strip():
         raise InvalidInputError(f"option key must not be empty, got {key!r}", value=key, field="options")
     problem = _utf8_problem(key)
@@ -257,7 +259,9 @@ def check_option(key: object, value: object) -> tuple[str, str]:
             field="options",
         )
     secret = is_secret_name(key)
-    if not isinstance(value, str):
+    if isinstance(value, str):
+        value = str.__str__(value)
+    else:
         hint = "" if secret else _string_hint(value)
         raise InvalidInputError(
             f"option {key!r} needs a string value, got {type(value).__name__} "
@@ -321,6 +325,7 @@ def check_idempotency_key(key: object) -> str:
             value=key,
             field="idempotency_key",
         )
+    key = str.__str__(key)
     if not key or not _is_printable_ascii(key) or len(key) > MAX_IDEMPOTENCY_KEY:
         raise InvalidInputError(
             f"idempotency key must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters, got {key!r}",
@@ -338,7 +343,7 @@ def check_api_key(api_key: object) -> str:
             field="api_key",
         )
     check_credential(api_key, "API key")
-    return api_key
+    return str.__str__(api_key)
 
 
 @dataclass(frozen=True)
@@ -469,12 +474,17 @@ class BulkImportOption:
             )
 
     def _check_fields(self) -> None:
-        _check_uri(self.uri)
-        check_name(self.collection_name, "collection name", required=True)
-        object.__setattr__(self, "files", normalize_files(self.files))  # frozen: set once, here
-        check_name(self.partition_name, "partition name", required=False)
+        # Each field is kept as the checked value (plain str, files frozen into tuples): set once, here, on a
+        # frozen dataclass.
+        def keep(name: str, value: object) -> None:
+            object.__setattr__(self, name, value)
+
+        keep("uri", _check_uri(self.uri))
+        keep("collection_name", check_name(self.collection_name, "collection name", required=True))
+        keep("files", normalize_files(self.files))
+        keep("partition_name", check_name(self.partition_name, "partition name", required=False))
         if self.db_name is not None:
-            check_name(self.db_name, "database name", required=True, header=True)
+            keep("db_name", check_name(self.db_name, "database name", required=True, header=True))
         if not isinstance(self.options, tuple):
             raise InvalidInputError(
                 "BulkImportOption.options must be a tuple of (key, value) pairs; use with_option(...)",
@@ -488,11 +498,11 @@ class BulkImportOption:
                     value=mask_pairs([pair]),
                     field="options",
                 )
-            check_option(*pair)
+        keep("options", tuple(check_option(*pair) for pair in self.options))
         if self.idempotency_key is not None:
-            check_idempotency_key(self.idempotency_key)
+            keep("idempotency_key", check_idempotency_key(self.idempotency_key))
         if self.api_key is not None:
-            check_api_key(self.api_key)
+            keep("api_key", check_api_key(self.api_key))
 
     def idempotency_keys(self, fresh: Iterable[str]) -> tuple[str, ...]:
         """One key per group: the user's key (suffixed per group when there are several), or else the first of
@@ -545,11 +555,13 @@ def new_bulk_import_option(uri: str, collection_name: str, files: Sequence[Seque
     return BulkImportOption(uri=uri, collection_name=collection_name, files=files)  # type: ignore[arg-type]
 
 
-def _check_uri(uri: object) -> None:
+def _check_uri(uri: object) -> str:
     """An option's URI: '' (the client's, or ``$MILVUS_URI``) or one that can be right, with a password for a user."""
     if not isinstance(uri, str):
         parse_uri(uri)  # raises, naming the URI with its credentials masked
-    elif uri.strip():
+        raise AssertionError("unreachable")  # pragma: no cover
+    uri = str.__str__(uri)
+    if uri.strip():
         target = parse_uri(uri)
         if target.user is not None and target.password is None:
             raise InvalidInputError(
@@ -558,3 +570,4 @@ def _check_uri(uri: object) -> None:
                 value=target.display,
                 field="uri",
             )
+    return uri
