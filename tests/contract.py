@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import enum
 import inspect
 import math
 import os
@@ -80,6 +81,22 @@ class RaisingPath:
         raise OSError("__fspath__ of a hostile path")
 
 
+class HostileStr(str):
+    """A ``str`` subclass whose repr and str raise (a string-like type of the caller's)."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("__repr__ of a hostile str")
+
+    __str__ = __repr__
+
+
+class Collection(enum.StrEnum):
+    """What a caller may keep names in: a ``StrEnum`` member is a ``str`` with its own repr."""
+
+    COLL = "coll"
+    PATH = "/data/rows.json"
+
+
 def _generator() -> Iterator[str]:
     yield "/data/rows.json"
 
@@ -129,6 +146,10 @@ NASTY: dict[str, Callable[[], Any]] = {
     "bad __fspath__": BadPath,
     "raising __fspath__": RaisingPath,
     "Ellipsis": lambda: ...,
+    "hostile str": lambda: HostileStr("coll"),
+    "hostile str path": lambda: [[HostileStr("/data/rows.json")]],
+    "StrEnum": lambda: Collection.COLL,
+    "StrEnum path": lambda: [[Collection.PATH]],
     "[]": list,
     "[[]]": lambda: [[]],
     "[[None]]": lambda: [[None]],
@@ -377,6 +398,8 @@ KNOWN_DEFECTS: dict[tuple[str, type], str] = {
     ("jobs", BoolRaises): "_flows.job_ids_of iterates jobs unguarded (and reprs it)",
     ("attempts", StrRaises): "_flows.Retry puts repr(attempts) in its message",
     ("attempts", BoolRaises): "_flows.Retry puts repr(attempts) in its message",
+    ("attempts", HostileStr): "_flows.Retry puts repr(attempts) in its message",
+    ("attempts", list): "_flows.Retry puts repr(attempts) in its message (a list holding a hostile str)",
     ("interceptors", BoolRaises): "_transport.intercept tests the truth of interceptors (`interceptors or ()`)",
 }
 
