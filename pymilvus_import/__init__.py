@@ -9,6 +9,10 @@ print(response.data.job_id)
 
 from typing import TYPE_CHECKING, Any
 
+# isort: off
+from ._cli import _verbosity  # noqa: F401  first, before gRPC loads: the milvus-import command keeps it quiet
+
+# isort: on
 from ._api import bulk_import, get_import_progress, list_import_jobs, wait_for_import
 from ._client import AsyncImportClient, ImportClient
 from ._errors import (

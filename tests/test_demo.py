@@ -3,7 +3,8 @@
 Three runs: against the session's running Milvus through ``MILVUS_URI`` (the "already running" path), then
 ``make demo`` starting and stopping its own embedded Milvus (the session server is stopped first: the ports are
 fixed; later tests get it restarted by the harness), then a Ctrl+C while its server starts. Each checks that no
-Milvus process is left behind.
+process it started is left behind (it looks only at what it started: the demo runs with TMPDIR set to the test's
+own directory) and that the temp directory is left empty.
 """
 
 from __future__ import annotations
@@ -26,24 +27,31 @@ REPO = Path(__file__).resolve().parent.parent
 ROWS = 1000 + 500
 
 
-def milvus_processes() -> dict[int, str]:
-    """Every process of an embedded Milvus on this machine: the launcher(s) and the ``milvus run`` server."""
+def processes_under(root: Path) -> dict[int, str]:
+    """The processes this test started through the demo: those whose command line, executable or working
+    directory lies under ``root`` (the demo runs with TMPDIR=root, so its embedded Milvus, the launcher and the
+    ``milvus run`` server, live there). Any other Milvus on the machine is none of this test's business."""
     found = {}
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    prefix = str(root.resolve())
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            words = [w.decode(errors="replace") for w in cmdline.read_bytes().split(b"\0") if w]
+            words = [w.decode(errors="replace") for w in (proc / "cmdline").read_bytes().split(b"\0") if w]
         except OSError:
             continue
-        text = " ".join(words)
-        launcher = "--data" in words and any("milvus" in w for w in words[:3])
-        server = len(words) >= 2 and Path(words[0]).name == "milvus" and words[1] == "run"
-        if launcher or server:
-            found[int(cmdline.parent.name)] = text[:200]
+        places = list(words)
+        for link in ("exe", "cwd"):
+            try:
+                places.append(os.readlink(proc / link))
+            except OSError:
+                continue
+        if any(prefix in place for place in places):
+            found[int(proc.name)] = " ".join(words)[:200]
     return found
 
 
-def demo_env(**extra: str) -> dict[str, str]:
+def demo_env(tmp: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MILVUS_")}
+    env["TMPDIR"] = str(tmp)  # whatever the demo creates in "the temp dir" is this test's to inspect
     env.update(extra)
     return env
 
@@ -60,13 +68,14 @@ def check_output(stdout: str) -> list[str]:
     return job_ids
 
 
-def test_demo_uses_the_milvus_at_milvus_uri(milvus: MilvusServer) -> None:
-    before = milvus_processes()
+def test_demo_uses_the_milvus_at_milvus_uri(milvus: MilvusServer, tmp_path: Path) -> None:
+    demo_dir = milvus.data_dir / "pymilvus-import-demo"
+    assert not demo_dir.exists()
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "tools.demo"],
         cwd=REPO,
-        env=demo_env(MILVUS_URI=milvus.uri),
+        env=demo_env(tmp_path, MILVUS_URI=milvus.uri),
         capture_output=True,
         text=True,
         timeout=240,
@@ -79,23 +88,24 @@ def test_demo_uses_the_milvus_at_milvus_uri(milvus: MilvusServer) -> None:
     assert "$ milvus-import --uri" in stdout and " submit --collection demo_" in stdout and " --wait " in stdout
     assert re.search(r"job \d+: Completed 100%, 1000 rows", proc.stderr), proc.stderr  # the CLI's progress lines
     assert time.monotonic() - started < 90
-    assert milvus_processes() == before  # started nothing, stopped nothing
+    assert "starting the embedded Milvus" not in stdout and processes_under(tmp_path) == {}  # started nothing
+    assert milvus.running  # and stopped nothing
     collection = re.search(r"created collection (demo_\w+)", stdout)
     assert collection
     with helpers.milvus_client(milvus.uri) as client:
         assert collection.group(1) not in client.list_collections()  # cleaned up after itself
-    assert not (milvus.data_dir / "pymilvus-import-demo" / collection.group(1)).exists()
+    assert not demo_dir.exists()  # its files and the folder that held them
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_make_demo_starts_and_stops_its_own_milvus(milvus_harness: MilvusHarness) -> None:
+def test_make_demo_starts_and_stops_its_own_milvus(milvus_harness: MilvusHarness, tmp_path: Path) -> None:
     milvus_harness.close()  # the embedded Milvus has fixed ports: one per machine
-    assert milvus_processes() == {}, "another Milvus is running; run this test under flock /tmp/milvus-test.lock"
     started = time.monotonic()
     proc = subprocess.run(
         # -o: take the venv as installed (no pip run inside the test); the target's recipe runs as written
         ["make", "--no-print-directory", "-o", ".venv/bin/.installed", "demo"],
         cwd=REPO,
-        env=demo_env(),
+        env=demo_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=300,
@@ -106,27 +116,28 @@ def test_make_demo_starts_and_stops_its_own_milvus(milvus_harness: MilvusHarness
     check_output(stdout)
     assert "- starting the embedded Milvus: milvus-server --data " in stdout
     assert "- stopped the embedded Milvus; nothing is left running" in stdout
-    assert milvus_processes() == {}
     base = re.search(r"milvus-server --data (\S+)", stdout)
-    assert base and not Path(base.group(1)).exists()  # its temporary directory is gone too
+    assert base and Path(base.group(1)).is_relative_to(tmp_path), stdout
+    assert processes_under(tmp_path) == {}
+    assert list(tmp_path.iterdir()) == []  # its temporary directory is gone too
     assert elapsed < 90, f"the demo took {elapsed:.0f} s"
 
 
-def test_ctrl_c_while_the_demo_starts_milvus_stops_it(milvus_harness: MilvusHarness) -> None:
+def test_ctrl_c_while_the_demo_starts_milvus_stops_it(milvus_harness: MilvusHarness, tmp_path: Path) -> None:
     milvus_harness.close()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tools.demo"],
         cwd=REPO,
-        env=demo_env(),
+        env=demo_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     try:
         deadline = time.monotonic() + 60
-        while not any("run" in cmd for cmd in milvus_processes().values()) and time.monotonic() < deadline:
+        while not any(" run " in cmd for cmd in processes_under(tmp_path).values()) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert milvus_processes(), "the demo never started Milvus"
+        assert processes_under(tmp_path), "the demo never started Milvus"
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=90)
     finally:
@@ -134,4 +145,4 @@ def test_ctrl_c_while_the_demo_starts_milvus_stops_it(milvus_harness: MilvusHarn
             proc.kill()
     assert proc.returncode == 130, out
     assert "interrupted; cleaned up" in out
-    assert milvus_processes() == {}
+    assert processes_under(tmp_path) == {}

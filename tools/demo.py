@@ -51,6 +51,10 @@ STOP_GRACE = 3.0  # SIGTERM, then SIGKILL: a Milvus that has done work takes ~25
 # a temporary directory, so nothing is lost
 
 
+#: The folder, in the directory the server reads, that holds one sub-folder of files per demo run.
+DEMO_FOLDER = "pymilvus-import-demo"
+
+
 class DemoError(Exception):
     """Something the user can act on; printed as one line."""
 
@@ -249,9 +253,9 @@ def demo(args: argparse.Namespace) -> int:
             cleanup.callback(_drop, uri, collection)
         say(f"- created collection {collection}: id INT64 primary key, vec FLOAT_VECTOR({DIM})")
 
-        files_dir = root / "pymilvus-import-demo" / collection
+        files_dir = root / DEMO_FOLDER / collection
         if server is None and not args.keep:
-            cleanup.callback(shutil.rmtree, files_dir, True)
+            cleanup.callback(remove_demo_files, files_dir)
         json_file = write_json_rows(files_dir / "rows.json", JSON_ROWS, start_id=0)
         npy_files = write_npy_group(files_dir / "npy", NPY_ROWS, start_id=JSON_ROWS)
         say(f"- wrote {JSON_ROWS} rows as row-based JSON:     {json_file}")
@@ -292,6 +296,14 @@ def _stop(server: MilvusServer) -> None:
         server.stop(grace=STOP_GRACE, timeout=15.0)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def remove_demo_files(files_dir: Path) -> None:
+    """Remove this run's files, and the shared ``pymilvus-import-demo`` folder above them once it is empty (another
+    demo running at the same time keeps it)."""
+    shutil.rmtree(files_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        files_dir.parent.rmdir()
 
 
 def _drop(uri: str, collection: str) -> None:

@@ -7,37 +7,53 @@ client, the terminal and the clock.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
+import io
 import json
 import logging
 import os
+import re
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, TextIO, cast
 
 from .._client import ImportClient
 from .._errors import (
     AuthenticationError,
+    ClientClosedError,
+    CollectionNotFoundError,
+    DatabaseNotFoundError,
     DeadlineExceededError,
     ImportFailedError,
     ImportJobNotFoundError,
     ImportTimeoutError,
     InvalidInputError,
     MilvusImportError,
+    ServerError,
     ServerUnavailableError,
     TransportError,
 )
 from .._flows import job_id_number, seconds
 from .._models import FAILED, BulkImportResponse, ImportProgress
 from .._options import BulkImportOption, new_bulk_import_option
+from .._preflight import check_collection_reply
+from .._uri import parse_uri
+from .._wire import DescribeCollectionReply
 from ._output import (
+    Gate,
+    NullStream,
     ProgressDisplay,
     ReaderSafeStream,
     RedactingFormatter,
     RedactingStream,
+    fill_closed_descriptors,
     final_summary,
     format_duration,
     plan_lines,
@@ -47,8 +63,20 @@ from ._output import (
     records_table,
     redact,
     secrets_of,
+    usable,
 )
-from ._parser import _COMMON_DEFAULTS, PROG, ArgumentsError, GroupArgument, UsageError, build_parser, parse_groups
+from ._parser import (
+    _COMMON_DEFAULTS,
+    POSITIONALS,
+    PROG,
+    ArgumentsError,
+    GroupArgument,
+    UsageError,
+    build_parser,
+    parse_groups,
+    position_of,
+    tokens,
+)
 
 EXIT_OK = 0
 EXIT_IMPORT_FAILED = 1
@@ -147,6 +175,21 @@ class _Run:
         #: The timeout handed to wait_for_import, to show it readably in the library's ImportTimeoutError message.
         self.wait_timeout: float | None = None
         self.started = time.monotonic()
+        #: The open client (closed by the main thread to stop the command on a signal).
+        self.client: ImportClient | None = None
+        #: How the worker ended after a signal closed its client (None: it had not ended in time).
+        self.wind_down: BaseException | None = None
+        #: A command that ends non-zero without an exception (progress) says why here: (error type, message).
+        self.outcome: tuple[str, str] | None = None
+        #: Set by the main thread when a signal stops the command (and which signal).
+        self.interrupted = False
+        self.interrupted_by: int = signal.SIGINT
+
+    def gate_close(self) -> None:
+        """From now on the main thread reports: later output of the worker thread is dropped."""
+        for stream in (self.out, self.err):
+            if isinstance(stream, Gate):
+                stream.close()
 
     def say(self, *lines: str) -> None:
         """Human output on stdout (nothing in --json mode, where stdout is one JSON document)."""
@@ -225,8 +268,15 @@ def _job_lines(job_ids: Sequence[str], groups: Sequence[Sequence[str]]) -> list[
 def created_job_ids(error: BaseException) -> tuple[str, ...]:
     """The job ids a failed or interrupted ``bulk_import`` had created (the library sets ``created_job_ids`` on its
     errors and on a KeyboardInterrupt it lets through)."""
-    ids = getattr(error, "created_job_ids", None) or ()
-    return tuple(str(job_id) for job_id in ids)
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:  # an interruption while reporting an error: both count
+        seen.append(current)
+        ids = getattr(current, "created_job_ids", None) or ()
+        if ids:
+            return tuple(str(job_id) for job_id in ids)
+        current = current.__cause__ or current.__context__
+    return ()
 
 
 def _submit(run: _Run, client: ImportClient) -> int:
@@ -254,10 +304,10 @@ def _submit(run: _Run, client: ImportClient) -> int:
             run.result["job_ids"] = list(created)
             group_index = getattr(error, "group_index", None)
             done = option.files[:group_index] if isinstance(group_index, int) else ()
-            when = "interruption" if isinstance(error, KeyboardInterrupt) else "error"
+            when = "interruption" if isinstance(error, KeyboardInterrupt) or run.interrupted else "error"
             run.say(
                 f"Submitted {len(created)} of {len(option.files)} import jobs into collection {args.collection!r} "
-                f"before the {when}:",
+                f"before the {when}: {' '.join(created)}",
                 *_job_lines(created, done),
             )
         raise
@@ -265,7 +315,9 @@ def _submit(run: _Run, client: ImportClient) -> int:
     run.job_ids = response.job_ids
     run.result["job_ids"] = list(response.job_ids)
     noun = "job" if len(response.job_ids) == 1 else "jobs"
-    run.say(f"Submitted {len(response.job_ids)} import {noun} into collection {args.collection!r}:")
+    # The ids on the first line too: `| head -1` shows them.
+    ids = " ".join(response.job_ids)
+    run.say(f"Submitted {len(response.job_ids)} import {noun} into collection {args.collection!r}: {ids}")
     run.say(*_job_lines(response.job_ids, option.files))
     if args.wait:
         run.follow(client, response.job_ids)
@@ -288,12 +340,54 @@ def _progress(run: _Run, client: ImportClient) -> int:
         found.append(progress)
         run.result["jobs"].append(progress_dict(progress))
     run.say(*progress_table(found))
-    failed = any(p.state == FAILED for p in found)
+    failed = [p.job_id for p in found if p.state == FAILED]
+    if missing:
+        run.outcome = ("ImportJobNotFoundError", f"import jobs not known to the server: {' '.join(missing)}")
+    elif failed:
+        run.outcome = ("ImportFailedError", f"import jobs failed: {' '.join(failed)}")
     return EXIT_IMPORT_FAILED if missing or failed else EXIT_OK
 
 
+def _database(args: argparse.Namespace) -> str:
+    """The database the command works in, as the library picks it: --db, else the URI's path, else default."""
+    if args.db:
+        return str(args.db)
+    uri = args.uri or os.environ.get("MILVUS_URI") or ""
+    with contextlib.suppress(MilvusImportError):
+        return parse_uri(uri).db_name or "default"
+    return "default"
+
+
+def not_found_verdict(error: ServerError, collection: str | None, db_name: str) -> CollectionNotFoundError | None:
+    """The preflight's verdict for a server status that says "no such collection / database" (Milvus 2.3.5 answers
+    ListImportTasks for an unknown collection with status 100 "collection not found"; 2.4+ an unknown database
+    with 800), so every command reports it as ``submit`` does: CollectionNotFoundError / DatabaseNotFoundError,
+    exit 2. None for any other status."""
+    reply = DescribeCollectionReply(error.status, error.server_message, None)
+    try:
+        check_collection_reply(reply, collection_name=collection or "", db_name=db_name)
+    except CollectionNotFoundError as verdict:
+        if collection is None:  # no collection named: the database is what is missing
+            return DatabaseNotFoundError(
+                f"database {db_name!r} does not exist on the server (server status {error.status}: "
+                f"{error.server_message})",
+                collection_name="",
+                db_name=db_name,
+                value=db_name,
+                field="db_name",
+            )
+        return verdict
+    return None
+
+
 def _list(run: _Run, client: ImportClient) -> int:
-    records = client.list_import_jobs(run.args.collection, limit=run.args.limit, timeout=run.rpc_timeout())
+    try:
+        records = client.list_import_jobs(run.args.collection, limit=run.args.limit, timeout=run.rpc_timeout())
+    except ServerError as error:
+        verdict = not_found_verdict(error, run.args.collection, _database(run.args))
+        if verdict is None:
+            raise
+        raise verdict from error
     run.result["jobs"] = [record_dict(r) for r in records]
     run.say(*records_table(records))
     return EXIT_OK
@@ -328,7 +422,7 @@ _COMMANDS: dict[str, Callable[[_Run, ImportClient], int]] = {
 }
 
 
-def _interrupted_hint(run: _Run) -> str:
+def _interrupted_hint(run: _Run, how: str = "interrupted") -> str:
     listing = f"'{PROG} list --collection {run.args.collection}'" if run.args.command == "submit" else ""
     if run.args.command == "submit" and not run.submitted:
         created = (
@@ -336,13 +430,69 @@ def _interrupted_hint(run: _Run) -> str:
             if run.job_ids
             else "no job id came back; "
         )
+        stopped = run.wind_down
+        nothing_in_flight = isinstance(stopped, (ClientClosedError, InvalidInputError)) or (
+            isinstance(stopped, TransportError) and not stopped.method.endswith("/Import")
+        )
+        if nothing_in_flight:  # the signal stopped a preflight RPC or came between two calls
+            if run.job_ids:
+                return f"{how} while submitting; {created}no other import was on its way"
+            return f"{how} while submitting; no import was sent"
         return (
-            f"interrupted while submitting; {created}the file group being sent may have been created too: "
+            f"{how} while submitting; {created}the file group being sent may have been created too: "
             f"check {listing} (Milvus 2.4+ lists jobs without their ids)"
         )
     if run.job_ids:
-        return f"interrupted; the import jobs keep running on the server: {' '.join(run.job_ids)}"
-    return "interrupted"
+        return f"{how}; the import jobs keep running on the server: {' '.join(run.job_ids)}"
+    return how
+
+
+# Library words -> the command line's: an error names the flag to change, not the Python call behind it.
+_CALLS_AS_FLAGS = (
+    (re.compile(r"drop with_partition\(\.\.\.\)"), "drop --partition"),
+    (re.compile(r"call with_partition\(\.\.\.\)"), "pass --partition NAME"),
+    (re.compile(r"with_partition\(\.\.\.\)"), "--partition"),
+    (re.compile(r"with_option\('backup', 'true'\)"), "-o backup=true"),
+    (re.compile(r"with_option\(\.\.\.\)"), "-o KEY=VALUE"),
+    (re.compile(r"with_api_key\(\.\.\.\)"), "--token"),
+    (re.compile(r"with_idempotency_key\(\.\.\.\)"), "--idempotency-key"),
+    (re.compile(r"with_database\(\.\.\.\)"), "--db"),
+    (re.compile(r"new_bulk_import_option\(\.\.\.\)"), "GROUP arguments"),
+    (re.compile(r"\bpreflight=False\b"), "--no-preflight"),
+    (re.compile(r"\btoken=\.\.\."), "--token"),
+)
+_NAMES_AS_FLAGS = {
+    "ca_cert": "--ca-cert",
+    "client_cert": "--client-cert",
+    "client_key": "--client-key",
+    "server_name": "--server-name",
+    "db_name": "--db",
+}
+_NAMES = re.compile(r"\b(" + "|".join(_NAMES_AS_FLAGS) + r")\b")
+_QUOTED = re.compile(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+
+
+def cli_words(message: str) -> str:
+    """``message`` with the library's call and parameter names replaced by the CLI flags that set them; quoted
+    values (what the user gave) are left alone."""
+    for pattern, flag in _CALLS_AS_FLAGS:
+        message = pattern.sub(flag, message)
+    parts = _QUOTED.split(message)
+    for index in range(0, len(parts), 2):  # the even parts are outside quotes
+        parts[index] = _NAMES.sub(lambda match: _NAMES_AS_FLAGS[match.group(1)], parts[index])
+    return "".join(parts)
+
+
+def _tls_target(message: str, uri: str | None) -> str:
+    """With --tls, an ``http://`` (or scheme-less) URI is dialled with TLS: show it as the https target it is."""
+    if not uri:
+        return message
+    scheme, sep, rest = uri.partition("://")
+    if sep and scheme.lower() == "http":
+        host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+        shown = host if host.rsplit(":", 1)[-1].isdigit() and not host.endswith("]") else f"{host}:19530"
+        return message.replace(f"{scheme}://{host}", f"https://{shown}")
+    return message
 
 
 def _error_message(run: _Run, error: BaseException) -> str:
@@ -353,30 +503,24 @@ def _error_message(run: _Run, error: BaseException) -> str:
     no_uri = isinstance(error, InvalidInputError) and error.field == "uri" and not str(error.value or "").strip()
     if no_uri and not (args.uri or "").strip():  # neither --uri nor MILVUS_URI (the library looked)
         return "no Milvus server given: pass --uri http://host:19530 or set MILVUS_URI"
-    message = str(error)
+    message = cli_words(str(error))
+    if args.tls:
+        message = _tls_target(message, args.uri or os.environ.get("MILVUS_URI"))
     if isinstance(error, ImportTimeoutError) and run.wait_timeout is not None and args.timeout is not None:
         message = message.replace(f"after {seconds(run.wait_timeout)}", f"after {format_duration(args.timeout)}")
     if isinstance(error, DeadlineExceededError) and args.command == "submit" and not run.submitted:
-        message += f"; the server may still create the job: check '{PROG} list --collection {args.collection}'"
+        # Only an Import that left may have created a job; a call never sent (or a preflight RPC) created none.
+        if error.method.endswith("/Import") and "not sent" not in str(error):
+            message += f"; the server may still create the job: check '{PROG} list --collection {args.collection}'"
+        else:
+            message += "; no import was sent"
     if isinstance(error, (ImportTimeoutError, DeadlineExceededError)) and run.job_ids:
         message += f"; the jobs keep running on the server: '{PROG} wait {' '.join(run.job_ids)}'"
     return message
 
 
-def _fail(run: _Run, error: BaseException, code: int, message: str) -> None:
-    """Record the failure in the JSON document: its type, message, exit code and the job ids known so far."""
-    if run.args.json:
-        run.result["error"] = {
-            "type": type(error).__name__,
-            "message": message,
-            "exit_code": code,
-            "job_ids": list(run.job_ids),
-        }
-
-
-def _emit_json(run: _Run) -> None:
-    run.out.write(redact(json.dumps(run.result, indent=2), run.secrets) + "\n")
-    run.out.flush()
+def _error_document(error: BaseException, code: int, message: str, job_ids: Sequence[str]) -> dict[str, Any]:
+    return {"type": type(error).__name__, "message": message, "exit_code": code, "job_ids": list(job_ids)}
 
 
 def _argv_secrets(argv: Sequence[str], environ: Mapping[str, str]) -> list[str]:
@@ -393,8 +537,43 @@ def _argv_secrets(argv: Sequence[str], environ: Mapping[str, str]) -> list[str]:
     )
 
 
-def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
-    args = parser.parse_args(argv)
+def _plain(value: Any) -> Any:
+    """Parsed values as plain ``str`` (not :class:`Token`), in the containers argparse made."""
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """argv to the namespace. Arguments argparse leaves over because an option split them from their list
+    (``A --wait B``, ``A --group B -- C``, ``progress 1 --timeout 5 2``) join it in command-line order."""
+    args, extras = parser.parse_known_args(tokens(argv))
+    separator = argv.index("--") if "--" in argv else len(argv)
+    dest = POSITIONALS.get(getattr(args, "command", ""), "")
+    unknown: list[str] = []
+    leftover: list[tuple[int, str]] = []
+    for extra in extras:
+        at = position_of(extra, len(argv))
+        if at == separator:
+            continue
+        if dest and (at > separator or not extra.startswith("-") or extra == "-"):
+            leftover.append((at, str(extra)))
+        else:
+            unknown.append(str(extra))
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "submit":
+        entries = sorted([*(args.groups or []), *leftover], key=lambda entry: entry[0])
+        args.groups = [group for _, group in entries]
+    elif dest:
+        entries = sorted([*((position_of(j, -1), j) for j in args.job_ids), *leftover], key=lambda e: e[0])
+        args.job_ids = [job_id for _, job_id in entries]
+    for name, value in vars(args).items():
+        setattr(args, name, _plain(value))
     for name, default in _COMMON_DEFAULTS.items():
         if not hasattr(args, name):
             setattr(args, name, default)
@@ -410,87 +589,282 @@ def _wants_json(argv: Sequence[str]) -> bool:
     return "--json" in options
 
 
+# ------------------------------------------------------------------------------------------------ signals
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP stopped the command (``signum``); exit code 128 + signum."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class _Signals:
+    """SIGINT, SIGTERM and SIGHUP while a command runs (installed only in the main thread; restored after).
+
+    Before the command's worker starts (parsing, the password prompt) a signal raises :class:`Interrupted` at
+    once: nothing exists yet. While it runs, a signal is only recorded (``received``): the main thread then stops
+    the worker, which winds down through the library's own error paths, so no job id is lost to an exception
+    raised at a random point inside a call. The handler never raises twice."""
+
+    def __init__(self, *, restore: bool = True) -> None:
+        self.restore = restore
+        self.received: list[int] = []
+        self.recording = False
+        self._raised = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received.append(signum)
+        if not self.recording and not self._raised:
+            self._raised = True
+            raise Interrupted(signum)
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in _SIGNALS:
+                try:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+                except (OSError, ValueError):  # pragma: no cover - not settable here
+                    continue
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self.restore:
+            # The process ends now and everything is reported: a late signal is ignored (Python's shutdown would
+            # reset our handler to the default, killing the process with 128 + signum after a successful report).
+            self.recording = True
+            for sig in self._previous:
+                with contextlib.suppress(OSError, ValueError):
+                    signal.signal(sig, signal.SIG_IGN)
+            return
+        for sig, previous in self._previous.items():
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                signal.signal(sig, previous)
+
+
+#: How long the main thread waits, after a signal, for the worker to wind down (its RPCs are cancelled at once;
+#: a poll pause or a retry backoff can take up to a few seconds).
+WIND_DOWN = 5.0
+
+
+def _run_worker(run: _Run, credentials: Credentials, outcome: dict[str, Any]) -> None:
+    try:
+        with _client(run.args, credentials) as client:
+            run.client = client
+            if run.interrupted:  # the signal came while the client was being opened
+                raise Interrupted(run.interrupted_by)
+            outcome["code"] = _COMMANDS[run.args.command](run, client)
+    except BaseException as error:  # everything is reported by the main thread
+        outcome["error"] = error
+
+
+def _execute(run: _Run, credentials: Credentials, signals: _Signals) -> tuple[int | None, BaseException | None]:
+    """Run the command in a worker thread; the main thread waits for it or for a signal, and on a signal closes the
+    client (cancelling the RPC in flight) and lets the worker wind down. Returns (code, error)."""
+    outcome: dict[str, Any] = {}
+    worker = threading.Thread(target=_run_worker, args=(run, credentials, outcome), name="milvus-import-command")
+    worker.daemon = True
+    signals.recording = True
+    worker.start()
+    while worker.is_alive() and not signals.received:
+        worker.join(0.05)
+    if worker.is_alive() or (signals.received and "error" not in outcome and "code" not in outcome):
+        signum = signals.received[0]
+        run.interrupted = True
+        run.interrupted_by = signum
+        client = run.client
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+        deadline = time.monotonic() + WIND_DOWN
+        count = len(signals.received)
+        while worker.is_alive() and time.monotonic() < deadline and len(signals.received) == count:
+            worker.join(0.05)  # a second signal stops the waiting
+        run.gate_close()
+        run.wind_down = outcome.get("error")
+        created = created_job_ids(outcome["error"]) if "error" in outcome else ()
+        if created and not run.submitted:
+            run.job_ids = tuple(dict.fromkeys((*run.job_ids, *created)))
+            run.result["job_ids"] = list(run.job_ids)
+        return None, Interrupted(signum)
+    run.gate_close()
+    if "error" in outcome:
+        return None, outcome["error"]
+    return int(outcome.get("code", EXIT_OK)), None
+
+
+# ------------------------------------------------------------------------------------------------ main
+def _code_for(error: BaseException) -> int:
+    if isinstance(error, Interrupted):
+        return 128 + error.signum
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(error, EOFError):
+        return EXIT_USAGE
+    if isinstance(error, (MilvusImportError, UsageError)):
+        return exit_code_for(error)
+    return EXIT_IMPORT_FAILED
+
+
+def _open_streams() -> tuple[ReaderSafeStream, ReaderSafeStream, bool]:
+    """(stdout, stderr, stdout_gone). A closed stdout (``>&-``) sends everything to stderr; a closed stderr drops
+    what would go there."""
+    fill_closed_descriptors()
+    err = ReaderSafeStream(sys.stderr if usable(sys.stderr) else cast(TextIO, NullStream()))
+    if usable(sys.stdout):
+        return ReaderSafeStream(sys.stdout), err, False
+    return err, err, True
+
+
+# The JSON document is written on one line: `| head -1` and line-based tools get all of it.
+def _report(run: _Run, out: ReaderSafeStream, err: ReaderSafeStream, code: int, error: BaseException | None) -> None:
+    """The end of every command: the error line, the job ids where stdout could not take them, the JSON."""
+    args = run.args
+    created = created_job_ids(error) if error is not None else ()
+    if created and not run.job_ids:
+        run.job_ids = created
+    if error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            how = {signal.SIGTERM: "terminated", getattr(signal, "SIGHUP", -1): "hung up"}.get(
+                getattr(error, "signum", signal.SIGINT), "interrupted"
+            )
+            message = _interrupted_hint(run, how)
+            err.write("\n")
+        elif isinstance(error, (MilvusImportError, UsageError, EOFError)):
+            message = _error_message(run, error)
+        else:  # a bug or an environment problem: still one line, the details with --debug
+            message = f"unexpected {type(error).__name__}: {error}"
+        if args.debug and not isinstance(error, KeyboardInterrupt):
+            err.write(redact("".join(traceback.format_exception(error)), run.secrets))
+        unexpected = not isinstance(error, (KeyboardInterrupt, MilvusImportError, UsageError, EOFError))
+        hint = " (run with --debug for the traceback)" if unexpected and not args.debug else ""
+        line = message if isinstance(error, KeyboardInterrupt) else f"error: {message}"
+        err.write(f"{PROG}: {redact(line, run.secrets)}{hint}\n")
+        err.flush()
+        if args.json:
+            run.result["error"] = _error_document(error, code, message, run.job_ids)
+    if error is None and code != EXIT_OK and args.json and run.outcome is not None:
+        kind, message = run.outcome
+        run.result["error"] = {"type": kind, "message": message, "exit_code": code, "job_ids": list(run.job_ids)}
+    run.result["job_ids"] = list(run.job_ids)
+    if args.json:
+        text = redact(json.dumps(run.result), run.secrets) + "\n"
+        out.write(text)
+        out.flush()
+        if out.reader_left and out is not err:
+            err.write(text)  # the reader left before the document: it goes where it can be read
+            err.flush()
+    elif out.reader_left and out is not err and run.job_ids and args.command == "submit":
+        err.write(f"{PROG}: standard output was closed early; the job ids: {' '.join(run.job_ids)}\n")
+        err.flush()
+
+
+def _early_document(out: ReaderSafeStream, document: dict[str, Any], secrets: Sequence[str]) -> None:
+    out.write(redact(json.dumps(document), secrets) + "\n")
+    out.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``milvus-import`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    process = argv is None  # the console script / python -m: this process ends when main returns
     argv = list(sys.argv[1:] if argv is None else argv)
     # A reader that leaves (`| head -1`) silences the stream, it does not fail the command.
-    out = cast(TextIO, ReaderSafeStream(sys.stdout))
-    err = cast(TextIO, ReaderSafeStream(sys.stderr))
+    out, err, _stdout_gone = _open_streams()
     environ = dict(os.environ)  # read here for MILVUS_PASSWORD and for masking only; the library reads the rest
+    as_json = _wants_json(argv)
+    with _Signals(restore=not process) as signals:
+        try:
+            return _main(argv, out, err, environ, signals)
+        except KeyboardInterrupt as interrupt:  # before the command started (parsing, the password prompt)
+            code = 128 + interrupt.signum if isinstance(interrupt, Interrupted) else EXIT_INTERRUPTED
+            err.write(f"\n{PROG}: interrupted before anything was sent\n")
+            err.flush()
+            if as_json:
+                error = _error_document(interrupt, code, "interrupted before anything was sent", ())
+                _early_document(out, {"job_ids": [], "error": error}, _argv_secrets(argv, environ))
+            return code
+
+
+def _main(
+    argv: list[str], out: ReaderSafeStream, err: ReaderSafeStream, environ: Mapping[str, str], signals: _Signals
+) -> int:
     parser = build_parser()
+    as_json = _wants_json(argv)
+    printed = io.StringIO()
     try:
-        args = _parse(parser, argv)
-    except SystemExit as exit_:  # --help, --version
+        with contextlib.redirect_stdout(printed):
+            args = _parse(parser, argv)
+    except SystemExit as exit_:  # --help, --version: what argparse printed, as JSON too under --json
+        text = printed.getvalue()
+        if as_json:
+            kind = "version" if "--version" in argv and not text.startswith("usage:") else "help"
+            _early_document(out, {"job_ids": [], kind: text.rstrip("\n")}, _argv_secrets(argv, environ))
+        else:
+            out.write(text)
+            out.flush()
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     except ArgumentsError as error:
         secrets = _argv_secrets(argv, environ)
         err.write(redact(error.parser.format_usage(), secrets))
         err.write(redact(f"{error.parser.prog}: error: {error.message}\n", secrets))
         err.flush()
-        if _wants_json(argv):
-            document = {"error": {"type": "UsageError", "message": error.message, "exit_code": EXIT_USAGE}}
-            out.write(redact(json.dumps(document, indent=2), secrets) + "\n")
-            out.flush()
+        if as_json:
+            usage = UsageError(error.message)
+            document = {"job_ids": [], "error": _error_document(usage, EXIT_USAGE, error.message, ())}
+            _early_document(out, document, secrets)
         return EXIT_USAGE
     run = _Run(
         args,
-        out,
-        err,
+        cast(TextIO, Gate(cast(TextIO, out))),
+        cast(TextIO, Gate(cast(TextIO, err))),
         secrets_of(token=args.token, user=args.user, password=args.password, uri=args.uri, environ=environ),
     )
     logger = logging.getLogger("pymilvus_import")
     handler: logging.Handler | None = None
     level = logger.level
     if args.debug:
-        handler = logging.StreamHandler(err)
+        handler = logging.StreamHandler(run.err)
         handler.setFormatter(RedactingFormatter(run.secrets))
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
-    code = EXIT_OK
+    code: int | None = EXIT_OK
+    failure: BaseException | None = None
     try:
-        credentials = resolve_credentials(
-            args.token,
-            args.user,
-            args.password,
-            environ=environ,
-            stdin_is_tty=_isatty(sys.stdin),
-            prompt=lambda text: getpass.getpass(text, stream=err),
-        )
-        run.secrets[:] = secrets_of(
-            token=credentials.token,
-            user=credentials.user,
-            password=credentials.password,
-            uri=args.uri,
-            environ=environ,
-        )  # in place: the log formatter holds it
-        with _client(args, credentials) as client:
-            code = _COMMANDS[args.command](run, client)
-    except (MilvusImportError, UsageError, EOFError) as error:
-        code = EXIT_USAGE if isinstance(error, EOFError) else exit_code_for(error)
-        message = _error_message(run, error)
-        _fail(run, error, code, message)
-        if args.debug:
-            err.write(redact("".join(traceback.format_exception(error)), run.secrets))
-        run.note(f"error: {message}")
-    except Exception as error:  # a bug or an environment problem: still one line, the details with --debug
-        code = EXIT_IMPORT_FAILED
-        message = f"unexpected {type(error).__name__}: {error}"
-        _fail(run, error, code, message)
-        if args.debug:
-            err.write(redact("".join(traceback.format_exception(error)), run.secrets))
-        run.note(f"error: {message}" + ("" if args.debug else " (run with --debug for the traceback)"))
-    except KeyboardInterrupt as interrupt:
-        code = EXIT_INTERRUPTED
-        run.err.write("\n")
-        hint = _interrupted_hint(run)
-        run.note(hint)
-        _fail(run, interrupt, code, hint)
+        try:
+            credentials = resolve_credentials(
+                args.token,
+                args.user,
+                args.password,
+                environ=environ,
+                stdin_is_tty=_isatty(sys.stdin),
+                prompt=lambda text: getpass.getpass(text, stream=cast(TextIO, err)),
+            )
+            run.secrets[:] = secrets_of(
+                token=credentials.token,
+                user=credentials.user,
+                password=credentials.password,
+                uri=args.uri,
+                environ=environ,
+            )  # in place: the log formatter holds it
+            code, failure = _execute(run, credentials, signals)
+        except BaseException as error:  # every way out is reported below
+            failure = error
+        finally:
+            signals.recording = True  # from here on a signal changes nothing: the report is being written
+    except KeyboardInterrupt as late:  # the first signal came while the block above was winding down
+        failure = late
     finally:
         if handler is not None:
             logger.removeHandler(handler)
             logger.setLevel(level)
-    if args.json:
-        _emit_json(run)
+    run.gate_close()
+    if failure is not None:
+        code = _code_for(failure)
+    assert code is not None
+    _report(run, out, err, code, failure)
     return code
 
 

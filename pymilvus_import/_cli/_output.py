@@ -147,7 +147,8 @@ class ReaderSafeStream:
 
     The first write or flush that meets a closed pipe (EPIPE) points the file descriptor at ``/dev/null`` (so the
     interpreter's last flush cannot fail either) and drops every later write: the command carries on and exits with
-    its own result. A reader leaving is not an import failure.
+    its own result. A reader leaving is not an import failure; ``reader_left`` tells the command to repeat what
+    matters (the job ids) on standard error.
     """
 
     def __init__(self, stream: TextIO) -> None:
@@ -186,6 +187,77 @@ class ReaderSafeStream:
                 os.dup2(devnull, self.stream.fileno())
             finally:
                 os.close(devnull)
+
+
+class NullStream:
+    """Where output goes when there is nowhere to write it (standard error closed too)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def usable(stream: TextIO | None) -> bool:
+    """False for a standard stream that is gone: ``None`` (the interpreter found its descriptor closed, ``>&-``)
+    or a stream whose descriptor was closed since. A stream without a descriptor (a test's capture) is usable."""
+    if stream is None:
+        return False
+    try:
+        fd = stream.fileno()
+    except (AttributeError, ValueError, OSError):  # no descriptor (io.UnsupportedOperation), or closed
+        return not getattr(stream, "closed", False)
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def fill_closed_descriptors() -> None:
+    """Point closed descriptors 0-2 at /dev/null, so no socket or file the process opens later takes their number
+    (gRPC's C core writes its log lines to descriptor 2, whatever it is by then)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_RDWR)
+                if devnull != fd:
+                    os.dup2(devnull, fd)
+                    os.close(devnull)
+
+
+class Gate:
+    """Passes writes on until :meth:`close`: once the command's main thread reports an interruption, output of the
+    worker thread winding down is dropped, so the report comes last and whole."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._open = True
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            if self._open:
+                self.stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._open:
+                self.stream.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._open = False
+
+    def __getattr__(self, name: str) -> Any:  # isatty, encoding, fileno, ...
+        return getattr(self.stream, name)
 
 
 class RedactingStream:
@@ -305,6 +377,18 @@ class PlainLines:
         return [self._line(p, now) for p in self._unshown()]
 
 
+#: The width used when a terminal does not say how wide it is.
+DEFAULT_COLUMNS = 80
+
+
+def terminal_columns(stream: TextIO) -> int:
+    """The width of the terminal behind ``stream``; 0 when it reports none (or is no terminal)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
 class _Bars:
     """One tqdm bar per job (0-100 %), its state and rows as the postfix."""
 
@@ -312,6 +396,9 @@ class _Bars:
         from tqdm import tqdm
 
         self._bars: dict[str, Any] = {}
+        # A terminal that reports no size (a pty left at 0x0) would get bars 0 columns wide, i.e. blank lines:
+        # then the classic 80 columns, as shutil.get_terminal_size falls back to.
+        sized = terminal_columns(stream) > 0
         for position, job_id in enumerate(job_ids):
             self._bars[job_id] = tqdm(
                 total=100,
@@ -319,7 +406,8 @@ class _Bars:
                 position=position,
                 file=stream,
                 leave=True,
-                dynamic_ncols=True,
+                dynamic_ncols=sized,
+                ncols=None if sized else DEFAULT_COLUMNS,
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}{postfix}]",
             )
 

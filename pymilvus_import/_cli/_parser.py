@@ -21,10 +21,13 @@ exit codes:
        collection, database or partition, files that do not fit the schema
   3    connection or authentication problem (unreachable, TLS, credentials)
   4    timeout (--timeout passed first; the jobs keep running on the server)
-  130  interrupted (Ctrl+C); submitted jobs keep running on the server
-A closed standard output (e.g. '| head -1') is not an error: the command goes on
-quietly and exits with its own result. Every exit path prints the job ids already
-created (in --json: "job_ids", also inside "error").
+  130  interrupted (Ctrl+C, SIGINT); 143 terminated (SIGTERM); 129 hung up (SIGHUP):
+       submitted jobs keep running on the server
+Every exit path prints the job ids already created (in --json: "job_ids", also
+inside "error"). A reader that leaves early (e.g. '| head -1') is not an error:
+the command goes on quietly, exits with its own result and repeats the job ids on
+standard error; with standard output closed ('>&-') everything goes to standard
+error.
 """
 
 _ENVIRONMENT = """\
@@ -73,8 +76,31 @@ class ArgumentParser(argparse.ArgumentParser):
 GroupArgument = str | tuple[str, ...]
 
 
+class Token(str):
+    """One command-line argument, with its ``position`` in argv. argparse hands the very string objects it was
+    given to actions and leaves unmatched ones in its extras, so the position survives parsing: it puts GROUPs,
+    --group options and job ids split by other options (``A --wait B``, ``A --group B -- C``) back in
+    command-line order."""
+
+    position: int
+
+
+def tokens(argv: Sequence[str]) -> list[str]:
+    result: list[str] = []
+    for position, arg in enumerate(argv):
+        token = Token(arg)
+        token.position = position
+        result.append(token)
+    return result
+
+
+def position_of(value: object, default: int) -> int:
+    return value.position if isinstance(value, Token) else default
+
+
 class _AddGroups(argparse.Action):
-    """GROUP arguments and --group options append to one list, so the groups keep their command-line order."""
+    """GROUP arguments and --group options append to one list of (position, group), so the groups keep their
+    command-line order (:func:`ordered` sorts them once parsing is done)."""
 
     def __call__(
         self,
@@ -83,11 +109,12 @@ class _AddGroups(argparse.Action):
         values: str | Sequence[Any] | None,
         option_string: str | None = None,
     ) -> None:
-        entries: list[GroupArgument] = list(getattr(namespace, self.dest, None) or [])
+        entries: list[tuple[int, GroupArgument]] = list(getattr(namespace, self.dest, None) or [])
+        given = [values] if isinstance(values, str) else list(values or ())
         if option_string is None:  # positional GROUPs: each is one comma-joined group
-            entries.extend(str(value) for value in values or ())
-        else:
-            entries.append(tuple(str(value) for value in values or ()))
+            entries.extend((position_of(v, len(entries)), str(v)) for v in given)
+        elif given:
+            entries.append((position_of(given[0], len(entries)), tuple(str(v) for v in given)))
         setattr(namespace, self.dest, entries)
 
 
@@ -273,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="PATH",
         help="one file group with its paths taken literally (commas and spaces are part of the name), repeatable; "
-        "it takes every following argument up to the next option, so put GROUP arguments before it or after --",
+        "it takes every following argument up to the next option or --; groups keep their command-line order",
     )
     submit.add_argument(
         "groups",
@@ -323,3 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     _wait_options(wait, what="default: wait as long as it takes")
     wait.add_argument("job_ids", nargs="+", metavar="JOB_ID")
     return parser
+
+
+#: The positional list of each command: where arguments left over after an option (``A --wait B``) belong.
+POSITIONALS = {"submit": "groups", "progress": "job_ids", "wait": "job_ids"}
