@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextlib
 import functools
+import json
 import logging
 import string
 import traceback
@@ -132,19 +133,23 @@ def _async_client(ctx: Context, **arguments: Any) -> tuple[str, str]:
     return ctx.run(run())
 
 
-def _import(ctx: Context, option: pi.BulkImportOption, **call: Any) -> tuple[str, str, str]:
+def _import(ctx: Context, option: pi.BulkImportOption, **call: Any) -> tuple[str, ...]:
+    shown = (repr(option), str(option))
     plan = ctx.client.bulk_import(option, dry_run=True, timeout=10, **call)
     response = ctx.client.bulk_import(option, timeout=10, **call)
-    return repr(option), repr(plan), repr(response)
+    return (*shown, repr(plan), json.dumps(plan.to_dict()), repr(response))
 
 
 def _call_everywhere(ctx: Context, **call: Any) -> tuple[Any, ...]:
     """The same call options on every RPC-backed method (each may refuse them: that outcome is checked too)."""
+    response = ctx.client.bulk_import(ctx.option, timeout=10, **call)
     return (
+        response,
         ctx.client.list_import_jobs(timeout=10, **call),
         ctx.client.server_version(timeout=10, **call),
+        ctx.client.get_import_progress(response.job_id, timeout=10, **call),
+        ctx.client.wait_for_import(response, poll_initial=0.001, poll_max=0.001, timeout=10, **call),
         ctx.run(ctx.aclient.list_import_jobs(timeout=10, **call)),
-        ctx.client.bulk_import(ctx.option, timeout=10, **call),
     )
 
 
@@ -177,6 +182,9 @@ SLOTS: dict[str, Callable[[Context, Any], Any]] = {
     ),
     "new_bulk_import_option(uri=user:password@)": lambda c, s: _import(
         c, pi.new_bulk_import_option(f"http://root:{s}@{c.server.address}", "coll", contract.FILES)
+    ),
+    "option URI naming another server, with a password": lambda c, s: _import(
+        c, pi.new_bulk_import_option(f"http://root:{s}@127.0.0.1:1", "coll", contract.FILES)
     ),
     "with_api_key": lambda c, s: _import(c, c.option.with_api_key(s)),
     "BulkImportOption(api_key=)": lambda c, s: _import(
@@ -272,3 +280,26 @@ def test_a_secret_in_milvus_token_never_shows(
     verdicts.call(f"{ENVIRONMENT} module-level", lambda: pi.list_import_jobs(ctx.server.uri, timeout=5), {}, None, ctx)
     assert not leaks(secret, verdicts, caplog.records)
     assert not verdicts.failures, verdicts.report()
+
+
+@EXAMPLES
+@given(secret=secrets(), userinfo=st.sampled_from(["root:{}@", "{}@", "{}:@", ":{}@"]))
+def test_a_secret_in_milvus_uri_never_shows(
+    secret: str, userinfo: str, ctx: Context, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MILVUS_URI with credentials in it (a usable user:password@, or a token where a user name goes)."""
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
+    monkeypatch.setenv("MILVUS_URI", f"http://{userinfo.format(secret)}{ctx.server.address}")
+    verdicts = Verdicts(ctx.server)
+    verdicts.call("MILVUS_URI", lambda: pi.ImportClient(retry=contract.FAST), {}, _first_rpc_shown, ctx)
+    verdicts.call("MILVUS_URI module-level", lambda: pi.list_import_jobs(None, timeout=5), {}, None, ctx)
+    option = pi.new_bulk_import_option("", "coll", contract.FILES)
+    verdicts.call("MILVUS_URI dry run", lambda: pi.bulk_import(option, dry_run=True, timeout=5), {}, None, ctx)
+    assert not leaks(secret, verdicts, caplog.records)
+    assert not verdicts.failures, verdicts.report()
+
+
+def _first_rpc_shown(ctx: Context, client: pi.ImportClient) -> tuple[str, str]:
+    with client:
+        return repr(client), client.server_version(timeout=5)
