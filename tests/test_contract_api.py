@@ -165,6 +165,14 @@ def test_known_defect_interceptors_whose_truth_value_raises(ctx: Context) -> Non
         pi.ImportClient(ctx.server.uri, interceptors=contract.BoolRaises())  # type: ignore[arg-type]
 
 
+@pytest.mark.xfail(strict=True, raises=pi.ImportTimeoutError, reason="_flows.wait_flow: duplicate ids never finish")
+def test_known_defect_waiting_for_the_same_job_twice_returns(ctx: Context) -> None:
+    """Issue 18 defect 1 (Milvus >= 2.6.24 answers a repeated idempotency key with the same job id): the wait polls
+    the job once, then sleeps on until its timeout although the job completed."""
+    final = ctx.client.wait_for_import([ctx.job_id, ctx.job_id], poll_initial=0.01, poll_max=0.01, timeout=1)
+    assert final and {p.job_id for p in final} == {ctx.job_id} and all(p.state == "Completed" for p in final)
+
+
 # ------------------------------------------------------------------------------------------ rules it led to
 @settings(max_examples=30, deadline=None)
 @given(
