@@ -24,8 +24,10 @@ import pathlib
 import pickle
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing import get_context
 from typing import Any
 
 from hypothesis import strategies as st
@@ -252,6 +254,29 @@ class Context:
         return self.loop.run_until_complete(awaitable)
 
 
+@contextmanager
+def opened(server: Any) -> Iterator[Context]:
+    """A context on ``server`` (a test server with the collection ``coll``), with one job created and finished."""
+    loop = asyncio.new_event_loop()
+    client = pi.ImportClient(server.uri, retry=FAST)
+    aclient = pi.AsyncImportClient(server.uri, retry=FAST)
+    try:
+        job_id = client.bulk_import(pi.new_bulk_import_option("", COLLECTION, FILES)).job_id
+        client.wait_for_import(job_id, poll_initial=0.001, poll_max=0.001, timeout=10)
+        yield Context(server=server, client=client, aclient=aclient, loop=loop, job_id=job_id)
+    finally:
+        client.close()
+        loop.run_until_complete(aclient.close())
+        loop.close()
+
+
+@contextmanager
+def process_pool() -> Iterator[ProcessPoolExecutor]:
+    """One worker process (spawned: the test process runs gRPC threads, which a fork would copy half-way)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as executor:
+        yield executor
+
+
 Good = Callable[[Context], dict[str, Any]]
 Then = Callable[[Context, Any], Any] | None
 
@@ -426,6 +451,11 @@ def is_resource(value: object) -> bool:
     return isinstance(value, (pi.ImportClient, pi.AsyncImportClient))
 
 
+def echo_all(values: list[Any]) -> list[Any]:
+    """Run in a worker process: every value (errors too) back as it arrived."""
+    return values
+
+
 def echo(value: Any) -> Any:
     """Run in a worker process: raise an exception back (as a worker's error reaches its parent), return a value."""
     if isinstance(value, BaseException):
@@ -540,16 +570,27 @@ class Verdicts:
         self.to_pool.append((label, value, expected))
 
     def through_pool(self, pool: Executor) -> None:
-        """Send every outcome through a worker process (errors raised there) and compare what comes back."""
-        futures = [(label, pool.submit(echo, value), expected) for label, value, expected in self.to_pool]
-        for label, future, expected in futures:
-            error = future.exception(timeout=60)
-            came_back = error if error is not None else future.result()
-            if isinstance(came_back, BaseException):
-                came_back.__cause__ = None  # the pool's _RemoteTraceback; not the error's own
-            seen = texts_of(came_back)
-            if seen != expected:
-                self.failures.append(f"{label}: a process pool changed what a user reads: {expected} -> {seen}")
+        """Send every outcome through a worker process and compare what comes back: all of them as one batch of
+        return values, and one error of each type raised there (as a worker's error reaches its parent)."""
+        if not self.to_pool:
+            return
+        labels, values, expected = zip(*self.to_pool, strict=True)
+        came_back = list(pool.submit(echo_all, list(values)).result(timeout=120))
+        first_of_type: dict[type, int] = {}
+        for index, value in enumerate(values):
+            if isinstance(value, BaseException):
+                first_of_type.setdefault(type(value), index)
+        for index in first_of_type.values():
+            raised = pool.submit(echo, values[index]).exception(timeout=60)
+            if raised is not None:
+                raised.__cause__ = None  # the pool's _RemoteTraceback; not the error's own
+            came_back.append(raised)
+            labels += (labels[index] + " (raised in the worker)",)
+            expected += (expected[index],)
+        for label, value, shown in zip(labels, came_back, expected, strict=True):
+            seen = texts_of(value)
+            if seen != shown:
+                self.failures.append(f"{label}: a process pool changed what a user reads: {shown} -> {seen}")
         self.to_pool.clear()
 
     def report(self, limit: int = 40) -> str:

@@ -11,11 +11,9 @@ The secrets half of the contract is ``test_contract_secrets.py``.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from typing import Any
 
 import contract
@@ -44,24 +42,14 @@ URI_PARAMETERS = {("ImportClient", "uri"), ("AsyncImportClient", "uri")} | {
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[ProcessPoolExecutor]:
-    """One worker process for the module (spawned: this process runs gRPC threads)."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as executor:
+    with contract.process_pool() as executor:
         yield executor
 
 
 @pytest.fixture
 def ctx(server: Any) -> Iterator[Context]:
-    loop = asyncio.new_event_loop()
-    client = pi.ImportClient(server.uri, retry=contract.FAST)
-    aclient = pi.AsyncImportClient(server.uri, retry=contract.FAST)
-    job_id = client.bulk_import(pi.new_bulk_import_option("", contract.COLLECTION, contract.FILES)).job_id
-    client.wait_for_import(job_id, poll_initial=0.001, poll_max=0.001, timeout=10)
-    try:
-        yield Context(server=server, client=client, aclient=aclient, loop=loop, job_id=job_id)
-    finally:
-        client.close()
-        loop.run_until_complete(aclient.close())
-        loop.close()
+    with contract.opened(server) as opened:
+        yield opened
 
 
 # ------------------------------------------------------------------------------------------ coverage

@@ -8,7 +8,6 @@ any RPC for input errors, pickle/deepcopy/process-pool round trips).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import functools
@@ -18,7 +17,6 @@ import string
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from typing import Any
 from urllib.parse import quote
 
@@ -46,21 +44,14 @@ BASE64 = string.ascii_letters + string.digits + "+/"
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[ProcessPoolExecutor]:
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as executor:
+    with contract.process_pool() as executor:
         yield executor
 
 
 @pytest.fixture
 def ctx(server: Any) -> Iterator[Context]:
-    loop = asyncio.new_event_loop()
-    client = pi.ImportClient(server.uri, retry=contract.FAST)
-    aclient = pi.AsyncImportClient(server.uri, retry=contract.FAST)
-    try:
-        yield Context(server=server, client=client, aclient=aclient, loop=loop, job_id="1")
-    finally:
-        client.close()
-        loop.run_until_complete(aclient.close())
-        loop.close()
+    with contract.opened(server) as opened:
+        yield opened
 
 
 # ------------------------------------------------------------------------------------------ secrets, in shapes
