@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
 
+import numpy as np
 from hypothesis import strategies as st
 
 import pymilvus_import as pi
@@ -163,6 +164,12 @@ NASTY: dict[str, Callable[[], Any]] = {
     "recursive list": _recursive_list,
     "path": lambda: pathlib.Path("/data/rows.json"),
     "10,000 items": lambda: [["/data/rows.json"]] * 10_000,
+    "numpy int64": lambda: np.int64(2**62),
+    "numpy float64 nan": lambda: np.float64("nan"),
+    "numpy bool": lambda: np.bool_(True),
+    "numpy str": lambda: np.str_("coll"),
+    "numpy array": lambda: np.array([["/data/rows.json"]]),
+    "empty numpy array": lambda: np.array([]),
 }
 
 _SCALARS = (
@@ -426,6 +433,7 @@ KNOWN_DEFECTS: dict[tuple[str, type], str] = {
     ("attempts", HostileStr): "_flows.Retry puts repr(attempts) in its message",
     ("attempts", list): "_flows.Retry puts repr(attempts) in its message (a list holding a hostile str)",
     ("interceptors", BoolRaises): "_transport.intercept tests the truth of interceptors (`interceptors or ()`)",
+    ("interceptors", np.ndarray): "_transport.intercept tests the truth of interceptors (an empty NumPy array)",
 }
 
 
