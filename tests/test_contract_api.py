@@ -112,6 +112,8 @@ def test_any_value_for_any_parameter_meets_the_contract(
         verdicts.call(f"{name}({parameter}={label})", target(ctx), kwargs, then, ctx, known=known)
 
     verdicts.call(f"{name}(<working arguments>)", target(ctx), good(ctx), then, ctx)
+    errors = [outcome for outcome in verdicts.outcomes if isinstance(outcome, BaseException)]
+    assert not errors, f"the working arguments of {name} fail, so every other value would be refused by them: {errors}"
     if parameter is not None:
         for label, make in NASTY.items():
             attempt(label, make())
