@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import _cold, _memory
+from . import _cold, _memory, _trace
 from ._milvus import cleanup_after_killed_child
 from ._server import OK_ONLY, instant_server, replies, stats
 from ._stats import ROOT, run_module
@@ -510,11 +510,20 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         pycache.cleanup()
 
+    # Not timed: the modules one steady-state bulk_import passes through (sys.setprofile, benchmarks/_trace.py).
+    try:
+        results["trace"] = run_module("_trace", "--json")
+    except Exception as exc:
+        results["trace"] = {"error": f"{type(exc).__name__}: {exc}"}
     results["machine"]["loadavg_end"] = os.getloadavg()
     results["durations_s"]["total"] = round(time.monotonic() - started, 1)
     results["table_markdown"] = table(results)
     output.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(results["table_markdown"])
+    if "module_changes" in results["trace"]:
+        print("\n" + _trace.summary(results["trace"]))
+    else:
+        print(f"\ntrace: {results['trace']['error']}")
     where = output.relative_to(ROOT) if output.is_relative_to(ROOT) else output
     print(
         f"\n{results['mode']} run in {results['durations_s']['total']} s "

@@ -25,6 +25,7 @@ from ._errors import (
     ImportFailedError,
     ImportJobNotFoundError,
     ImportTimeoutError,
+    InvalidCollectionNameError,
     InvalidInputError,
     MalformedReplyError,
     MilvusImportError,
@@ -40,9 +41,9 @@ from ._errors import (
     UnsupportedByServerError,
     WrongEventLoopError,
 )
-from ._flows import Retry
 from ._models import BulkImportData, BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import BulkImportOption, new_bulk_import_option
+from ._retry import Retry
 
 __version__ = "0.1.0"
 
@@ -64,6 +65,7 @@ __all__ = [
     "ImportPlan",
     "ImportProgress",
     "ImportTimeoutError",
+    "InvalidCollectionNameError",
     "InvalidInputError",
     "MalformedReplyError",
     "MilvusImportError",

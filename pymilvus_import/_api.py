@@ -19,9 +19,9 @@ import grpc
 from ._calls import CallOptions
 from ._client import ImportClient, Jobs, MetadataArg, check_is_option
 from ._errors import InvalidInputError
-from ._flows import ProgressCallback
 from ._models import BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import BulkImportOption
+from ._tracking import ProgressCallback
 
 if TYPE_CHECKING:
     from ._plan import ImportPlan
@@ -117,9 +117,10 @@ def bulk_import(
     cannot be right, :class:`BulkImportError` when the server refuses a group, a :class:`TransportError` subclass
     when an RPC fails; each carries ``created_job_ids`` of the groups that succeeded before it.
     """
-    option = check_is_option(option)
+    option = check_is_option(option)  # the one check, here: the URI to connect to is the option's
     call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-    return shared_client(option.uri or None)._run_bulk_import(option, call, preflight, dry_run)
+    client = shared_client(option.uri or None)
+    return client._transport.run(client._bulk_import(option, call, preflight, dry_run))
 
 
 def get_import_progress(

@@ -15,22 +15,17 @@ import grpc.aio
 
 from ._calls import CallOptions
 from ._connection import ConnectionConfig, PemSource, resolve
+from ._effects import Flow
 from ._errors import InvalidInputError
-from ._flows import (
-    Flow,
-    ProgressCallback,
-    Retry,
-    Session,
-    list_flow,
-    progress_flow,
-    server_version,
-    wait_flow,
-)
 from ._identity import Identity, decide
+from ._import_flow import import_flow
 from ._models import BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import BulkImportOption
-from ._preflight import SchemaCache, import_flow
+from ._preflight import SchemaCache
+from ._retry import Retry
 from ._secrets import shown
+from ._session import Session, server_version
+from ._tracking import ProgressCallback, list_flow, progress_flow, wait_flow
 from ._transport import (
     AsyncTransport,
     SyncTransport,
@@ -50,6 +45,8 @@ MetadataArg = Sequence[tuple[str, str | bytes]] | None
 
 
 def check_is_option(option: object) -> BulkImportOption:
+    """The entry check of every ``bulk_import`` (client method or module-level function), done once: a
+    BulkImportOption, valid as a whole. The flows behind it trust the option."""
     if not isinstance(option, BulkImportOption):
         raise InvalidInputError(
             f"bulk_import takes a BulkImportOption (see new_bulk_import_option), got {type(option).__name__}",
@@ -126,7 +123,7 @@ class _BaseClient:
     def _bulk_import(
         self, option: BulkImportOption, call: CallOptions, preflight: bool | None, dry_run: bool
     ) -> Flow[BulkImportResponse | ImportPlan]:
-        option = check_is_option(option)
+        """The flow of one ``bulk_import`` of (checked, see :func:`check_is_option`) ``option``."""
         for name, flag in (("preflight", preflight), ("dry_run", dry_run)):
             if flag is not None and not isinstance(flag, bool):
                 raise InvalidInputError(f"{name} must be True or False, got {shown(flag)}", value=flag, field=name)
@@ -292,12 +289,7 @@ class ImportClient(_BaseClient):
         against the server's schema first; ``dry_run=True`` runs the preflight and returns the :class:`ImportPlan`
         of the requests instead of sending any Import."""
         call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-        return self._run_bulk_import(option, call, preflight, dry_run)
-
-    def _run_bulk_import(
-        self, option: BulkImportOption, call: CallOptions, preflight: bool | None, dry_run: bool
-    ) -> BulkImportResponse | ImportPlan:
-        return self._transport.run(self._bulk_import(option, call, preflight, dry_run))
+        return self._transport.run(self._bulk_import(check_is_option(option), call, preflight, dry_run))
 
     def get_import_progress(
         self,
@@ -440,7 +432,7 @@ class AsyncImportClient(_BaseClient):
     ) -> BulkImportResponse | ImportPlan:
         """:meth:`ImportClient.bulk_import`, awaited. Cancelling the task cancels the RPC in flight."""
         call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-        return await self._transport.run(self._bulk_import(option, call, preflight, dry_run))
+        return await self._transport.run(self._bulk_import(check_is_option(option), call, preflight, dry_run))
 
     async def get_import_progress(
         self,

@@ -7,6 +7,7 @@
     │   └── PreflightError               ... found by the preflight, from the server's schema or version
     │       ├── CollectionNotFoundError  no such collection in that database
     │       │   └── DatabaseNotFoundError    no such database
+    │       ├── InvalidCollectionNameError   the server refuses the collection's name itself (status 1100)
     │       ├── PartitionNotFoundError   no such partition in the collection
     │       ├── SchemaMismatchError      files vs fields: a missing field, an unknown file, the auto-id key, ...
     │       └── UnsupportedByServerError a file format or option this server version cannot read
@@ -24,7 +25,12 @@
         ├── AuthenticationError          UNAUTHENTICATED: missing or wrong token / user / password
         ├── PermissionDeniedError        PERMISSION_DENIED: authenticated, but not allowed
         ├── ServerInvalidArgumentError   INVALID_ARGUMENT: the *server* rejected the request's form
-        └── RateLimitedError             RESOURCE_EXHAUSTED: rate limit or quota; safe to retry later
+        ├── RateLimitedError             RESOURCE_EXHAUSTED: rate limit or quota; safe to retry later
+        └── (TransportError itself)      every other status, told apart by ``.code``: CANCELLED (the server or the
+                                         connection went away mid-call; a wait rides it out like UNAVAILABLE),
+                                         UNIMPLEMENTED (the server has no such RPC: the preflight gives no verdict),
+                                         INTERNAL, UNKNOWN, NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, ABORTED,
+                                         OUT_OF_RANGE, DATA_LOSS
 
 ``InvalidInputError`` is always the client's own verdict, with no Import sent (the option alone, or for a
 ``PreflightError`` the server's answer to a read-only DescribeCollection/HasPartition/GetVersion);
@@ -37,6 +43,10 @@ Errors raised by ``bulk_import`` also say what was already created: ``created_jo
 file groups that succeeded before the failure, ``failed_group`` the files of the group that failed and
 ``group_index`` its position. Nothing the server created is ever lost in an exception. Every error can be pickled
 and copied (a worker process may raise it), with all its attributes.
+
+Two tables at the end of this module say what the server's answers mean, and nothing else decides it:
+``GRPC_STATUS`` (a gRPC status -> the class above; the transports map every ``grpc.RpcError`` with it before a flow
+sees it) and ``MILVUS_STATUS`` (a Milvus status code in a reply, per RPC where the meaning differs -> the class).
 
 Messages never contain secrets: targets are shown with credentials masked.
 """
@@ -202,34 +212,6 @@ class RateLimitedError(TransportError):
     """RESOURCE_EXHAUSTED: the server's rate limit or quota; nothing was created, retry later."""
 
 
-_BY_CODE: dict[grpc.StatusCode, type[TransportError]] = {
-    grpc.StatusCode.UNAVAILABLE: ServerUnavailableError,
-    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
-    grpc.StatusCode.UNAUTHENTICATED: AuthenticationError,
-    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
-    grpc.StatusCode.INVALID_ARGUMENT: ServerInvalidArgumentError,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: RateLimitedError,
-}
-
-
-_TLS_MARKERS = ("CERTIFICATE_VERIFY_FAILED", "Hostname Verification", "TSI_", "SSL", "handshake")
-
-
-def from_grpc_error(error: grpc.RpcError, *, target: str, method: str) -> TransportError:
-    """Map a ``grpc.RpcError`` to the exception class for its status code (``target`` must be masked already)."""
-    code = error.code() if hasattr(error, "code") else None
-    details = (error.details() if hasattr(error, "details") else None) or ""
-    cls = _BY_CODE.get(code, TransportError) if code is not None else TransportError
-    code_name = code.name if code is not None else "UNKNOWN"
-    short = method.rsplit("/", 1)[-1]
-    message = f"{short} to {target} failed with {code_name}: {details or 'no details'}"
-    if code == grpc.StatusCode.UNAVAILABLE and any(m in details for m in _TLS_MARKERS):
-        message += " (TLS handshake failed: check ca_cert, client_cert/client_key for mutual TLS, and server_name)"
-    exc = cls(message, code=code, details=details, target=target, method=method)
-    exc.__cause__ = error
-    return exc
-
-
 class PreflightError(InvalidInputError):
     """The preflight found, from the server's answer, that the request cannot succeed. No Import was sent.
 
@@ -253,6 +235,11 @@ class PreflightError(InvalidInputError):
 
 class CollectionNotFoundError(PreflightError):
     """The server has no collection of that name in that database."""
+
+
+class InvalidCollectionNameError(PreflightError):
+    """The server refuses the collection's name itself (DescribeCollection answered status 1100, "Invalid
+    collection name"): no collection can ever have it, so no Import would succeed. ``value`` is the name."""
 
 
 class DatabaseNotFoundError(CollectionNotFoundError):
@@ -307,3 +294,141 @@ class UnsupportedByServerError(PreflightError):
     ) -> None:
         super().__init__(message, collection_name=collection_name, db_name=db_name, value=value, field=field)
         self.server_version = server_version
+
+
+# ------------------------------------------------------------------------------------------------ the tables
+#: Every gRPC status code (by name) -> the class a failed RPC with it becomes. Statuses without a class of their own
+#: are a bare :class:`TransportError`, told apart by ``.code`` (see the tree in this module's docstring).
+GRPC_STATUS: dict[str, type[TransportError]] = {
+    "CANCELLED": TransportError,  # the server or the connection went away mid-call (a wait rides it out)
+    "UNKNOWN": TransportError,
+    "INVALID_ARGUMENT": ServerInvalidArgumentError,
+    "DEADLINE_EXCEEDED": DeadlineExceededError,
+    "NOT_FOUND": TransportError,
+    "ALREADY_EXISTS": TransportError,
+    "PERMISSION_DENIED": PermissionDeniedError,
+    "RESOURCE_EXHAUSTED": RateLimitedError,
+    "FAILED_PRECONDITION": TransportError,
+    "ABORTED": TransportError,
+    "OUT_OF_RANGE": TransportError,
+    "UNIMPLEMENTED": TransportError,  # no such RPC on this server (milvus-lite's Import): no preflight verdict
+    "INTERNAL": TransportError,
+    "UNAVAILABLE": ServerUnavailableError,
+    "DATA_LOSS": TransportError,
+    "UNAUTHENTICATED": AuthenticationError,
+}
+
+#: gRPC statuses a read-only poll may ride out (the job runs on regardless): the server is away, slow or busy.
+TRANSIENT_GRPC_STATUS = frozenset({"UNAVAILABLE", "CANCELLED", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
+
+_TLS_MARKERS = ("CERTIFICATE_VERIFY_FAILED", "Hostname Verification", "TSI_", "SSL", "handshake")
+
+
+def from_grpc_error(error: grpc.RpcError, *, target: str, method: str) -> TransportError:
+    """Map a ``grpc.RpcError`` to the exception class for its status code (``target`` must be masked already).
+
+    The transports call this for every failed RPC, so the flows see package errors only."""
+    code = error.code() if hasattr(error, "code") else None
+    details = (error.details() if hasattr(error, "details") else None) or ""
+    code_name = code.name if code is not None else "UNKNOWN"
+    cls = GRPC_STATUS.get(code_name, TransportError) if code is not None else TransportError
+    short = method.rsplit("/", 1)[-1]
+    message = f"{short} to {target} failed with {code_name}: {details or 'no details'}"
+    if code == grpc.StatusCode.UNAVAILABLE and any(m in details for m in _TLS_MARKERS):
+        message += " (TLS handshake failed: check ca_cert, client_cert/client_key for mutual TLS, and server_name)"
+    exc = cls(message, code=code, details=details, target=target, method=method)
+    exc.__cause__ = error
+    return exc
+
+
+def status_name(error: TransportError) -> str | None:
+    """The gRPC status of ``error`` by name (``"UNIMPLEMENTED"``), for matching a status without its own class."""
+    return error.code.name if error.code is not None else None
+
+
+def deadline_passed(target: str, method: str) -> DeadlineExceededError:
+    """The error for an RPC not sent because the call's deadline had already passed."""
+    return DeadlineExceededError(
+        f"{method.rsplit('/', 1)[-1]} to {target} not sent: the call's timeout ran out",
+        code=grpc.StatusCode.DEADLINE_EXCEEDED,
+        details="deadline passed before the request was sent",
+        target=target,
+        method=method,
+    )
+
+
+def is_transient(error: MilvusImportError) -> bool:
+    """Whether a read-only call that failed with ``error`` may succeed if asked again later: a transient gRPC
+    status (:data:`TRANSIENT_GRPC_STATUS`), or a server status the server marked ``retriable``."""
+    if isinstance(error, (ServerUnavailableError, DeadlineExceededError, RateLimitedError)):
+        return True
+    if isinstance(error, TransportError):
+        return status_name(error) in TRANSIENT_GRPC_STATUS
+    return isinstance(error, ServerError) and error.retriable
+
+
+def seconds_text(value: float | None) -> str:
+    """A duration as messages write it: ``1.5s``, ``600s`` (not ``1.4666204130007827s``)."""
+    return "no time" if value is None else f"{value:.1f}".rstrip("0").rstrip(".") + "s"
+
+
+class StatusRule:
+    """One row of :data:`MILVUS_STATUS`: for these RPCs (short names), a status whose ``code`` is one of ``codes``
+    (empty: any non-zero code) or whose reason contains one of ``markers`` (lower case) means ``meaning``."""
+
+    __slots__ = ("codes", "markers", "meaning", "rpcs")
+
+    def __init__(
+        self,
+        rpcs: tuple[str, ...],
+        meaning: type[MilvusImportError],
+        codes: tuple[int, ...] = (),
+        markers: tuple[str, ...] = (),
+    ) -> None:
+        self.rpcs, self.meaning, self.codes, self.markers = rpcs, meaning, codes, markers
+
+    def matches(self, rpc: str, code: int, reason: str) -> bool:
+        if rpc not in self.rpcs or not code:
+            return False
+        if not self.codes and not self.markers:
+            return True
+        lowered = reason.lower()
+        return code in self.codes or any(marker in lowered for marker in self.markers)
+
+
+# Milvus status codes (``Status.code``; 2.3 servers set only the legacy ``error_code``, read where ``code`` is 0):
+# 4 CollectionNotExists (legacy), 100 collection not found, 200 partition not found, 800 database not found,
+# 1000 key not found (2.3: an unknown import task), 1100 invalid parameter, 1101 parameter missing, 2100 import
+# failed (2.4+: also "import job does not exist"), 2101 import job not found (newer), 65535 unexpected (2.3 wraps
+# most refusals in it). Measured on 2.3.5, and the 2.4+ codes from the server's source (facts file, sections 3-4,
+# 11; milvus-name-rules.md). The rows are read top to bottom; the first match wins.
+_DESCRIBE = ("DescribeCollection",)
+MILVUS_STATUS: tuple[StatusRule, ...] = (
+    # DescribeCollection (the preflight). On 2.3 an unknown database answers 100 naming the database.
+    StatusRule(_DESCRIBE, DatabaseNotFoundError, codes=(800,), markers=("database not found",)),
+    StatusRule(
+        _DESCRIBE, CollectionNotFoundError, codes=(100, 4), markers=("collection not found", "can't find collection")
+    ),
+    StatusRule(_DESCRIBE, InvalidCollectionNameError, codes=(1100,)),  # every line validates the name here
+    # ListImportTasks for one collection: 2.3.5 answers an unknown collection 100, 2.4+ an unknown database 800.
+    StatusRule(("ListImportTasks",), DatabaseNotFoundError, codes=(800,), markers=("database not found",)),
+    StatusRule(
+        ("ListImportTasks",),
+        CollectionNotFoundError,
+        codes=(100, 4),
+        markers=("collection not found", "can't find collection"),
+    ),
+    # GetImportState: an unknown or expired job (2.3: 1000 "key not found"; 2.4+: 2100/2101 "... does not exist").
+    StatusRule(("GetImportState",), ImportJobNotFoundError, markers=("does not exist", "key not found", "not found")),
+    # Import: any refusal (100, 200, 800, 1100, 2100, 65535, ...) means no job was created for that group.
+    StatusRule(("Import",), BulkImportError),
+)
+
+
+def milvus_status(rpc: str, code: int, reason: str) -> type[MilvusImportError] | None:
+    """What a non-zero Milvus status in the reply to ``rpc`` (its short name) means, by :data:`MILVUS_STATUS`;
+    None when no row says (a :class:`ServerError` for the tracking RPCs, no verdict for the preflight)."""
+    for rule in MILVUS_STATUS:
+        if rule.matches(rpc, code, reason):
+            return rule.meaning
+    return None

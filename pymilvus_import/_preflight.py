@@ -1,17 +1,17 @@
-"""Schema-aware preflight and the dry-run plan (pure: no I/O; the RPCs are effects, as in ``_core``).
+"""The preflight: the verdicts, the schema cache and ``preflight_flow`` (pure: no I/O; the RPCs are effects).
 
 Before the first Import of a ``bulk_import`` call, ask the server about the collection with the read-only RPCs it
 already has, and refuse, with a typed :class:`~._errors.PreflightError` that names the value, what cannot succeed.
 No Import is sent then, so no job is created (on Milvus 2.3.5 an unknown collection otherwise takes 12-53 s to come
 back from Import, and a NumPy group without a field fails minutes later).
 
-How it runs: ``import_flow`` (what every ``bulk_import`` runs) calls :func:`preflight_flow` with the *same*
-session, identity, call options and deadline as the Imports (so the same database, credentials, metadata and
-deadline), then either returns the :class:`ImportPlan` (``dry_run``) or goes on with ``_flows.bulk_import_flow``.
-What the preflight learns is kept in the client's :class:`SchemaCache` for :data:`SCHEMA_TTL` seconds, so a loop of
-imports pays one DescribeCollection; an Import the server refuses drops the collection's entry. ``GetVersion`` is
-asked only when a verdict needs it (a CSV or JSON Lines file, ``auto_commit``), so a typical first call costs one
-extra round trip (DescribeCollection; HasPartition too when a partition is named).
+How it runs: ``_import_flow.import_flow`` (what every ``bulk_import`` runs) calls :func:`preflight_flow` with the
+*same* session, database, metadata, call options and deadline as the Imports. What the preflight learns is kept in
+the client's :class:`SchemaCache` for :data:`SCHEMA_TTL` seconds, so a loop of imports pays one DescribeCollection;
+an Import the server refuses drops the collection's entry. ``GetVersion`` is asked only when a verdict needs it (a
+CSV or JSON Lines file, ``auto_commit``), so a typical first call costs one extra round trip (DescribeCollection;
+HasPartition too when a partition is named). What a server status means is read from ``_errors.MILVUS_STATUS``; what
+a version can do from ``_versions``.
 
 Decisions:
 
@@ -21,9 +21,12 @@ Decisions:
 - A verdict against a *cached* schema that would refuse is re-checked against a fresh DescribeCollection first, so a
   collection dropped and recreated within the TTL cannot cause a wrong refusal; a stale pass only lets the server
   judge, as without the preflight.
-- Version verdicts come only from documented facts: CSV needs Milvus 2.5+, JSON Lines (``.jsonl``/``.ndjson``) 2.6+,
-  and ``auto_commit='false'`` needs 3.x (an older server ignores the key and commits on its own, the opposite of
-  what was asked). ``auto_commit='true'`` is harmless on older servers and passes.
+- Version verdicts come only from documented facts (the tables in ``_versions``): CSV needs Milvus 2.5+, JSON Lines
+  (``.jsonl``/``.ndjson``) 2.6+, and ``auto_commit='false'`` needs 3.x (an older server ignores the key and commits
+  on its own, the opposite of what was asked). ``auto_commit='true'`` is harmless on older servers and passes. A
+  version string that is not a Milvus release gives no version verdict.
+- DescribeCollection answering 1100 (invalid parameter) refuses the collection's name: every Milvus line validates
+  the name there, and Import never would (on 2.3.5 it fails after ~52 s).
 """
 
 from __future__ import annotations
@@ -31,43 +34,27 @@ from __future__ import annotations
 import logging
 import posixpath
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
-
-import grpc
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from . import _wire
-from ._calls import CallOptions, Clock, Deadline, Identity, Metadata
+from ._calls import CallOptions, Clock, Deadline, Metadata
+from ._effects import Flow
 from ._errors import (
-    AuthenticationError,
-    BulkImportError,
     CollectionNotFoundError,
     DatabaseNotFoundError,
-    DeadlineExceededError,
-    MilvusImportError,
+    InvalidCollectionNameError,
     PartitionNotFoundError,
+    PermissionDeniedError,
     SchemaMismatchError,
-    ServerUnavailableError,
     TransportError,
     UnsupportedByServerError,
+    milvus_status,
+    status_name,
 )
-from ._flows import (
-    Flow,
-    Session,
-    bulk_import_flow,
-    fresh_idempotency_keys,
-    import_context,
-    parse_version,
-    read_only_call,
-    server_version,
-)
-from ._models import BulkImportResponse
 from ._options import BulkImportOption
-from ._secrets import is_secret_name
-from ._uri import mask_uri
-
-if TYPE_CHECKING:
-    from ._plan import ImportPlan
+from ._session import Session, read_only_call
+from ._versions import format_since, option_since, parse_version
 
 log = logging.getLogger("pymilvus_import")
 
@@ -76,22 +63,6 @@ log = logging.getLogger("pymilvus_import")
 SCHEMA_TTL = 10.0
 
 DYNAMIC_FIELD = "$meta"
-
-# Server statuses that mean "no such collection / database". 2.4+: code 100 / 800. Measured on 2.3.5: an unknown
-# collection answers code 100 (error_code 1), reason "can't find collection collection not found[database=default]
-# [collection=nope]", in ~2 ms; an unknown database answers the same code 100 naming the database, so on 2.3 it is
-# reported as a missing collection in that database. ShowPartitions/HasPartition answer code 100 with error_code 4.
-_COLLECTION_NOT_FOUND = 100
-_DATABASE_NOT_FOUND = 800
-_LEGACY_COLLECTION_NOT_EXISTS = 4
-
-# Row-based formats and the first Milvus version that reads them (facts file, section 3).
-_FORMAT_SINCE: dict[str, tuple[tuple[int, int, int], str]] = {
-    ".csv": ((2, 5, 0), "CSV"),
-    ".jsonl": ((2, 6, 0), "JSON Lines"),
-    ".ndjson": ((2, 6, 0), "JSON Lines"),
-}
-
 
 # --- verdicts (pure) -------------------------------------------------------------------------------------------
 
@@ -104,10 +75,11 @@ def check_collection_reply(
     reply: _wire.DescribeCollectionReply, *, collection_name: str, db_name: str
 ) -> _wire.CollectionSchema | None:
     """The schema from a DescribeCollection reply; raises when the server says the collection or database does not
-    exist. Returns None (no verdict) for any other non-zero status, or an OK reply without a schema."""
+    exist, or refuses the collection's name. Returns None (no verdict) for any other non-zero status, or an OK reply
+    without a schema."""
     code, reason = reply.code, reply.reason
-    lowered = reason.lower()
-    if code == _DATABASE_NOT_FOUND or (code and "database not found" in lowered):
+    meaning = milvus_status("DescribeCollection", code, reason)
+    if meaning is DatabaseNotFoundError:
         raise DatabaseNotFoundError(
             f"database {_db(db_name)!r} does not exist on the server (asked for collection {collection_name!r}; "
             f"server status {code}: {reason}); no import was sent",
@@ -116,14 +88,20 @@ def check_collection_reply(
             value=_db(db_name),
             field="db_name",
         )
-    if (
-        code in (_COLLECTION_NOT_FOUND, _LEGACY_COLLECTION_NOT_EXISTS)
-        or (code and "collection not found" in lowered)
-        or (code and "can't find collection" in lowered)
-    ):
+    if meaning is CollectionNotFoundError:
         raise CollectionNotFoundError(
             f"collection {collection_name!r} does not exist in database {_db(db_name)!r} (server status {code}: "
             f"{reason}); no import was sent",
+            collection_name=collection_name,
+            db_name=db_name,
+            value=collection_name,
+            field="collection_name",
+        )
+    if meaning is InvalidCollectionNameError:
+        raise InvalidCollectionNameError(
+            f"the server refuses the collection name {collection_name!r} (server status {code}: {reason}); no "
+            "collection can have this name (Milvus: a letter or an underscore first, then letters, digits and "
+            "underscores, at most 255 by default); no import was sent",
             collection_name=collection_name,
             db_name=db_name,
             value=collection_name,
@@ -245,14 +223,15 @@ def check_numpy_group(schema: _wire.CollectionSchema, index: int, group: Sequenc
 
 def check_version(option: BulkImportOption, version: str | None, *, db_name: str) -> None:
     """Refuse a row-based format or an option the server's version cannot read (documented facts only)."""
-    parsed = parse_version(version or "")
+    if version is None:
+        return
+    parsed = parse_version(version)
     if parsed is None:
         return
-    assert version is not None
     if not option.is_backup:
         for index, group in enumerate(option.files):
             for path in group:
-                since = _FORMAT_SINCE.get(posixpath.splitext(path)[1].lower())
+                since = format_since(path)
                 if since is not None and parsed < since[0]:
                     need = ".".join(map(str, since[0][:2]))
                     raise UnsupportedByServerError(
@@ -265,10 +244,11 @@ def check_version(option: BulkImportOption, version: str | None, *, db_name: str
                         field="files",
                     )
     for key, value in option.options:
-        if key == "auto_commit" and value.lower() == "false" and parsed < (3, 0, 0):
+        needed = option_since(key, value)
+        if needed is not None and parsed < needed:
             raise UnsupportedByServerError(
-                f"option auto_commit='false' needs Milvus 3.x; the server is {version} and would ignore it and "
-                "commit the import on its own; drop the option; no import was sent",
+                f"option {key}={value.lower()!r} needs Milvus {needed[0]}.x; the server is {version} and would ignore "
+                "it and commit the import on its own; drop the option; no import was sent",
                 collection_name=option.collection_name,
                 db_name=db_name,
                 server_version=version,
@@ -342,8 +322,6 @@ class SchemaCache:
 
 # --- the flow ----------------------------------------------------------------------------------------------------
 
-_NO_VERDICT_CODES = (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNIMPLEMENTED)
-
 
 def _ask(
     session: Session,
@@ -358,7 +336,7 @@ def _ask(
     try:
         return decode((yield from read_only_call(session, method, request, deadline, metadata, call)))
     except TransportError as error:
-        if error.code in _NO_VERDICT_CODES:
+        if isinstance(error, PermissionDeniedError) or status_name(error) == "UNIMPLEMENTED":
             log.debug("preflight: %s on %s answered %s; no verdict", method, session.target, error.code)
             return None
         raise
@@ -400,20 +378,20 @@ def _has_partition(
 
 def preflight_flow(
     session: Session,
-    identity: Identity,
     option: BulkImportOption,
     call: CallOptions,
     deadline: Deadline,
     cache: SchemaCache | None = None,
     *,
+    db_name: str,
+    metadata: Metadata,
     version: str | None = None,
 ) -> Flow[_wire.CollectionSchema | None]:
     """Check ``option`` against the server before any Import: version verdicts (no RPC), then DescribeCollection
     (cached), then HasPartition when a partition is named and not yet confirmed. Returns the schema checked against,
     or None when the server gave no usable answer. Raises a :class:`~._errors.PreflightError` subclass for a verdict.
+    ``db_name`` and ``metadata`` are the import call's (``_import_flow.import_context``): the Imports' own.
     """
-    option.check()
-    db_name, metadata = import_context(identity, option, call)
     check_version(option, version, db_name=db_name)
     cache = cache if cache is not None else SchemaCache()
     target, collection = session.target, option.collection_name
@@ -443,99 +421,3 @@ def preflight_flow(
         if exists:
             entry.partitions.add(option.partition_name)
     return entry.schema
-
-
-# --- dry run -----------------------------------------------------------------------------------------------------
-
-
-def mask_options(options: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    """Options as shown in a plan: values of secret keys (``ezk``, anything named like a password/token) masked."""
-    return tuple((k, "***" if is_secret_name(k) and v else v) for k, v in options)
-
-
-def build_plan(
-    option: BulkImportOption,
-    identity: Identity,
-    idempotency_keys: Sequence[str],
-    *,
-    target: str,
-    schema_checked: bool = False,
-    call: CallOptions | None = None,
-) -> ImportPlan:
-    """The requests ``bulk_import`` would send for ``option`` with these keys (one per group), secrets masked."""
-    from ._plan import ImportPlan, PlannedImport  # loaded for a dry run only (see _plan's docstring)
-
-    option.check()
-    if len(idempotency_keys) != len(option.files):
-        raise ValueError(f"{len(idempotency_keys)} idempotency keys for {len(option.files)} file groups")
-    call = call or CallOptions()
-    db_name, metadata = import_context(identity, option, call)
-    options = mask_options(option.options)
-    requests = tuple(
-        PlannedImport(
-            collection_name=option.collection_name,
-            partition_name=option.partition_name,
-            db_name=db_name,
-            files=group,
-            options=options,
-            idempotency_key=key,
-        )
-        for group, key in zip(option.files, idempotency_keys, strict=True)
-    )
-    authenticated = call.credentials is not None or any(key == "authorization" for key, _ in metadata)
-    return ImportPlan(mask_uri(target), authenticated, schema_checked, requests)
-
-
-# --- what bulk_import runs ---------------------------------------------------------------------------------------
-
-
-def _version_matters(option: BulkImportOption) -> bool:
-    """Whether a version verdict could refuse ``option`` (only then is GetVersion worth a round trip)."""
-    if any(key == "auto_commit" for key, _ in option.options):
-        return True
-    return not option.is_backup and any(
-        posixpath.splitext(path)[1].lower() in _FORMAT_SINCE for group in option.files for path in group
-    )
-
-
-def _version_for_verdicts(session: Session, identity: Identity, call: CallOptions) -> Flow[str | None]:
-    """The server version for the version verdicts; None (no verdict) when the server will not say. A server that
-    is unreachable, refuses the credentials or runs past the deadline fails the call here, as the Import would."""
-    try:
-        return (yield from server_version(session, identity, call))
-    except (AuthenticationError, ServerUnavailableError, DeadlineExceededError):
-        raise
-    except MilvusImportError as error:
-        log.debug("preflight: no server version (%s); no version verdict", error)
-        return None
-
-
-def import_flow(
-    session: Session,
-    identity: Identity,
-    option: BulkImportOption,
-    call: CallOptions,
-    cache: SchemaCache,
-    *,
-    preflight: bool = True,
-    dry_run: bool = False,
-) -> Flow[BulkImportResponse | ImportPlan]:
-    """What ``bulk_import`` runs: the preflight (unless turned off), then the Imports, or the plan of a dry run.
-
-    One deadline (``call.timeout``) covers the preflight RPCs and every Import."""
-    option.check()
-    keys = option.idempotency_keys(fresh_idempotency_keys())  # checked (length) before any RPC, too
-    deadline = session.deadline(call.timeout)
-    schema = None
-    if preflight:
-        version = (yield from _version_for_verdicts(session, identity, call)) if _version_matters(option) else None
-        schema = yield from preflight_flow(session, identity, option, call, deadline, cache, version=version)
-    if dry_run:
-        return build_plan(option, identity, keys, target=session.target, schema_checked=schema is not None, call=call)
-    try:
-        return (yield from bulk_import_flow(session, identity, option, call, iter(keys), deadline))
-    except BulkImportError:
-        # The server refused: whatever the preflight believed about this collection may be stale.
-        db_name, _metadata = import_context(identity, option, call)
-        cache.invalidate(session.target, db_name, option.collection_name)
-        raise

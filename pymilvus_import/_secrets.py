@@ -73,8 +73,10 @@ def describe(value: object, _depth: int = 0) -> object:
 
 
 def shown(value: object) -> str:
-    """``value`` as message text: the repr of :func:`describe`'s stand-in, cut to 200 characters."""
-    text = repr(describe(value))
+    """``value`` as message text: the repr of :func:`describe`'s stand-in (a type's description as it is), cut to
+    200 characters."""
+    plain = describe(value)
+    text = plain if isinstance(plain, str) and not isinstance(value, str) else repr(plain)
     return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
 
 

@@ -1,8 +1,10 @@
 """The transports: perform a flow's effects over one channel. The only code here that blocks or awaits.
 
 ``SyncTransport`` runs an ``Rpc`` on a ``grpc.Channel`` and a ``Sleep`` with ``time.sleep``; ``AsyncTransport`` awaits
-a ``grpc.aio`` call and ``asyncio.sleep``. Both send raw bytes (no serializers on the channel) and hand every
-``grpc.RpcError`` back to the flow, which decides what it means.
+a ``grpc.aio`` call and ``asyncio.sleep``. Both send raw bytes (no serializers on the channel). Errors are mapped
+here, where they enter: a failed RPC's ``grpc.RpcError`` becomes the package's :class:`TransportError` for its status
+(``_errors.from_grpc_error``, the ``GRPC_STATUS`` table) before it is thrown into the flow, which decides what it
+means; the flows never see ``grpc``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,46 @@ import grpc
 import grpc.aio
 
 from ._connection import ConnectionConfig
-from ._errors import ClientClosedError, InvalidInputError, WrongEventLoopError
-from ._flows import Effect, Flow, Notify, Rpc, Runner, Session, T
+from ._effects import Effect, Flow, Notify, Rpc, T
+from ._errors import ClientClosedError, InvalidInputError, TransportError, WrongEventLoopError, from_grpc_error
+from ._session import Session
+
+
+class Runner:
+    """Steps a flow for a transport: ``next_effect()`` until it returns None, then read ``result``."""
+
+    __slots__ = ("_arg", "_flow", "_step", "result")
+
+    def __init__(self, flow: Flow[Any]) -> None:
+        self._flow = flow
+        self._step: Callable[[Any], Effect] = flow.send
+        self._arg: Any = None
+        self.result: Any = None
+
+    def next_effect(self) -> Effect | None:
+        try:
+            return self._step(self._arg)
+        except StopIteration as stop:
+            self.result = stop.value
+            return None
+
+    def succeeded(self, value: Any) -> None:
+        self._step, self._arg = self._flow.send, value
+
+    def failed(self, error: BaseException) -> None:
+        """The effect failed with ``error`` (a package error: the transport maps gRPC's own before this)."""
+        self._step, self._arg = self._flow.throw, error
+
+    def interrupted(self, error: BaseException) -> None:
+        """An effect was interrupted (KeyboardInterrupt, task cancelled): let the flow note what it has done so far
+        on ``error`` (e.g. ``created_job_ids``); the transport then re-raises ``error`` itself."""
+        try:
+            self._flow.throw(error)
+        except BaseException as raised:  # the flow re-raises it: that is the expected way out
+            if raised is not error:
+                raise
+        else:  # pragma: no cover - no flow catches an interruption and goes on
+            self._flow.close()
 
 
 def dial(api: Any, config: ConnectionConfig, **extra: Any) -> Any:
@@ -28,6 +68,12 @@ def dial(api: Any, config: ConnectionConfig, **extra: Any) -> Any:
     if config.tls is not None:
         return api.secure_channel(config.target.address, config.tls.credentials(), options=options, **extra)
     return api.insecure_channel(config.target.address, options=options, **extra)
+
+
+def _failed(session: Session, effect: Effect, error: grpc.RpcError) -> TransportError:
+    """The package error for ``error``, raised by performing ``effect`` (an Rpc)."""
+    method = effect.method if isinstance(effect, Rpc) else type(effect).__name__
+    return from_grpc_error(error, target=session.target, method=method)
 
 
 def _start(callables: dict[str, Any], channel: Any, rpc: Rpc) -> Any:
@@ -80,7 +126,7 @@ class SyncTransport:
             try:
                 result = self._perform(effect)
             except grpc.RpcError as error:
-                runner.failed(error)
+                runner.failed(_failed(self.session, effect, error))
             except BaseException as error:  # KeyboardInterrupt, a callback's own error, ...
                 runner.interrupted(error)
                 raise
@@ -154,7 +200,7 @@ class AsyncTransport:
             try:
                 result = await self._perform(effect)
             except grpc.RpcError as error:  # AioRpcError
-                runner.failed(error)
+                runner.failed(_failed(self.session, effect, error))
             except BaseException as error:  # CancelledError (the RPC in flight is cancelled with the task), ...
                 runner.interrupted(error)
                 raise

@@ -10,14 +10,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from ._errors import BulkImportError, ImportJobNotFoundError, MalformedReplyError, ServerError
+from ._errors import BulkImportError, ImportJobNotFoundError, MalformedReplyError, ServerError, milvus_status
 from ._models import (
     COMPLETED,
     FAILED,
@@ -94,7 +94,6 @@ IMPORT_STATES: dict[int, tuple[str, str]] = {
     7: (FAILED, "ImportFailedAndCleaned"),
     8: (IMPORTING, "ImportFlushed"),
 }
-_NOT_FOUND_MARKERS = ("does not exist", "key not found", "not found")
 
 
 # ------------------------------------------------------------------------------------------------ requests
@@ -156,7 +155,7 @@ def _raise_for_status(message: Any, what: str, target: str, job_id: str | None =
     code, reason, retriable = _status_of(message, what)
     if not code:
         return
-    if job_id is not None and any(marker in reason for marker in _NOT_FOUND_MARKERS):
+    if job_id is not None and milvus_status(what, code, reason) is ImportJobNotFoundError:
         raise ImportJobNotFoundError(
             f"import job {job_id} is not known to {target} (unknown id, or finished more than ~3 h ago): {reason}",
             job_id=job_id,
@@ -170,10 +169,10 @@ def _raise_for_status(message: Any, what: str, target: str, job_id: str | None =
 
 
 def decode_import_response(data: bytes, target: str) -> tuple[str, ...]:
-    """The job ids of an accepted Import; a refusal raises :class:`BulkImportError`."""
+    """The job ids of an accepted Import; a refusal raises :class:`BulkImportError` (``_errors.MILVUS_STATUS``)."""
     message = _parse(milvus_pb2.ImportResponse, data, "Import")
     code, reason, retriable = _status_of(message, "Import")
-    if code:
+    if code:  # every refusal (MILVUS_STATUS's Import row): no job was created for this group
         response = BulkImportResponse(status=code, message=reason, data=BulkImportData("", ()))
         hint = " (retriable)" if retriable else ""
         raise BulkImportError(
@@ -279,37 +278,11 @@ def decode_get_version_response(data: bytes, target: str) -> str:
 
 
 # --- preflight: schema and partitions ---
-# What the preflight asks before an Import (DescribeCollection, ShowPartitions, HasPartition), decoded into plain
-# values. tests/test_wire_compat.py checks the paths and the DataType names against the descriptors and pymilvus's.
+# What the preflight asks before an Import (DescribeCollection, HasPartition), decoded into plain
+# values. tests/test_wire_compat.py checks the paths against the descriptors and pymilvus's.
 
 DESCRIBE_COLLECTION = _SERVICE + "DescribeCollection"
-SHOW_PARTITIONS = _SERVICE + "ShowPartitions"
 HAS_PARTITION = _SERVICE + "HasPartition"
-
-#: schema.DataType enum: number -> name (a number not listed decodes as "DataType(<number>)").
-DATA_TYPE_NAMES: Mapping[int, str] = {
-    0: "None",
-    1: "Bool",
-    2: "Int8",
-    3: "Int16",
-    4: "Int32",
-    5: "Int64",
-    10: "Float",
-    11: "Double",
-    20: "String",
-    21: "VarChar",
-    22: "Array",
-    23: "JSON",
-    24: "Geometry",
-    25: "Text",
-    26: "Timestamptz",
-    100: "BinaryVector",
-    101: "FloatVector",
-    102: "Float16Vector",
-    103: "BFloat16Vector",
-    104: "SparseFloatVector",
-    105: "Int8Vector",
-}
 
 
 class FieldInfo:
@@ -317,7 +290,6 @@ class FieldInfo:
 
     __slots__ = (
         "auto_id",
-        "data_type",
         "has_default",
         "is_dynamic",
         "is_function_output",
@@ -330,7 +302,6 @@ class FieldInfo:
     def __init__(
         self,
         name: str,
-        data_type: str,
         *,
         is_primary: bool = False,
         auto_id: bool = False,
@@ -341,7 +312,6 @@ class FieldInfo:
         is_function_output: bool = False,
     ) -> None:
         self.name = name
-        self.data_type = data_type
         self.is_primary = is_primary
         self.auto_id = auto_id
         self.is_partition_key = is_partition_key
@@ -364,7 +334,7 @@ class FieldInfo:
             )
             if on
         ]
-        return f"FieldInfo({self.name!r}, {self.data_type}{''.join(', ' + f for f in flags)})"
+        return f"FieldInfo({self.name!r}{''.join(', ' + f for f in flags)})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FieldInfo):
@@ -428,13 +398,6 @@ def encode_describe_collection_request(*, collection_name: str, db_name: str) ->
     return bytes(request.SerializeToString())
 
 
-def encode_show_partitions_request(*, collection_name: str, db_name: str, partition_names: Sequence[str] = ()) -> bytes:
-    request = milvus_pb2.ShowPartitionsRequest(
-        collection_name=collection_name, db_name=db_name, partition_names=partition_names
-    )
-    return bytes(request.SerializeToString())
-
-
 def encode_has_partition_request(*, collection_name: str, partition_name: str, db_name: str) -> bytes:
     request = milvus_pb2.HasPartitionRequest(
         collection_name=collection_name, partition_name=partition_name, db_name=db_name
@@ -443,10 +406,8 @@ def encode_has_partition_request(*, collection_name: str, partition_name: str, d
 
 
 def _field_info(field: schema_pb2.FieldSchema) -> FieldInfo:
-    number = int(field.data_type)
     return FieldInfo(
         field.name,
-        DATA_TYPE_NAMES.get(number, f"DataType({number})"),
         is_primary=field.is_primary_key,
         auto_id=field.autoID,
         is_partition_key=field.is_partition_key,
@@ -469,12 +430,6 @@ def decode_describe_collection_response(data: bytes) -> DescribeCollectionReply:
             struct_array_fields=tuple(f.name for f in s.struct_array_fields),
         )
     return DescribeCollectionReply(*_status_or_ok(message), schema)
-
-
-def decode_show_partitions_response(data: bytes) -> tuple[int, str, tuple[str, ...]]:
-    """(code, reason, partition names) of a ShowPartitions answer."""
-    message = _parse(milvus_pb2.ShowPartitionsResponse, data, "ShowPartitions")
-    return (*_status_or_ok(message), tuple(message.partition_names))
 
 
 def decode_bool_response(data: bytes) -> tuple[int, str, bool]:

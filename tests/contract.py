@@ -438,15 +438,12 @@ def _truth_raises(value: object) -> bool:
     return False
 
 
-#: Defects the suite finds in modules being restructured elsewhere (branch i15-core: ``_flows.py``,
+#: Defects the suite finds in modules of the i15-core restructuring (``_tracking.py``, ``_retry.py``,
 #: ``_transport.py``), each reproduced by a strict xfail test in ``test_contract_api.py``: parameter -> (the defect,
 #: which values meet it). The generative tests note these calls instead of failing on them.
 KNOWN_DEFECTS: dict[str, tuple[str, Callable[[object], bool]]] = {
-    "jobs": (
-        "_flows.job_ids_of puts repr(jobs) in its message and iterates jobs unguarded",
-        lambda value: _repr_raises(value) or isinstance(value, BoolRaises),
-    ),
-    "attempts": ("_flows.Retry puts repr(attempts) in its message", _repr_raises),
+    "jobs": ("_tracking.job_ids_of iterates jobs unguarded (list(jobs))", lambda value: isinstance(value, BoolRaises)),
+    "attempts": ("_retry.Retry puts repr(attempts) in its message", _repr_raises),
     "interceptors": ("_transport.intercept tests the truth of interceptors (`interceptors or ()`)", _truth_raises),
 }
 

@@ -20,8 +20,9 @@ documented 2.4+ behaviour (see /work/shared/reference/milvus-import-facts.md, se
 * ``DescribeCollection`` / ``ShowPartitions`` / ``HasPartition`` (for the preflight): the schema a test registered
   with ``add_collection(..., fields=[field(...)], enable_dynamic_field=...)`` (default: ``id`` Int64 primary key and
   ``vec`` FloatVector, plus ``tenant`` VarChar partition key when ``partition_key=True``); unknown database 800,
-  unknown collection 100. ``deny_preflight = True`` makes the three answer PERMISSION_DENIED (a user without the
-  DescribeCollection privilege); ``inject`` works for them as for the others.
+  unknown collection 100, a collection name Milvus never accepts 1100 "Invalid collection name" (milvus-name-rules.md:
+  DescribeCollection and HasPartition validate it on every line). ``deny_preflight = True`` makes the three answer
+  PERMISSION_DENIED (a user without the DescribeCollection privilege); ``inject`` works for them as for the others.
 
 What it does not do: read files, store rows, check schemas or npy field names, time-based progress, retention by
 age (call ``expire_job``), TLS, the 2.3 task model. Every request is recorded (``requests``) before auth and faults;
@@ -231,6 +232,18 @@ class _SyncError(Exception):
 
 def _input_error(code: int, reason: str) -> _SyncError:
     return _SyncError(_status(code, reason, input_error=True))
+
+
+_COLLECTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_collection_name(name: str) -> None:
+    """Milvus's collection-name rule (validateCollectionName, default proxy.maxNameLength 255): 1100 otherwise."""
+    prefix = f"Invalid collection name: {name}. "
+    if len(name) > 255:
+        raise _input_error(1100, prefix + " the length of a collection name must be less than 255 characters")
+    if not _COLLECTION_NAME.fullmatch(name):
+        raise _input_error(1100, prefix + " collection name can only contain numbers, letters and underscores")
 
 
 # --------------------------------------------------------------------------------------------- the server
@@ -584,6 +597,7 @@ class Milvus24TestServer:
     def _preflight(self, method: str, request: Any, metadata: dict[str, Any]) -> Any:
         db = self._db(request, metadata)
         try:
+            _check_collection_name(request.collection_name)
             collection = self._collection(db, request.collection_name)
         except _SyncError as error:
             return RESPONSES[method](status=error.status)

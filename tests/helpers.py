@@ -1,4 +1,5 @@
-"""Test helpers for the real embedded Milvus: collection setup, import files, server-side row counts, raw polling.
+"""Test helpers: the one driver for the pure flows (``MockTransport``), and for the real embedded Milvus: collection
+setup, import files, server-side row counts, raw polling.
 
 pymilvus is a test-only dependency and is used only here and in tests, never by the library.
 """
@@ -17,7 +18,10 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import numpy as np
 
+from pymilvus_import._effects import Notify, Rpc, Sleep
 from pymilvus_import._generated import common_pb2, milvus_pb2
+from pymilvus_import._session import Session
+from pymilvus_import._transport import SyncTransport
 from tools import milvus_pb2_grpc
 
 if TYPE_CHECKING:
@@ -165,26 +169,85 @@ def error_chain(error: BaseException) -> list[BaseException]:
     return chain
 
 
-def run_flow(channel: grpc.Channel, flow: object) -> object:
-    """Drive a flow (``pymilvus_import._flows``) on a sync channel (bytes in, bytes out): a tiny driver of its own,
-    so the preflight tests do not depend on the clients' transport classes."""
-    from pymilvus_import._flows import Rpc, Runner
+class FakeRpcError(grpc.RpcError):
+    """What a gRPC call raises: an RpcError with ``code()`` and ``details()`` (answer it to a MockTransport)."""
 
-    runner = Runner(flow)  # type: ignore[arg-type]
-    while (effect := runner.next_effect()) is not None:
-        if not isinstance(effect, Rpc):
-            time.sleep(effect.seconds)
-            runner.succeeded(None)
-            continue
-        try:
-            reply = channel.unary_unary(effect.method)(
-                effect.request, timeout=effect.timeout, metadata=effect.metadata or None
-            )
-        except grpc.RpcError as error:
-            runner.failed(error)
-        else:
-            runner.succeeded(reply)
-    return runner.result
+    def __init__(self, code: grpc.StatusCode, details: str = "injected") -> None:
+        super().__init__(details)
+        self._code = code
+        self._details = details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+#: Where the MockTransport's sessions point (what error messages name).
+FLOW_TARGET = "http://milvus.test:19530"
+
+
+def _short(method: str) -> str:
+    return method.rsplit("/", 1)[-1]
+
+
+class MockTransport(SyncTransport):
+    """The one driver for the pure flows, like httpx's ``MockTransport``: hand it answers, run a flow, read what was
+    sent. It is the real sync transport (the same loop, the same mapping of a ``grpc.RpcError`` answer to the
+    package's TransportError) with the channel and the clock replaced:
+
+    - ``answers``: per method (short name ``"Import"`` or the full path), a list of answers in order: reply bytes,
+      an exception to raise from the call (a ``FakeRpcError`` as gRPC would), or a function of the ``Rpc`` that
+      returns one of those. The last answer of a method repeats.
+    - ``run(flow)`` drives the flow to its result; ``effects`` is every effect it yielded, ``sent`` every RPC,
+      ``rpcs(method)`` the RPCs of one method, ``requests()`` the Import requests decoded, ``sleeps`` the Sleeps.
+    - ``Sleep`` advances ``clock`` (a FakeClock) instead of sleeping; ``Notify`` calls the callback.
+    - ``make_session(...)`` is a Session on that clock (``retry=``, ``server_version=`` preset).
+    """
+
+    def __init__(self, answers: dict[str, list[Any]] | None = None, *, clock: FakeClock | None = None) -> None:
+        self.answers = {_short(method): list(queue) for method, queue in (answers or {}).items()}
+        self.clock = clock or FakeClock()
+        self.effects: list[Any] = []
+        super().__init__(None, Session(FLOW_TARGET, clock=self.clock), owned=False)  # type: ignore[arg-type]
+
+    def make_session(self, **kwargs: Any) -> Session:
+        version = kwargs.pop("server_version", None)
+        session = Session(FLOW_TARGET, clock=self.clock, **kwargs)
+        session.server_version = version
+        return session
+
+    def _perform(self, effect: Any) -> Any:
+        self.effects.append(effect)
+        if isinstance(effect, Sleep):
+            self.clock.advance(effect.seconds)
+            return None
+        if isinstance(effect, Notify):
+            effect.callback(effect.progress)
+            return None
+        queue = self.answers[_short(effect.method)]
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if callable(answer) and not isinstance(answer, BaseException):
+            answer = answer(effect)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    @property
+    def sent(self) -> list[Rpc]:
+        """Every RPC sent, in order."""
+        return [e for e in self.effects if isinstance(e, Rpc)]
+
+    def rpcs(self, method: str = "Import") -> list[Rpc]:
+        return [e for e in self.effects if isinstance(e, Rpc) and _short(e.method) == _short(method)]
+
+    def requests(self) -> list[milvus_pb2.ImportRequest]:
+        return [milvus_pb2.ImportRequest.FromString(rpc.request) for rpc in self.rpcs("Import")]
+
+    @property
+    def sleeps(self) -> list[float]:
+        return [e.seconds for e in self.effects if isinstance(e, Sleep)]
 
 
 class CliResult:

@@ -346,6 +346,18 @@ def test_an_unknown_collection_is_bad_input_found_by_the_preflight(
     assert server.import_count() == 0
 
 
+def test_a_collection_name_the_server_refuses_is_bad_input_before_any_import(
+    capsys: pytest.CaptureFixture[str], server: Milvus24TestServer
+) -> None:
+    """issue 18 #2 (server half): DescribeCollection answers 1100 "Invalid collection name"; exit 2, no Import."""
+    name = "n" * 300  # only the server knows its length limit (proxy.maxNameLength)
+    result = cli(capsys, "--uri", server.uri, "--json", "submit", "-c", name, "/d/a.json")
+    assert result.code == 2, result
+    assert f"refuses the collection name {name!r}" in one_error_line(result)
+    assert result.json()["error"]["type"] == "InvalidCollectionNameError"
+    assert server.import_count() == 0
+
+
 def test_partly_created_jobs_are_named_in_the_error(capsys: pytest.CaptureFixture[str]) -> None:
     with Milvus24TestServer(max_active_jobs=1) as srv:  # the second group is refused: too many active jobs
         srv.add_collection("coll")

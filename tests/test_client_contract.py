@@ -443,6 +443,7 @@ def _real_errors(server: Milvus24TestServer) -> list[pi.MilvusImportError]:
     errors = [
         _raised(lambda: pi.new_bulk_import_option(server.uri, " ", FILES)),
         _raised(lambda: client.bulk_import(pi.new_bulk_import_option("", "nope", FILES))),
+        _raised(lambda: client.bulk_import(pi.new_bulk_import_option("", "n" * 300, FILES))),
         _raised(lambda: client.bulk_import(option.with_database("nodb"))),
         _raised(lambda: client.bulk_import(option.with_partition("nopart"))),
         _raised(lambda: client.bulk_import(pi.new_bulk_import_option("", "tenants", FILES).with_partition("p"))),

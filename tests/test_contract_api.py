@@ -129,21 +129,15 @@ def test_any_value_for_any_parameter_meets_the_contract(
 
 
 # ------------------------------------------------------------------------------------------ known defects
-# Found by the suite in modules other engineers are restructuring (branch i15-core); each is one strict xfail, so
+# Found by the suite in modules of the i15-core restructuring; each is one strict xfail, so
 # the fix shows up as an XPASS to remove it (and its entry in contract.KNOWN_DEFECTS).
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="_flows.job_ids_of: repr(jobs) in the message")
-def test_known_defect_wait_for_import_jobs_whose_repr_raises(ctx: Context) -> None:
-    with pytest.raises(pi.InvalidInputError):
-        ctx.client.wait_for_import(contract.StrRaises())  # type: ignore[arg-type]
-
-
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="_flows.job_ids_of: jobs iterated unguarded")
+@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="_tracking.job_ids_of: list(jobs) unguarded")
 def test_known_defect_wait_for_import_jobs_whose_iteration_raises(ctx: Context) -> None:
     with pytest.raises(pi.InvalidInputError):
         ctx.client.wait_for_import(contract.BoolRaises())  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="_flows.Retry: repr(attempts) in the message")
+@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="_retry.Retry: repr(attempts) in the message")
 def test_known_defect_retry_attempts_whose_repr_raises() -> None:
     with pytest.raises(pi.InvalidInputError):
         pi.Retry(attempts=contract.StrRaises())  # type: ignore[arg-type]
@@ -153,14 +147,6 @@ def test_known_defect_retry_attempts_whose_repr_raises() -> None:
 def test_known_defect_interceptors_whose_truth_value_raises(ctx: Context) -> None:
     with pytest.raises(pi.InvalidInputError):
         pi.ImportClient(ctx.server.uri, interceptors=contract.BoolRaises())  # type: ignore[arg-type]
-
-
-@pytest.mark.xfail(strict=True, raises=pi.ImportTimeoutError, reason="_flows.wait_flow: duplicate ids never finish")
-def test_known_defect_waiting_for_the_same_job_twice_returns(ctx: Context) -> None:
-    """Issue 18 defect 1 (Milvus >= 2.6.24 answers a repeated idempotency key with the same job id): the wait polls
-    the job once, then sleeps on until its timeout although the job completed."""
-    final = ctx.client.wait_for_import([ctx.job_id, ctx.job_id], poll_initial=0.01, poll_max=0.01, timeout=1)
-    assert final and {p.job_id for p in final} == {ctx.job_id} and all(p.state == "Completed" for p in final)
 
 
 # ------------------------------------------------------------------------------------------ rules it led to

@@ -1,58 +1,40 @@
-"""The pure protocol flows of ``pymilvus_import._flows``, driven with plain values (no network, no channel, no clock).
+"""The pure protocol flows (``_import_flow``, ``_session``, ``_tracking``), driven with plain values (no network, no
+channel, no clock).
 
-A flow yields effects (``Rpc``, ``Sleep``); the test plays the server: it decodes each ``Rpc.request`` with the
-generated messages, answers with reply bytes or throws a ``grpc.RpcError`` into the flow, and checks what comes out.
-Sleeps advance a fake clock (``helpers.FakeClock``), so time-dependent behaviour is tested without waiting.
+A flow yields effects (``Rpc``, ``Sleep``); ``helpers.MockTransport`` plays the server: the test decodes each
+``Rpc.request`` with the generated messages, answers with reply bytes or a ``grpc.RpcError`` (mapped to the package's
+error as the real transports map it), and checks what comes out. Sleeps advance a fake clock, so time-dependent
+behaviour is tested without waiting.
 """
 
 from __future__ import annotations
 
 import base64
 import random
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
-from helpers import FakeClock
+from helpers import FakeRpcError, MockTransport
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pymilvus_import as pi
 from pymilvus_import._calls import CallOptions, Deadline, Identity
-from pymilvus_import._flows import (
-    UNAVAILABLE_GRACE,
-    Notify,
-    Retry,
-    Rpc,
-    Runner,
-    Session,
-    Sleep,
-    bulk_import_flow,
-    read_only_call,
-    server_version,
-    wait_flow,
-)
+from pymilvus_import._effects import Rpc
 from pymilvus_import._generated import common_pb2, milvus_pb2
+from pymilvus_import._import_flow import bulk_import_flow
+from pymilvus_import._preflight import check_version
+from pymilvus_import._retry import Retry
+from pymilvus_import._session import Session, read_only_call, server_version
+from pymilvus_import._tracking import UNAVAILABLE_GRACE, wait_flow
+from pymilvus_import._transport import Runner
 
 TARGET = "http://milvus.test:19530"
 IMPORT = "/milvus.proto.milvus.MilvusService/Import"
 GET_VERSION = "/milvus.proto.milvus.MilvusService/GetVersion"
 GET_IMPORT_STATE = "/milvus.proto.milvus.MilvusService/GetImportState"
-
-
-class FakeRpcError(grpc.RpcError):
-    """What a sync gRPC call raises: an RpcError with code() and details()."""
-
-    def __init__(self, code: grpc.StatusCode, details: str = "injected") -> None:
-        super().__init__(details)
-        self._code = code
-        self._details = details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
 
 
 def ok_import(*tasks: int) -> bytes:
@@ -68,54 +50,8 @@ def version_reply(version: str) -> bytes:
     return milvus_pb2.GetVersionResponse(status=common_pb2.Status(), version=version).SerializeToString()
 
 
-Answer = bytes | BaseException | Callable[[Rpc], Any]
-
-
-@dataclass
-class Script:
-    """Plays the server: per method, a queue of answers (bytes, an exception to throw, or a function of the Rpc)."""
-
-    answers: dict[str, list[Answer]]
-    effects: list[Rpc | Sleep] = field(default_factory=list)
-    clock: FakeClock = field(default_factory=FakeClock)
-
-    def session(self, **kwargs: Any) -> Session:
-        version = kwargs.pop("server_version", None)
-        session = Session(TARGET, clock=self.clock, **kwargs)
-        session.server_version = version
-        return session
-
-    def run(self, flow: Any) -> Any:
-        runner = Runner(flow)
-        while (effect := runner.next_effect()) is not None:
-            self.effects.append(effect)
-            if isinstance(effect, Sleep):
-                self.clock.advance(effect.seconds)
-                runner.succeeded(None)
-                continue
-            if isinstance(effect, Notify):
-                effect.callback(effect.progress)
-                runner.succeeded(None)
-                continue
-            queue = self.answers[effect.method]
-            answer = queue.pop(0) if len(queue) > 1 else queue[0]  # the last answer repeats
-            if callable(answer) and not isinstance(answer, BaseException):
-                answer = answer(effect)
-            if isinstance(answer, BaseException):
-                runner.failed(answer)
-            else:
-                runner.succeeded(answer)
-        return runner.result
-
-    def rpcs(self, method: str = IMPORT) -> list[Rpc]:
-        return [e for e in self.effects if isinstance(e, Rpc) and e.method == method]
-
-    def requests(self) -> list[milvus_pb2.ImportRequest]:
-        return [milvus_pb2.ImportRequest.FromString(rpc.request) for rpc in self.rpcs()]
-
-    @property
-    def sleeps(self) -> list[float]:
-        return [e.seconds for e in self.effects if isinstance(e, Sleep)]
+Script = MockTransport  # plays the server (answers per method, the last one repeats)
+FLOW_PROPERTIES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def option(files: Any = (("/d/a.json",),), **extra: Any) -> pi.BulkImportOption:
@@ -202,7 +138,7 @@ def test_call_options_are_passed_to_every_rpc_untouched() -> None:
     credentials, compression = grpc.access_token_call_credentials("t"), grpc.Compression.Gzip
     call = CallOptions(timeout=30, credentials=credentials, wait_for_ready=True, compression=compression)
     script = Script({IMPORT: [lambda rpc: (script.clock.advance(2), ok_import(1))[1]]})
-    script.run(flow(option(THREE_GROUPS), session=script.session(), call=call))
+    script.run(flow(option(THREE_GROUPS), session=script.make_session(), call=call))
     rpcs = script.rpcs()
     assert len(rpcs) == 3
     for rpc in rpcs:
@@ -426,7 +362,7 @@ def test_retry_with_fresh_keys_reuses_the_groups_key() -> None:
 def test_server_version_is_asked_once_per_session() -> None:
     unavailable = FakeRpcError(grpc.StatusCode.UNAVAILABLE)
     script = Script({IMPORT: [unavailable, ok_import(1), unavailable, ok_import(2)], GET_VERSION: [AssertionError()]})
-    result = script.run(flow(option([["/a.json"], ["/b.json"]]), session=script.session(server_version="v3.0.2")))
+    result = script.run(flow(option([["/a.json"], ["/b.json"]]), session=script.make_session(server_version="v3.0.2")))
     assert result.job_ids == ("1", "2")
     assert script.rpcs(GET_VERSION) == []
     assert len(script.rpcs()) == 4
@@ -438,7 +374,7 @@ def test_get_version_failure_means_no_retry() -> None:
         {IMPORT: [unavailable, ok_import(1)], GET_VERSION: [FakeRpcError(grpc.StatusCode.UNIMPLEMENTED, "no")]}
     )
     with pytest.raises(pi.ServerUnavailableError) as err:
-        script.run(flow(option(), session=script.session(retry=Retry(initial=0.001))))
+        script.run(flow(option(), session=script.make_session(retry=Retry(initial=0.001))))
     assert err.value.__cause__ is unavailable
     assert len(script.rpcs()) == 1
 
@@ -446,7 +382,7 @@ def test_get_version_failure_means_no_retry() -> None:
 def test_import_retry_is_bounded_by_attempts() -> None:
     unavailable = FakeRpcError(grpc.StatusCode.UNAVAILABLE)
     script = Script({IMPORT: [unavailable]})
-    session = script.session(retry=Retry(initial=0.01, maximum=0.04, attempts=4), server_version="v2.6.24")
+    session = script.make_session(retry=Retry(initial=0.01, maximum=0.04, attempts=4), server_version="v2.6.24")
     with pytest.raises(pi.ServerUnavailableError):
         script.run(flow(option(), session=session))
     assert len(script.rpcs()) == 4
@@ -457,7 +393,7 @@ def test_import_retry_is_bounded_by_attempts() -> None:
 def test_import_retry_never_sleeps_past_the_deadline() -> None:
     unavailable = FakeRpcError(grpc.StatusCode.UNAVAILABLE)
     script = Script({IMPORT: [unavailable]})
-    session = script.session(retry=Retry(initial=10, maximum=10), server_version="v3.0.2")
+    session = script.make_session(retry=Retry(initial=10, maximum=10), server_version="v3.0.2")
     with pytest.raises(pi.ServerUnavailableError):
         script.run(flow(option(), session=session, call=CallOptions(timeout=2)))
     assert len(script.rpcs()) == 1
@@ -467,7 +403,7 @@ def test_import_retry_never_sleeps_past_the_deadline() -> None:
 def test_read_only_retry_is_bounded_and_jittered() -> None:
     unavailable = FakeRpcError(grpc.StatusCode.UNAVAILABLE, "down")
     script = Script({GET_VERSION: [unavailable]})
-    session = script.session(retry=Retry(initial=0.1, maximum=0.3, multiplier=2, attempts=5))
+    session = script.make_session(retry=Retry(initial=0.1, maximum=0.3, multiplier=2, attempts=5))
     with pytest.raises(pi.ServerUnavailableError) as err:
         script.run(read_only_call(session, GET_VERSION, b"", Deadline(None, script.clock), (), CallOptions()))
     assert err.value.__cause__ is unavailable
@@ -481,7 +417,7 @@ def test_read_only_retry_is_bounded_and_jittered() -> None:
 def test_read_only_retry_recovers() -> None:
     unavailable = FakeRpcError(grpc.StatusCode.UNAVAILABLE)
     script = Script({GET_VERSION: [unavailable, unavailable, version_reply("v2.4.10")]})
-    session = script.session(retry=Retry(initial=0.01))
+    session = script.make_session(retry=Retry(initial=0.01))
     version = script.run(server_version(session, Identity(), CallOptions(timeout=5)))
     assert version == "v2.4.10"
     assert len(script.rpcs(GET_VERSION)) == 3
@@ -491,11 +427,11 @@ def test_read_only_retry_recovers() -> None:
 def test_read_only_calls_do_not_retry_other_codes_or_past_the_deadline() -> None:
     script = Script({GET_VERSION: [FakeRpcError(grpc.StatusCode.UNAUTHENTICATED, "missing authorization")]})
     with pytest.raises(pi.AuthenticationError):
-        script.run(server_version(script.session(), Identity(), CallOptions()))
+        script.run(server_version(script.make_session(), Identity(), CallOptions()))
     assert len(script.effects) == 1
 
     script = Script({GET_VERSION: [FakeRpcError(grpc.StatusCode.UNAVAILABLE)]})
-    session = script.session(retry=Retry(initial=5, maximum=5))
+    session = script.make_session(retry=Retry(initial=5, maximum=5))
     with pytest.raises(pi.ServerUnavailableError):
         script.run(server_version(session, Identity(), CallOptions(timeout=1)))
     assert len(script.effects) == 1
@@ -518,7 +454,9 @@ def test_a_spent_deadline_stops_before_the_next_group() -> None:
 
     script = Script({IMPORT: [slow, ok_import(2)]})
     with pytest.raises(pi.DeadlineExceededError) as err:
-        script.run(flow(option([["/a.json"], ["/b.json"]]), session=script.session(), call=CallOptions(timeout=0.05)))
+        script.run(
+            flow(option([["/a.json"], ["/b.json"]]), session=script.make_session(), call=CallOptions(timeout=0.05))
+        )
     assert err.value.created_job_ids == ("1",)
     assert err.value.group_index == 1
     assert len(script.rpcs()) == 1  # the second group was not sent
@@ -535,10 +473,15 @@ def test_runner_protocol() -> None:
 
 
 def test_validation_happens_before_the_first_effect() -> None:
+    """The option is checked once, at the client's entry, before any flow runs (the flows trust it)."""
+
+    class NoCalls:
+        def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+            raise AssertionError(f"{method} was called")
+
     bad = pi.new_bulk_import_option(TARGET, "books", [["/a.json", "/b.json"]])
-    runner = Runner(flow(bad))
-    with pytest.raises(pi.InvalidInputError, match=r"/b\.json"):
-        runner.next_effect()
+    with pi.ImportClient(TARGET, channel=NoCalls()) as client, pytest.raises(pi.InvalidInputError, match=r"/b\.json"):
+        client.bulk_import(bad)
 
 
 def test_repr_of_effects_and_identity_hide_nothing_they_should_not() -> None:
@@ -563,7 +506,7 @@ def state(name: str, percent: int | None = None, rows: int = 0, reason: str = ""
 def wait(
     script: Script, jobs: Any = ("7",), timeout: float | None = None, retry: Retry | None = None, **kwargs: Any
 ) -> Any:
-    session = script.session(retry=retry) if retry else script.session()
+    session = script.make_session(retry=retry) if retry else script.make_session()
     return script.run(wait_flow(session, Identity(), jobs, CallOptions(timeout=timeout), **kwargs))
 
 
@@ -651,3 +594,159 @@ def test_an_interruption_after_a_created_job_carries_its_id() -> None:
     runner.interrupted(interrupt)
     assert interrupt.created_job_ids == ("41",)  # type: ignore[attr-defined]
     assert script.effects == []
+
+
+# ----------------------------------------------------------------------------------------------- issue 18 defects
+job_numbers = st.integers(min_value=1, max_value=2**63 - 1)
+
+
+@FLOW_PROPERTIES
+@given(asked=st.lists(job_numbers, min_size=1, max_size=6).flatmap(lambda ids: st.permutations(ids + ids[:2])))
+def test_duplicate_job_ids_collapse_to_one_job_in_the_order_asked(asked: list[int]) -> None:
+    """issue 18 #1: ``wait_for_import([j, j])`` returned never (the wait counted the job twice)."""
+    forms = [str(j) if i % 2 else j for i, j in enumerate(asked)]  # "7" and 7 are one job too
+    script = Script({GET_IMPORT_STATE: [state("ImportCompleted", rows=3)]})
+    final = wait(script, jobs=forms, timeout=10.0)
+    expected = list(dict.fromkeys(str(j) for j in asked))
+    assert [p.job_id for p in final] == expected
+    assert all(p.state == "Completed" for p in final)
+    assert len(script.rpcs(GET_IMPORT_STATE)) == len(expected)  # each job polled once, then done
+    assert script.sleeps == []
+
+
+TRANSIENT = [
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+]
+
+
+@FLOW_PROPERTIES
+@given(outage=st.lists(st.sampled_from(TRANSIENT), min_size=1, max_size=8))
+def test_a_poll_answered_cancelled_is_ridden_out_like_unavailable(outage: list[grpc.StatusCode]) -> None:
+    """issue 18 #9: a server going away answers CANCELLED; the wait rode out UNAVAILABLE but raised on CANCELLED."""
+    answers = [FakeRpcError(code, "server going away") for code in outage]
+    script = Script({GET_IMPORT_STATE: [state("ImportStarted", 10), *answers, state("ImportCompleted", rows=2)]})
+    (final,) = wait(script, retry=Retry(attempts=1))
+    assert (final.state, final.imported_rows) == ("Completed", 2)
+    assert len(script.rpcs(GET_IMPORT_STATE)) == len(outage) + 2
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.UNKNOWN,
+    ],
+)
+def test_a_poll_failing_for_good_ends_the_wait_at_once(code: grpc.StatusCode) -> None:
+    script = Script({GET_IMPORT_STATE: [FakeRpcError(code, "no")]})
+    with pytest.raises(pi.TransportError) as caught:
+        wait(script)
+    assert caught.value.code is code
+    assert len(script.rpcs(GET_IMPORT_STATE)) == 1 and script.sleeps == []
+
+
+# Strings with three dotted numbers that are not a Milvus release (issue 18 #20).
+not_releases = st.one_of(
+    st.builds(
+        "{}{}.{}.{}".format,
+        st.sampled_from(["milvus_lite-", "lite-", "zilliz-", "build ", "server/", "x"]),
+        st.integers(0, 9),
+        st.integers(0, 30),
+        st.integers(0, 30),
+    ),
+    st.builds("{}.{}.{}".format, st.integers(100, 9999), st.integers(1, 12), st.integers(0, 31)),  # 2024.10.1
+    st.builds("{}.{}.{} ({})".format, st.integers(2, 3), st.integers(0, 9), st.integers(0, 30), st.text(max_size=5)),
+    st.sampled_from(["", "master-dev", "v2.6", "2.6.x", "v2.6.24\n", " v3.0.2", "V3.0.2", "v03.0.2", "3.0.2.1"]),
+)
+
+
+@FLOW_PROPERTIES
+@given(version=not_releases)
+def test_a_version_string_that_is_not_a_milvus_release_is_an_unknown_version(version: str) -> None:
+    """issue 18 #20: not a release (``milvus_lite-3.2.2``, ``2024.10.1``): no Import retry, no version verdict."""
+    unavailable = FakeRpcError(grpc.StatusCode.UNAVAILABLE, "connection reset")
+    script = Script({IMPORT: [unavailable, ok_import(77)], GET_VERSION: [version_reply(version)]})
+    with pytest.raises(pi.ServerUnavailableError):
+        script.run(flow(option(idempotency_key="idem-1")))
+    assert len(script.rpcs()) == 1  # exactly one Import: the server may not dedupe
+    for path in ("/d/a.csv", "/d/a.jsonl"):
+        check_version(option([[path]]), version, db_name="")  # no verdict on a guess
+    check_version(option(options=[("auto_commit", "false")]), version, db_name="")
+
+
+@FLOW_PROPERTIES
+@given(
+    major=st.integers(0, 99),
+    minor=st.integers(0, 9999),
+    patch=st.integers(0, 9999),
+    v=st.sampled_from(["", "v"]),
+    suffix=st.sampled_from(["", "-lite", "-dev", "-rc.1", "-rc1-dev", "-gpu", "+9f1c2e", "-beta.2+build.7"]),
+)
+def test_a_milvus_release_string_is_read_as_its_version(
+    major: int, minor: int, patch: int, v: str, suffix: str
+) -> None:
+    release = (major, minor, patch)
+    version = f"{v}{major}.{minor}.{patch}{suffix}"
+    script = Script(
+        {IMPORT: [FakeRpcError(grpc.StatusCode.UNAVAILABLE), ok_import(5)], GET_VERSION: [version_reply(version)]}
+    )
+    dedupes = (2, 6, 24) <= release < (3, 0, 0) or release >= (3, 0, 2)
+    if dedupes:
+        assert script.run(flow(option())).job_ids == ("5",)
+    else:
+        with pytest.raises(pi.ServerUnavailableError):
+            script.run(flow(option()))
+    assert len(script.rpcs()) == (2 if dedupes else 1)
+    if release < (2, 5, 0):
+        with pytest.raises(pi.UnsupportedByServerError):
+            check_version(option([["/d/a.csv"]]), version, db_name="")
+    else:
+        check_version(option([["/d/a.csv"]]), version, db_name="")
+
+
+# ----------------------------------------------------------------------------------------------- the status tables
+def test_every_grpc_status_has_a_class_or_a_documented_home() -> None:
+    from pymilvus_import import _errors
+
+    for code in grpc.StatusCode:
+        if code is grpc.StatusCode.OK:
+            continue
+        cls = _errors.GRPC_STATUS[code.name]
+        assert issubclass(cls, pi.TransportError)
+        assert code.name in (_errors.__doc__ or ""), f"{code.name} is not in the _errors docstring tree"
+        error = _errors.from_grpc_error(FakeRpcError(code, "x"), target=TARGET, method=IMPORT)
+        assert type(error) is cls and error.code is code and error.__cause__ is not None
+
+
+@pytest.mark.parametrize(
+    ("rpc", "code", "reason", "meaning"),
+    [
+        ("DescribeCollection", 100, "collection not found[collection=c]", pi.CollectionNotFoundError),
+        ("DescribeCollection", 4, "", pi.CollectionNotFoundError),  # 2.3's legacy error_code
+        ("DescribeCollection", 800, "database not found[database=d]", pi.DatabaseNotFoundError),
+        ("DescribeCollection", 1100, "Invalid collection name: a-b", pi.InvalidCollectionNameError),
+        ("DescribeCollection", 65535, "unexpected", None),
+        ("GetImportState", 2100, "import job does not exist, jobID=7", pi.ImportJobNotFoundError),
+        ("GetImportState", 1000, "key not found[key=7]", pi.ImportJobNotFoundError),
+        ("GetImportState", 2100, "import failed: disk quota", None),
+        ("GetImportState", 1100, "Invalid collection name: a-b", None),  # the same code means another thing here
+        ("Import", 200, "partition not found[partition=zz]", pi.BulkImportError),
+        ("Import", 1100, "import request is empty", pi.BulkImportError),
+        ("ListImportTasks", 65535, "boom", None),
+        ("ListImportTasks", 100, "collection not found[collection=nope]", pi.CollectionNotFoundError),
+        ("ListImportTasks", 800, "database not found[database=d]", pi.DatabaseNotFoundError),
+        ("ListImportTasks", 1100, "Invalid collection name: a-b", None),
+        ("DescribeCollection", 0, "", None),
+    ],
+)
+def test_one_table_says_what_a_milvus_status_means_per_rpc(rpc: str, code: int, reason: str, meaning: Any) -> None:
+    from pymilvus_import._errors import milvus_status
+
+    assert milvus_status(rpc, code, reason) is meaning

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 import pymilvus_import as pi
 from pymilvus_import import _wire
 from pymilvus_import._calls import CallOptions
-from pymilvus_import._flows import job_ids_of
 from pymilvus_import._generated import common_pb2, milvus_pb2
+from pymilvus_import._tracking import job_ids_of
 from pymilvus_import._uri import parse_uri
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -127,7 +127,7 @@ def test_job_ids_raise_only_documented_errors(jobs: Any) -> None:
         assert all(0 < int(i) < 2**63 for i in ids)
 
 
-# regression (found by this suite): _tracking.job_ids_of calls list(jobs) on anything that is not a
+# regression (found by this suite): job_ids_of (now in _tracking) called list(jobs) on anything that is not a
 # str/int/BulkImportResponse: None or a float escape as TypeError, and bytes are read as a list of small ints (b'45'
 # -> jobs 52, 53)
 @pytest.mark.parametrize("jobs", [None, 3.5, b"450000000000000001"], ids=["None", "float", "bytes"])
@@ -318,7 +318,7 @@ def test_job_ids_from_arbitrary_values(status: Any, tasks: list[int]) -> None:
     assert ids is None or (ids and all(int(i) > 0 for i in ids))
 
 
-# regression (found by this suite): _tracking._progress_value does int(float(text)) and catches only ValueError; an
+# regression (found by this suite): _wire._progress_value did int(float(text)) and caught only ValueError; an
 # infinite progress_percent ('inf', '1e400') escapes as OverflowError
 @pytest.mark.parametrize("text", ["inf", "-inf", "Infinity", "1e400"])
 def test_infinite_progress_is_a_malformed_reply(text: str) -> None:

@@ -23,19 +23,6 @@ FILES = [["/data/rows.json"]]
 MANY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Milvus24TestServer]:
-    with Milvus24TestServer(version="v2.6.24") as srv:
-        srv.add_collection("coll", partitions=("_default", "p1"))
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def client(server: Milvus24TestServer) -> Iterator[pi.ImportClient]:
-    with pi.ImportClient(server.uri) as c:
-        yield c
-
-
 def refused_before_any_rpc(server: Milvus24TestServer, call: Callable[[], object]) -> pi.InvalidInputError:
     """``call`` raises InvalidInputError, the server saw nothing, and the error survives pickle and deepcopy."""
     before = len(server.requests)

@@ -182,3 +182,35 @@ def test_import_checker_sees_the_forms_it_must(tmp_path: Path) -> None:
         (fake / name).write_text(text, encoding="utf-8")
     found = {name for name in cases if _imports_generated(fake / name, fake)}
     assert found == set(cases) - {"ok.py"}
+
+
+#: The pure modules: decisions with no I/O. They see package errors only (the transports map grpc's at the edge).
+PURE_MODULES = (
+    "_effects.py",
+    "_retry.py",
+    "_session.py",
+    "_versions.py",
+    "_import_flow.py",
+    "_tracking.py",
+    "_preflight.py",
+    "_plan.py",
+    "_wire.py",
+    "_models.py",
+)
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_the_flows_and_the_preflight_import_no_grpc() -> None:
+    for name in PURE_MODULES:
+        imported = _imported_modules(PACKAGE / name)
+        assert not any(m == "grpc" or m.startswith("grpc.") for m in imported), f"{name} imports {sorted(imported)}"

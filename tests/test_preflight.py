@@ -1,21 +1,21 @@
 """The preflight's verdicts, cache, flow and dry-run plan, with plain values (no network, no channel).
 
-The flow tests play the server: each Rpc the flow yields is answered with reply bytes built from our generated
-messages, or a ``grpc.RpcError`` is thrown in.
+The flow tests play the server with ``helpers.MockTransport``: each Rpc the flow yields is answered with reply bytes
+built from our generated messages, or a ``grpc.RpcError`` (mapped to the package's error as the transports map it).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import grpc
 import pytest
+from helpers import FakeRpcError, MockTransport
 
 import pymilvus_import as pi
 from pymilvus_import import _wire
-from pymilvus_import._calls import CallOptions, Deadline, Identity
+from pymilvus_import._calls import CallOptions, Identity
 from pymilvus_import._errors import (
     CollectionNotFoundError,
     DatabaseNotFoundError,
@@ -25,18 +25,16 @@ from pymilvus_import._errors import (
     SchemaMismatchError,
     UnsupportedByServerError,
 )
-from pymilvus_import._flows import Rpc, Runner, Session, Sleep
 from pymilvus_import._generated import common_pb2, milvus_pb2, schema_pb2
-from pymilvus_import._plan import ImportPlan
+from pymilvus_import._import_flow import import_context
+from pymilvus_import._plan import ImportPlan, build_plan, mask_options
 from pymilvus_import._preflight import (
     SCHEMA_TTL,
     SchemaCache,
-    build_plan,
     check_collection_reply,
     check_numpy_group,
     check_partition_name,
     check_version,
-    mask_options,
     preflight_flow,
 )
 from pymilvus_import._wire import CollectionSchema, FieldInfo
@@ -55,16 +53,14 @@ def option(files: list[list[str]], collection: str = "books", **kw: Any) -> pi.B
     return opt
 
 
-PLAIN = CollectionSchema("books", (FieldInfo("id", "Int64", is_primary=True), FieldInfo("vec", "FloatVector")))
-AUTO_ID = CollectionSchema(
-    "books", (FieldInfo("pk", "Int64", is_primary=True, auto_id=True), FieldInfo("vec", "FloatVector"))
-)
+PLAIN = CollectionSchema("books", (FieldInfo("id", is_primary=True), FieldInfo("vec")))
+AUTO_ID = CollectionSchema("books", (FieldInfo("pk", is_primary=True, auto_id=True), FieldInfo("vec")))
 PARTITION_KEY = CollectionSchema(
     "books",
     (
-        FieldInfo("id", "Int64", is_primary=True),
-        FieldInfo("tenant", "VarChar", is_partition_key=True),
-        FieldInfo("vec", "FloatVector"),
+        FieldInfo("id", is_primary=True),
+        FieldInfo("tenant", is_partition_key=True),
+        FieldInfo("vec"),
     ),
 )
 DYNAMIC = CollectionSchema("books", PLAIN.fields, enable_dynamic_field=True)
@@ -108,11 +104,38 @@ def test_legacy_error_code_collection_not_exists() -> None:
         check_collection_reply(describe_reply(0, "collection not found", 4), collection_name="c", db_name="")
 
 
-@pytest.mark.parametrize(
-    "code,reason", [(1100, "collection name should not be empty"), (65535, "permission deny"), (3, "boom")]
-)
+@pytest.mark.parametrize("code,reason", [(65535, "permission deny"), (3, "boom"), (2100, "import failed")])
 def test_other_statuses_give_no_verdict(code: int, reason: str) -> None:
     assert check_collection_reply(describe_reply(code, reason), collection_name="c", db_name="") is None
+
+
+@pytest.mark.parametrize(
+    "name,reason",
+    [
+        (
+            "my-books",
+            "Invalid collection name: my-books. collection name can only contain numbers, letters and underscores",
+        ),
+        (
+            "1abc",
+            "Invalid collection name: 1abc. the first character of a collection name must be an underscore or letter",
+        ),
+        ("b" * 300, "Invalid collection name: bbb. the length of a collection name must be less than 255 characters"),
+        (
+            "bücher",
+            "Invalid collection name: bücher. collection name can only contain numbers, letters and underscores",
+        ),
+    ],
+)
+def test_an_invalid_collection_name_answered_1100_is_refused_naming_it(name: str, reason: str) -> None:
+    """issue 18 #2 (server half): DescribeCollection answers 1100 "Invalid collection name" on every Milvus line."""
+    with pytest.raises(pi.InvalidCollectionNameError) as info:
+        check_collection_reply(
+            describe_reply(1100, reason + ": invalid parameter", 5), collection_name=name, db_name=""
+        )
+    assert isinstance(info.value, PreflightError) and isinstance(info.value, InvalidInputError)
+    assert (info.value.value, info.value.field, info.value.collection_name) == (name, "collection_name", name)
+    assert repr(name) in str(info.value) and "no import was sent" in str(info.value)
 
 
 def test_ok_without_schema_gives_no_verdict() -> None:
@@ -189,9 +212,9 @@ def test_optional_fields_may_be_left_out() -> None:
         "books",
         (
             *PLAIN.fields,
-            FieldInfo("note", "VarChar", nullable=True),
-            FieldInfo("year", "Int32", has_default=True),
-            FieldInfo("sparse", "SparseFloatVector", is_function_output=True),
+            FieldInfo("note", nullable=True),
+            FieldInfo("year", has_default=True),
+            FieldInfo("sparse", is_function_output=True),
         ),
     )
     check_numpy_group(schema, 0, npy("id", "vec"), db_name="")
@@ -281,18 +304,6 @@ def test_cache_keys_by_target_database_and_collection_and_invalidates() -> None:
 # --- the flow, against a scripted server --------------------------------------------------------------------------
 
 
-class FakeRpcError(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode, details: str = "injected") -> None:
-        super().__init__(details)
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-
 def schema_message(schema: CollectionSchema) -> Any:
     return schema_pb2.CollectionSchema(
         name=schema.collection_name,
@@ -300,7 +311,7 @@ def schema_message(schema: CollectionSchema) -> Any:
         fields=[
             schema_pb2.FieldSchema(
                 name=f.name,
-                data_type=schema_pb2.DataType.Value(f.data_type),
+                data_type=schema_pb2.Int64,  # the preflight reads no data type
                 is_primary_key=f.is_primary,
                 autoID=f.auto_id,
                 is_partition_key=f.is_partition_key,
@@ -321,30 +332,20 @@ def has_bytes(value: bool, code: int = 0) -> bytes:
     return milvus_pb2.BoolResponse(status=common_pb2.Status(code=code), value=value).SerializeToString()
 
 
-Answer = bytes | BaseException | Callable[[Rpc], bytes]
+Answer = Any  # what MockTransport takes: reply bytes, an exception, or a function of the Rpc
 
 
-def drive(flow: Any, answers: dict[str, list[Answer]]) -> tuple[Any, list[Rpc]]:
-    """Run ``flow`` to the end; answer each Rpc from ``answers`` (by short method name, in order)."""
-    runner, seen = Runner(flow), []
-    while (effect := runner.next_effect()) is not None:
-        if isinstance(effect, Sleep):
-            runner.succeeded(None)
-            continue
-        seen.append(effect)
-        answer = answers[effect.method.rsplit("/", 1)[1]].pop(0)
-        if isinstance(answer, BaseException):
-            runner.failed(answer)
-        else:
-            runner.succeeded(answer(effect) if callable(answer) else answer)
-    return runner.result, seen
-
-
-def run(opt: pi.BulkImportOption, answers: dict[str, list[Answer]], **kw: Any) -> tuple[Any, list[Rpc]]:
+def run(opt: pi.BulkImportOption, answers: dict[str, list[Answer]], **kw: Any) -> tuple[Any, list[Any]]:
+    """``preflight_flow`` for ``opt`` with the import call's database and metadata, against a scripted server;
+    its result and the RPCs it sent."""
     identity = kw.pop("identity", Identity(user="user", password="pw"))
     call = kw.pop("call", CallOptions(timeout=5.0, metadata=(("x-trace", "t1"),)))
-    flow = preflight_flow(Session(TARGET), identity, opt, call, Deadline(call.timeout), **kw)
-    return drive(flow, answers)
+    server = MockTransport(answers)
+    session = server.make_session()
+    db_name, metadata = import_context(identity, opt, call)
+    deadline = session.deadline(call.timeout)
+    flow = preflight_flow(session, opt, call, deadline, db_name=db_name, metadata=metadata, **kw)
+    return server.run(flow), server.sent
 
 
 def test_flow_describes_in_the_imports_database_with_its_metadata() -> None:
@@ -441,9 +442,7 @@ def test_flow_rechecks_a_refusal_from_the_cache() -> None:
     without 'id', the fresh one accepts it."""
     cache = SchemaCache()
     run(option([npy("id", "vec")]), {"DescribeCollection": [describe_bytes(PLAIN)]}, cache=cache)
-    renamed = CollectionSchema(
-        "books", (FieldInfo("id", "Int64", is_primary=True, auto_id=True), FieldInfo("vec", "FloatVector"))
-    )
+    renamed = CollectionSchema("books", (FieldInfo("id", is_primary=True, auto_id=True), FieldInfo("vec")))
     schema, seen = run(option([npy("vec")]), {"DescribeCollection": [describe_bytes(renamed)]}, cache=cache)
     assert len(seen) == 1 and schema.fields[0].auto_id
 

@@ -8,6 +8,7 @@ RPC itself takes 12-53 s (it retries internally).
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +90,38 @@ def test_verdicts_name_the_value_and_create_no_job(
     with pytest.raises(PartitionNotFoundError, match="'zz'"):
         pi.bulk_import(pi.new_bulk_import_option(milvus.uri, collection, [group]).with_partition("zz"), timeout=5)
 
+    assert job_count(milvus.uri) == before
+
+
+@pytest.mark.parametrize("name", ["my-books", "1abc", "bücher", "n" * 300])
+def test_the_server_refuses_an_invalid_collection_name_on_describe_collection_at_once(
+    milvus: MilvusServer, channel: grpc.Channel, name: str
+) -> None:
+    """What the InvalidCollectionNameError verdict stands on: 2.3.5 answers DescribeCollection code 1100 (~1 ms)."""
+    from pymilvus_import._generated import milvus_pb2
+    from tools import milvus_pb2_grpc
+
+    started = time.monotonic()
+    reply = milvus_pb2_grpc.MilvusServiceStub(channel).DescribeCollection(
+        milvus_pb2.DescribeCollectionRequest(collection_name=name), timeout=5
+    )
+    assert time.monotonic() - started < 1
+    assert reply.status.code == 1100, reply.status
+    assert "Invalid collection name" in reply.status.reason
+
+
+def test_a_collection_name_the_server_refuses_is_refused_before_any_import(
+    milvus: MilvusServer, import_dir: Path
+) -> None:
+    group = helpers.write_npy_group(import_dir, 10)
+    before = job_count(milvus.uri)
+    name = "n" * 300  # past the server's (configurable) length limit: no client-side rule refuses it
+    started = time.monotonic()
+    with pytest.raises(pi.InvalidCollectionNameError) as info:
+        pi.bulk_import(pi.new_bulk_import_option(milvus.uri, name, [group]), timeout=90)
+    assert time.monotonic() - started < 5  # not the ~52 s the Import takes to fail
+    assert info.value.value == name and info.value.field == "collection_name"
+    assert isinstance(info.value, pi.InvalidInputError)
     assert job_count(milvus.uri) == before
 
 

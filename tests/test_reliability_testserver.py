@@ -208,7 +208,7 @@ def test_slow_import_gives_deadline_exceeded_within_the_timeout(
     assert server.import_count() == 0
 
 
-# regression (found by this suite): _core.call_options accepts non-finite timeouts (nan <= 0 is False); gRPC then
+# regression (found by this suite): CallOptions accepted non-finite timeouts (nan <= 0 is False); gRPC then
 # fails the call at once with DEADLINE_EXCEEDED instead of the caller getting InvalidInputError before any RPC
 @pytest.mark.parametrize("timeout", [float("nan"), float("inf")], ids=["nan", "inf"])
 def test_non_finite_timeout_is_rejected_before_any_rpc(
@@ -220,7 +220,7 @@ def test_non_finite_timeout_is_rejected_before_any_rpc(
 
 
 # regression (found by this suite): wait_for_import(timeout=nan) never returns: Deadline.remaining() is nan, so 'left
-# <= 0' is never true, every poll gets a 0 s budget and is not sent, and the loop sleeps forever (_tracking.wait_flow)
+# <= 0' is never true, every poll gets a 0 s budget and is not sent, and the loop sleeps forever (wait_flow)
 def test_wait_with_a_nan_timeout_does_not_hang() -> None:
     code = (
         "import pymilvus_import as pi\n"
@@ -416,7 +416,7 @@ def test_malformed_import_reply(server: Milvus24TestServer, client: pi.ImportCli
     assert len(server.requests_for("Import")) == 1, "a malformed reply is not a reason to resend the Import"
 
 
-# regression (found by this suite): _core._job_ids accepts job id 0 (and negative ids) from an Import reply;
+# regression (found by this suite): the Import reply decoder accepted job id 0 (and negative ids) from an Import reply;
 # wait_for_import then blames the caller with InvalidInputError
 @pytest.mark.parametrize("task", [0, -5])
 def test_import_reply_with_an_impossible_job_id(server: Milvus24TestServer, client: pi.ImportClient, task: int) -> None:

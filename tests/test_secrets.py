@@ -256,7 +256,7 @@ def test_unencoded_special_characters_in_the_password_are_masked(password: str) 
     expect_error(lambda: pi.ImportClient(f"http://{USER}:{password}@h:1"), pi.InvalidInputError)
 
 
-# regression (found by this suite): _core._mask_entry masks only tuple entries; a metadata entry given as a list
+# regression (found by this suite): metadata masking covered only tuple entries; a metadata entry given as a list
 # (['authorization', token]) is echoed unmasked in the InvalidInputError message and .value
 def test_metadata_entry_as_a_list_is_masked() -> None:
     with pi.ImportClient("http://h:1") as client:

@@ -22,8 +22,8 @@ from fake_milvus import (
 )
 
 import pymilvus_import as pi
-from pymilvus_import._flows import PollSchedule
 from pymilvus_import._generated import common_pb2, milvus_pb2
+from pymilvus_import._tracking import PollSchedule
 from tools import milvus_pb2_grpc
 
 FAST = {"poll_initial": 0.01, "poll_max": 0.05}

@@ -388,13 +388,14 @@ def test_wire_constants_match_the_descriptors() -> None:
 
     service = milvus_pb2.DESCRIPTOR.services_by_name["MilvusService"]
     paths = {f"/{service.full_name}/{m.name}" for m in service.methods}
+    # ShowPartitions is still defined in protos/ (the test server answers it) but no longer sent by the library
+    paths.discard(f"/{service.full_name}/ShowPartitions")
     assert {
         _wire.IMPORT,
         _wire.GET_IMPORT_STATE,
         _wire.LIST_IMPORT_TASKS,
         _wire.GET_VERSION,
         _wire.DESCRIBE_COLLECTION,
-        _wire.SHOW_PARTITIONS,
         _wire.HAS_PARTITION,
     } == paths
     names = {number: raw for number, (_state, raw) in _wire.IMPORT_STATES.items()}

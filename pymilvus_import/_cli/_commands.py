@@ -39,11 +39,13 @@ from .._errors import (
     ServerError,
     ServerUnavailableError,
     TransportError,
+    milvus_status,
+    seconds_text,
 )
-from .._flows import job_id_number, seconds
 from .._models import FAILED, BulkImportResponse, ImportProgress
 from .._options import BulkImportOption, new_bulk_import_option
 from .._preflight import check_collection_reply
+from .._tracking import job_id_number
 from .._uri import parse_uri
 from .._wire import DescribeCollectionReply
 from ._output import (
@@ -362,7 +364,12 @@ def not_found_verdict(error: ServerError, collection: str | None, db_name: str) 
     """The preflight's verdict for a server status that says "no such collection / database" (Milvus 2.3.5 answers
     ListImportTasks for an unknown collection with status 100 "collection not found"; 2.4+ an unknown database
     with 800), so every command reports it as ``submit`` does: CollectionNotFoundError / DatabaseNotFoundError,
-    exit 2. None for any other status."""
+    exit 2. None for any other status (``_errors.MILVUS_STATUS``'s ListImportTasks rows say which)."""
+    if milvus_status("ListImportTasks", error.status, error.server_message) not in (
+        CollectionNotFoundError,
+        DatabaseNotFoundError,
+    ):
+        return None
     reply = DescribeCollectionReply(error.status, error.server_message, None)
     try:
         check_collection_reply(reply, collection_name=collection or "", db_name=db_name)
@@ -507,7 +514,7 @@ def _error_message(run: _Run, error: BaseException) -> str:
     if args.tls:
         message = _tls_target(message, args.uri or os.environ.get("MILVUS_URI"))
     if isinstance(error, ImportTimeoutError) and run.wait_timeout is not None and args.timeout is not None:
-        message = message.replace(f"after {seconds(run.wait_timeout)}", f"after {format_duration(args.timeout)}")
+        message = message.replace(f"after {seconds_text(run.wait_timeout)}", f"after {format_duration(args.timeout)}")
     if isinstance(error, DeadlineExceededError) and args.command == "submit" and not run.submitted:
         # Only an Import that left may have created a job; a call never sent (or a preflight RPC) created none.
         if error.method.endswith("/Import") and "not sent" not in str(error):
