@@ -9,6 +9,8 @@ tried on it, and the checks every outcome must pass. Used by ``tests/test_contra
 - :class:`Verdicts`: runs calls, counts the test server's RPCs around each, and records what broke the contract:
   a non-package exception, an :class:`InvalidInputError` after an RPC, an exception or value that does not survive
   pickle / deepcopy / a process pool with the same ``str()``, a ``.value`` that is not plain data.
+- :data:`KNOWN_DEFECTS`: what the suite found in modules being restructured elsewhere, each with its strict xfail
+  test; calls that meet one are noted, not failed on, so everything else stays checked.
 """
 
 from __future__ import annotations
