@@ -10,7 +10,7 @@ GRPCIO_TOOLS := grpcio-tools==1.62.3
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,dev,progress]'
+	$(BIN)/python -m pip install -q -e '.[test,dev,progress,storage]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -52,6 +52,7 @@ bench-quick: install
 
 demo: install
 	$(BIN)/python -m tools.demo
+	$(BIN)/python -m tools.demo_s3
 
 clean:
 	rm -rf $(VENV) $(GEN_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

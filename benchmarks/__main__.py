@@ -29,7 +29,7 @@ from ._milvus import cleanup_after_killed_child
 from ._server import OK_ONLY, instant_server, replies, stats
 from ._stats import ROOT, run_module
 
-SECTIONS = ("cold", "calls", "async", "memory", "completion")
+SECTIONS = ("cold", "calls", "async", "memory", "completion", "staging")
 
 FULL = {
     "cold_runs": 20,
@@ -505,6 +505,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"   {cleaned}", file=sys.stderr, flush=True)
 
         section("completion", completion)
+        # Issue 16: uploads to a real S3 server (SeaweedFS), ours vs obstore's own put vs minio's fput_object.
+        staging_args = ["--quick"] if args.quick else []
+        section("staging", lambda: run_module("_staging", *staging_args, "--json", timeout=1800, show_stderr=True))
         if args.skip_milvus:
             results["completion"] = {"skipped": "skipped (--skip-milvus)"}
     finally:

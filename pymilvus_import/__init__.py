@@ -29,6 +29,7 @@ from ._errors import (
     InvalidInputError,
     MalformedReplyError,
     MilvusImportError,
+    ObjectNotFoundError,
     PartitionNotFoundError,
     PermissionDeniedError,
     PreflightError,
@@ -37,6 +38,8 @@ from ._errors import (
     ServerError,
     ServerInvalidArgumentError,
     ServerUnavailableError,
+    StagingInterruptedError,
+    StorageError,
     TransportError,
     UnsupportedByServerError,
     WrongEventLoopError,
@@ -69,6 +72,9 @@ __all__ = [
     "InvalidInputError",
     "MalformedReplyError",
     "MilvusImportError",
+    "KeyCheck",
+    "ObjectNotFoundError",
+    "ObjectStorage",
     "PartitionNotFoundError",
     "PermissionDeniedError",
     "PlannedImport",
@@ -79,6 +85,10 @@ __all__ = [
     "ServerError",
     "ServerInvalidArgumentError",
     "ServerUnavailableError",
+    "StagedFiles",
+    "StagingInterruptedError",
+    "StagingProgress",
+    "StorageError",
     "TransportError",
     "UnsupportedByServerError",
     "WrongEventLoopError",
@@ -86,11 +96,29 @@ __all__ = [
     "get_import_progress",
     "list_import_jobs",
     "new_bulk_import_option",
+    "stage_files",
+    "stage_files_async",
+    "verify_keys",
     "wait_for_import",
 ]
 
 if TYPE_CHECKING:
     from ._plan import ImportPlan, PlannedImport
+    from ._storage import (
+        KeyCheck,
+        ObjectStorage,
+        StagedFiles,
+        StagingProgress,
+        stage_files,
+        stage_files_async,
+        verify_keys,
+    )
+
+# Object storage loads on first use (its dataclasses cost import time; the storage library itself loads later still,
+# on the first request).
+_STORAGE_NAMES = frozenset(
+    {"KeyCheck", "ObjectStorage", "StagedFiles", "StagingProgress", "stage_files", "stage_files_async", "verify_keys"}
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -99,4 +127,8 @@ def __getattr__(name: str) -> Any:
         from . import _plan
 
         return getattr(_plan, name)
+    if name in _STORAGE_NAMES:
+        from . import _storage
+
+        return getattr(_storage, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

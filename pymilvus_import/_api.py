@@ -25,6 +25,7 @@ from ._tracking import ProgressCallback
 
 if TYPE_CHECKING:
     from ._plan import ImportPlan
+    from ._storage import ObjectStorage
 
 _lock = threading.Lock()
 _clients: dict[tuple[str | None, str | None, str | None], ImportClient] = {}
@@ -69,6 +70,8 @@ def bulk_import(
     compression: grpc.Compression | None = ...,
     preflight: bool | None = ...,
     dry_run: Literal[False] = ...,
+    storage: ObjectStorage | None = ...,
+    upload: bool = ...,
 ) -> BulkImportResponse: ...
 
 
@@ -83,6 +86,8 @@ def bulk_import(
     compression: grpc.Compression | None = ...,
     preflight: bool | None = ...,
     dry_run: Literal[True],
+    storage: ObjectStorage | None = ...,
+    upload: bool = ...,
 ) -> ImportPlan: ...
 
 
@@ -96,6 +101,8 @@ def bulk_import(
     compression: grpc.Compression | None = None,
     preflight: bool | None = None,
     dry_run: bool = False,
+    storage: ObjectStorage | None = None,
+    upload: bool = False,
 ) -> BulkImportResponse | ImportPlan:
     """Import prepared files into a collection, like the Go SDK's ``BulkImport(ctx, option, callOpts...)``.
 
@@ -113,14 +120,19 @@ def bulk_import(
     skips it. ``dry_run=True`` runs the preflight and returns the :class:`ImportPlan` (the requests that would be
     sent, secrets masked) without sending any Import.
 
+    ``storage`` (an :class:`ObjectStorage`: the bucket Milvus reads) makes the preflight verify every file key there
+    first (HEAD, in parallel): a missing key raises :class:`ObjectNotFoundError` with no Import sent; a key the
+    storage credentials cannot read gives no verdict. ``s3://BUCKET/key`` and ``BUCKET/key`` become ``key``.
+    ``upload=True`` stages the option's local files into the bucket first and imports their keys; errors raised
+    after staging carry ``staged_keys``.
+
     Returns a :class:`BulkImportResponse` (status 0). Raises :class:`InvalidInputError` before any RPC for input that
     cannot be right, :class:`BulkImportError` when the server refuses a group, a :class:`TransportError` subclass
     when an RPC fails; each carries ``created_job_ids`` of the groups that succeeded before it.
     """
     option = check_is_option(option)  # the one check, here: the URI to connect to is the option's
     call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-    client = shared_client(option.uri or None)
-    return client._transport.run(client._bulk_import(option, call, preflight, dry_run))
+    return shared_client(option.uri or None)._run_bulk_import(option, call, preflight, dry_run, storage, upload)
 
 
 def get_import_progress(

@@ -5,6 +5,7 @@ each method's arguments into a flow; ``ImportClient`` runs the flows on a ``grpc
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Sequence
@@ -16,7 +17,7 @@ import grpc.aio
 from ._calls import CallOptions
 from ._connection import ConnectionConfig, PemSource, resolve
 from ._effects import Flow
-from ._errors import InvalidInputError
+from ._errors import InvalidInputError, MilvusImportError
 from ._identity import Identity, decide
 from ._import_flow import import_flow
 from ._models import BulkImportResponse, ImportJobRecord, ImportProgress
@@ -39,6 +40,7 @@ from ._uri import parse_uri
 
 if TYPE_CHECKING:
     from ._plan import ImportPlan
+    from ._storage import ObjectStorage, PreparedFiles, StagedFiles, StagingProgress
 
 Jobs = BulkImportResponse | Iterable[str | int] | str | int
 MetadataArg = Sequence[tuple[str, str | bytes]] | None
@@ -79,7 +81,9 @@ class _BaseClient:
         channel_options: Sequence[tuple[str, Any]] | None = None,
         retry: Retry | None = None,
         preflight: bool = True,
+        storage: ObjectStorage | None = None,
     ) -> None:
+        self._storage = _check_storage(storage)
         if not isinstance(preflight, bool):
             raise InvalidInputError(
                 f"preflight must be True or False, got {shown(preflight)}", value=preflight, field="preflight"
@@ -141,6 +145,42 @@ class _BaseClient:
         identity = self._identity.for_option(option)
         check = self._preflight if preflight is None else preflight
         return import_flow(self._session, identity, option, call, self._schemas, preflight=check, dry_run=dry_run)
+
+    def _verifies(self, preflight: bool | None) -> bool:
+        return self._preflight if preflight is None else preflight
+
+    def _storage_for(
+        self,
+        option: object,
+        storage: ObjectStorage | None,
+        upload: object,
+        preflight: bool | None,
+        dry_run: object,
+    ) -> ObjectStorage | None:
+        """The storage of this call (the argument, else the client's); checks ``upload`` needs one."""
+        check_is_option(option)
+        chosen = _check_storage(storage) if storage is not None else self._storage
+        if not isinstance(upload, bool):
+            raise InvalidInputError(f"upload must be True or False, got {shown(upload)}", value=upload, field="upload")
+        if upload and chosen is None:
+            raise InvalidInputError(
+                "upload=True needs the bucket Milvus reads: pass storage=ObjectStorage('s3://BUCKET/PREFIX', ...) "
+                "here or to the client",
+                value=None,
+                field="storage",
+            )
+        return chosen
+
+    def _required_storage(self, storage: ObjectStorage | None) -> ObjectStorage:
+        chosen = _check_storage(storage) if storage is not None else self._storage
+        if chosen is None:
+            raise InvalidInputError(
+                "stage_files needs the bucket Milvus reads: pass storage=ObjectStorage('s3://BUCKET/PREFIX', ...) "
+                "here or to the client",
+                value=None,
+                field="storage",
+            )
+        return chosen
 
     def _wait(
         self,
@@ -204,6 +244,45 @@ def _signature_text(function: Callable[..., object]) -> str:
         return ""
 
 
+def _check_storage(storage: object) -> ObjectStorage | None:
+    if storage is None:
+        return None
+    from ._storage import ObjectStorage
+
+    if not isinstance(storage, ObjectStorage):
+        raise InvalidInputError(
+            f"storage must be a pymilvus_import.ObjectStorage, got {type(storage).__name__}",
+            value=type(storage).__name__,
+            field="storage",
+        )
+    return storage
+
+
+class _staged_keys_on_errors:
+    """Every error after staging carries the keys staged (``staged_keys``), so no upload is lost to the caller."""
+
+    def __init__(self, prepared: PreparedFiles) -> None:
+        self.keys = prepared.staged_keys
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, MilvusImportError) and self.keys:
+            exc.staged_keys = self.keys  # type: ignore[attr-defined]
+
+
+def _with_storage(result: BulkImportResponse | ImportPlan, prepared: PreparedFiles) -> BulkImportResponse | ImportPlan:
+    """A dry run's plan also shows the storage side: keys, what would be uploaded, what was verified."""
+    if isinstance(result, BulkImportResponse):
+        return result
+    from ._storage import StorageImportPlan
+
+    fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+    plan: ImportPlan = StorageImportPlan(**fields, storage=prepared)
+    return plan
+
+
 def _is_async_callable(function: object) -> bool:
     while isinstance(function, functools.partial):
         function = function.func
@@ -255,6 +334,8 @@ class ImportClient(_BaseClient):
         compression: grpc.Compression | None = ...,
         preflight: bool | None = ...,
         dry_run: Literal[False] = ...,
+        storage: ObjectStorage | None = ...,
+        upload: bool = ...,
     ) -> BulkImportResponse: ...
 
     @overload
@@ -269,6 +350,8 @@ class ImportClient(_BaseClient):
         compression: grpc.Compression | None = ...,
         preflight: bool | None = ...,
         dry_run: Literal[True],
+        storage: ObjectStorage | None = ...,
+        upload: bool = ...,
     ) -> ImportPlan: ...
 
     def bulk_import(
@@ -282,14 +365,54 @@ class ImportClient(_BaseClient):
         compression: grpc.Compression | None = None,
         preflight: bool | None = None,
         dry_run: bool = False,
+        storage: ObjectStorage | None = None,
+        upload: bool = False,
     ) -> BulkImportResponse | ImportPlan:
         """Import the option's file groups: one Import RPC per group, in order (see :func:`bulk_import`).
 
         ``preflight`` (default: the client's, on unless ``ImportClient(..., preflight=False)``) checks the request
         against the server's schema first; ``dry_run=True`` runs the preflight and returns the :class:`ImportPlan`
-        of the requests instead of sending any Import."""
+        of the requests instead of sending any Import.
+
+        ``storage`` (default: the client's) is the bucket Milvus reads: every file key is verified there before the
+        first Import (part of the preflight), and with ``upload=True`` the option's local files are staged into it
+        first (:meth:`stage_files`) and the Imports carry their keys."""
         call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-        return self._transport.run(self._bulk_import(check_is_option(option), call, preflight, dry_run))
+        return self._run_bulk_import(option, call, preflight, dry_run, storage, upload)
+
+    def _run_bulk_import(
+        self,
+        option: BulkImportOption,
+        call: CallOptions,
+        preflight: bool | None,
+        dry_run: bool,
+        storage: ObjectStorage | None = None,
+        upload: bool = False,
+    ) -> BulkImportResponse | ImportPlan:
+        chosen = self._storage_for(option, storage, upload, preflight, dry_run)
+        if chosen is None:
+            return self._transport.run(self._bulk_import(option, call, preflight, dry_run))
+        from ._storage import prepare_files
+
+        option = check_is_option(option)
+        prepared = prepare_files(chosen, option.files, upload=upload, verify=self._verifies(preflight), dry_run=dry_run)
+        option = dataclasses.replace(option, files=prepared.groups)
+        with _staged_keys_on_errors(prepared):
+            result = self._transport.run(self._bulk_import(option, call, preflight, dry_run))
+        return _with_storage(result, prepared)
+
+    def stage_files(
+        self,
+        files: Iterable[Iterable[str]],
+        *,
+        on_progress: Callable[[StagingProgress], object] | None = None,
+        storage: ObjectStorage | None = None,
+    ) -> StagedFiles:
+        """Upload local files into ``storage`` (default: the client's) for Milvus to import; see
+        :func:`pymilvus_import.stage_files`."""
+        from ._storage import stage_files
+
+        return stage_files(self._required_storage(storage), files, on_progress=on_progress)
 
     def get_import_progress(
         self,
@@ -402,6 +525,8 @@ class AsyncImportClient(_BaseClient):
         compression: grpc.Compression | None = ...,
         preflight: bool | None = ...,
         dry_run: Literal[False] = ...,
+        storage: ObjectStorage | None = ...,
+        upload: bool = ...,
     ) -> BulkImportResponse: ...
 
     @overload
@@ -416,6 +541,8 @@ class AsyncImportClient(_BaseClient):
         compression: grpc.Compression | None = ...,
         preflight: bool | None = ...,
         dry_run: Literal[True],
+        storage: ObjectStorage | None = ...,
+        upload: bool = ...,
     ) -> ImportPlan: ...
 
     async def bulk_import(
@@ -429,10 +556,36 @@ class AsyncImportClient(_BaseClient):
         compression: grpc.Compression | None = None,
         preflight: bool | None = None,
         dry_run: bool = False,
+        storage: ObjectStorage | None = None,
+        upload: bool = False,
     ) -> BulkImportResponse | ImportPlan:
-        """:meth:`ImportClient.bulk_import`, awaited. Cancelling the task cancels the RPC in flight."""
+        """:meth:`ImportClient.bulk_import`, awaited. Cancelling the task cancels the RPC in flight (and uploads)."""
         call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-        return await self._transport.run(self._bulk_import(check_is_option(option), call, preflight, dry_run))
+        chosen = self._storage_for(option, storage, upload, preflight, dry_run)
+        if chosen is None:
+            return await self._transport.run(self._bulk_import(option, call, preflight, dry_run))
+        from ._storage import prepare_files_async
+
+        option = check_is_option(option)
+        prepared = await prepare_files_async(
+            chosen, option.files, upload=upload, verify=self._verifies(preflight), dry_run=dry_run
+        )
+        option = dataclasses.replace(option, files=prepared.groups)
+        with _staged_keys_on_errors(prepared):
+            result = await self._transport.run(self._bulk_import(option, call, preflight, dry_run))
+        return _with_storage(result, prepared)
+
+    async def stage_files(
+        self,
+        files: Iterable[Iterable[str]],
+        *,
+        on_progress: Callable[[StagingProgress], object] | None = None,
+        storage: ObjectStorage | None = None,
+    ) -> StagedFiles:
+        """:meth:`ImportClient.stage_files`, awaited (uploads run in a worker thread; cancelling aborts them)."""
+        from ._storage import stage_files_async
+
+        return await stage_files_async(self._required_storage(storage), files, on_progress=on_progress)
 
     async def get_import_progress(
         self,

@@ -432,3 +432,59 @@ def milvus_status(rpc: str, code: int, reason: str) -> type[MilvusImportError] |
         if rule.matches(rpc, code, reason):
             return rule.meaning
     return None
+
+
+# -- object storage (issue 16): raised by pymilvus_import._storage, which maps the storage library's errors here --
+#
+#   MilvusImportError
+#   ├── StorageError                 staging into the bucket failed (.staged_keys: keys already there, .key, .bucket)
+#   │   └── StagingInterruptedError  ... by Ctrl-C (also a KeyboardInterrupt, so `except KeyboardInterrupt` sees it)
+#   └── InvalidInputError
+#       └── PreflightError
+#           └── ObjectNotFoundError  a file key Milvus would not find in its bucket (.keys, .bucket, .local_files)
+
+
+class StorageError(MilvusImportError):
+    """Staging files into the bucket failed. Nothing partial is left (a failed multipart upload is aborted).
+
+    ``staged_keys`` are the keys already in the bucket from this call (uploaded or found there), so no work is lost;
+    ``key`` is the one that failed (or None), ``bucket`` the bucket."""
+
+    def __init__(self, message: str, *, bucket: str, key: str | None = None, staged_keys: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.bucket = bucket
+        self.key = key
+        self.staged_keys = tuple(staged_keys)
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.staged_keys:
+            text += f" [keys already staged in bucket {self.bucket!r}: {list(self.staged_keys)}]"
+        return text
+
+
+class StagingInterruptedError(StorageError, KeyboardInterrupt):
+    """Staging was interrupted (Ctrl-C); uploads in flight were aborted. ``staged_keys`` lists what is there."""
+
+
+class ObjectNotFoundError(PreflightError):
+    """A file key of the request is not in Milvus's bucket, so the job would fail ("The specified key does not
+    exist"); no Import was sent. ``keys`` are the missing keys (``value`` the first), ``bucket`` the bucket, and
+    ``local_files`` those of them that are files on this machine (upload them: ``stage_files`` or ``upload=True``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        keys: Sequence[str],
+        bucket: str,
+        local_files: Sequence[str] = (),
+        collection_name: str = "",
+        db_name: str = "",
+    ) -> None:
+        super().__init__(
+            message, collection_name=collection_name, db_name=db_name, value=keys[0] if keys else None, field="files"
+        )
+        self.keys = tuple(keys)
+        self.bucket = bucket
+        self.local_files = tuple(local_files)

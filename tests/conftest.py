@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import helpers
 import pytest
+import s3_server
 from milvus_server import MilvusHarness, MilvusServer
 
 import pymilvus_import as pi
@@ -132,7 +133,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that reaches the real server (through the harness fixture) carries the ``milvus`` marker, so
     ``make test-unit`` (``-m "not milvus"``) can never start a server by accident."""
     for item in items:
-        if "milvus_harness" in getattr(item, "fixturenames", ()):
+        if {"milvus_harness", "s3_harness"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.milvus)
 
     # Tests marked ``milvus_restart`` (they need the one server in another state: auth, TLS, stopped, killed) run
@@ -156,3 +157,27 @@ def _close_module_level_clients() -> Iterator[None]:
     from pymilvus_import import _api
 
     _api._close_shared()
+
+
+# -- issue 16: a real S3 server (SeaweedFS) and Milvus on it; see tests/s3_server.py ------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3_server.S3Harness]:
+    harness = s3_server.S3Harness(tmp_path_factory.mktemp("s3"))
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+@pytest.fixture
+def s3(s3_harness: s3_server.S3Harness) -> s3_server.SeaweedFS:
+    """The session's SeaweedFS (``.endpoint``, ``.access_key``, ``.secret_key``); buckets are the test's to make."""
+    return s3_harness.get()
+
+
+@pytest.fixture
+def milvus_s3(milvus_harness: MilvusHarness, s3: s3_server.SeaweedFS) -> MilvusServer:
+    """Milvus 2.3.5 whose storage is ``s3_server.BUCKET`` on the session's SeaweedFS."""
+    return s3_server.milvus_on_s3(milvus_harness, s3)

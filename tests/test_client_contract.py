@@ -494,6 +494,10 @@ def _real_errors(server: Milvus24TestServer) -> list[pi.MilvusImportError]:
             value="a.parquet",
         )
     )
+    # Object storage errors need an S3 server (tests/test_storage_s3.py raises them for real); built as it does.
+    errors.append(pi.StorageError("upload failed", bucket="b-1", key="p/d/a.json", staged_keys=["p/e/b.json"]))
+    errors.append(pi.StagingInterruptedError("interrupted", bucket="b-1", staged_keys=["p/e/b.json"]))
+    errors.append(pi.ObjectNotFoundError("missing", keys=["k/a.json"], bucket="b-1", local_files=["/d/a.json"]))
     return errors
 
 

@@ -149,6 +149,27 @@ def test_known_defect_interceptors_whose_truth_value_raises(ctx: Context) -> Non
         pi.ImportClient(ctx.server.uri, interceptors=contract.BoolRaises())  # type: ignore[arg-type]
 
 
+_STORAGE = {"url": "s3://bucket/prefix", "endpoint": "http://127.0.0.1:9"}
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="_storage.ObjectStorage: a str subclass's repr runs")
+def test_known_defect_object_storage_url_whose_repr_raises() -> None:
+    with pytest.raises(pi.InvalidInputError):
+        pi.ObjectStorage(contract.HostileStr("not-a-bucket-url"))
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError, reason="_storage.ObjectStorage: bool(virtual_hosted_style)")
+def test_known_defect_object_storage_flag_whose_truth_value_raises() -> None:
+    with pytest.raises(pi.InvalidInputError):
+        pi.ObjectStorage(**_STORAGE, virtual_hosted_style=contract.BoolRaises())  # type: ignore[arg-type]
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError, reason="_storage.ObjectStorage: urlsplit's ValueError escapes")
+def test_known_defect_object_storage_endpoint_urlsplit_cannot_read() -> None:
+    with pytest.raises(pi.InvalidInputError):
+        pi.ObjectStorage("s3://bucket/prefix", endpoint="http://[not-an-address]:9")
+
+
 # ------------------------------------------------------------------------------------------ rules it led to
 @settings(max_examples=30, deadline=None)
 @given(
@@ -201,6 +222,10 @@ ERROR_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "retriable": st.booleans(),
     "response": RESPONSE,
     "progress": st.lists(PROGRESS, max_size=2),
+    "keys": st.lists(TEXT, max_size=3),
+    "local_files": st.lists(TEXT, max_size=3),
+    "staged_keys": st.lists(TEXT, max_size=3),
+    "key": st.none() | TEXT,
 }
 VALUE_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "progress": st.integers(0, 100),
@@ -216,11 +241,21 @@ VALUE_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "files": st.lists(TEXT, max_size=3).map(tuple),
     "options": st.lists(st.tuples(TEXT, TEXT), max_size=3).map(tuple),
     "job_id": st.none() | TEXT,
+    "groups": st.lists(st.lists(TEXT, max_size=2).map(tuple), max_size=2).map(tuple),
+    "uploaded": st.lists(TEXT, max_size=3).map(tuple),
+    "skipped": st.lists(TEXT, max_size=3).map(tuple),
+    "bytes_uploaded": st.integers(0, 2**63),
+    "dry_run": st.booleans(),
+    "bytes_done": st.integers(0, 2**63),
+    "bytes_total": st.integers(0, 2**63),
+    "files_done": st.integers(0, 2**31),
+    "files_total": st.integers(0, 2**31),
+    "outcome": st.sampled_from(["present", "missing", "unverified"]),
 }
 TEXT_PARAMETERS = {
     *("message", "details", "target", "method", "server_message", "job_id", "reason", "collection_name"),
     *("db_name", "partition_name", "file", "field_name", "suggestion", "server_version", "field", "state"),
-    *("raw_state", "idempotency_key"),
+    *("raw_state", "idempotency_key", "bucket", "key"),
 }
 RESULT_TYPES = sorted(
     name

@@ -144,6 +144,13 @@ def _call_everywhere(ctx: Context, **call: Any) -> tuple[Any, ...]:
     )
 
 
+def _storage(**arguments: Any) -> tuple[str, str]:
+    """An ObjectStorage (no request is made): what a user reads of it."""
+    given = {"url": "s3://bucket/prefix", "endpoint": "http://127.0.0.1:9", "access_key": "a", "secret_key": "b"}
+    storage = pi.ObjectStorage(**{**given, **arguments})
+    return repr(storage), str(storage)
+
+
 def _with_option(c: Context, s: Any, *, key: str) -> Any:
     return _import(c, c.option.with_option(key, s))
 
@@ -177,6 +184,9 @@ SLOTS: dict[str, Callable[[Context, Any], Any]] = {
     "option URI naming another server, with a password": lambda c, s: _import(
         c, pi.new_bulk_import_option(f"http://root:{s}@127.0.0.1:1", "coll", contract.FILES)
     ),
+    "ObjectStorage(secret_key=)": lambda c, s: _storage(secret_key=s),
+    "ObjectStorage(access_key=)": lambda c, s: _storage(access_key=s),
+    "ObjectStorage(session_token=)": lambda c, s: _storage(session_token=s),
     "with_api_key": lambda c, s: _import(c, c.option.with_api_key(s)),
     "BulkImportOption(api_key=)": lambda c, s: _import(
         c, pi.BulkImportOption("", "coll", (("/d/a.json",),), api_key=s)
@@ -294,3 +304,15 @@ def test_a_secret_in_milvus_uri_never_shows(
 def _first_rpc_shown(ctx: Context, client: pi.ImportClient) -> tuple[str, str]:
     with client:
         return repr(client), client.server_version(timeout=5)
+
+
+@pytest.mark.xfail(strict=True, reason="_storage.ObjectStorage: an endpoint password with a '/' is shown")
+def test_known_defect_an_object_storage_endpoint_password_never_shows() -> None:
+    """Found by the suite (just merged from i16-storage, so recorded, not fixed here): ``_storage._mask_url`` masks
+    a plain ``user:password@`` but shows a password holding a '/' (a base64 secret, not percent-encoded)."""
+    for password in (f"{MARK}ab/cd", f"  {MARK}/x "):
+        try:
+            shown = " ".join(_storage(endpoint=f"http://root:{password}@127.0.0.1:9"))
+        except pi.MilvusImportError as error:
+            shown = " ".join(exception_texts(error))
+        assert MARK not in shown

@@ -20,6 +20,7 @@ from pathlib import Path
 import helpers
 import pytest
 from milvus_server import MilvusHarness, MilvusServer
+from s3_server import S3Harness
 
 pytestmark = [pytest.mark.milvus, pytest.mark.slow, pytest.mark.milvus_restart]  # stops the session's server
 
@@ -98,8 +99,11 @@ def test_demo_uses_the_milvus_at_milvus_uri(milvus: MilvusServer, tmp_path: Path
     assert list(tmp_path.iterdir()) == []
 
 
-def test_make_demo_starts_and_stops_its_own_milvus(milvus_harness: MilvusHarness, tmp_path: Path) -> None:
+def test_make_demo_starts_and_stops_its_own_milvus(
+    milvus_harness: MilvusHarness, s3_harness: S3Harness, tmp_path: Path
+) -> None:
     milvus_harness.close()  # the embedded Milvus has fixed ports: one per machine
+    s3_harness.close()  # so has SeaweedFS, which the demo's second part (tools/demo_s3.py) starts
     started = time.monotonic()
     proc = subprocess.run(
         # -o: take the venv as installed (no pip run inside the test); the target's recipe runs as written
@@ -118,9 +122,13 @@ def test_make_demo_starts_and_stops_its_own_milvus(milvus_harness: MilvusHarness
     assert "- stopped the embedded Milvus; nothing is left running" in stdout
     base = re.search(r"milvus-server --data (\S+)", stdout)
     assert base and Path(base.group(1)).is_relative_to(tmp_path), stdout
+    # Part 2: local files staged into the bucket of a Milvus on S3, imported, counted; a missing key refused.
+    assert "The server counts 1500 rows" in stdout.split("Starting a real S3 server", 1)[1]
+    assert re.search(r"exit 2; import jobs on the server: (\d+) before, \1 after", stdout)
+    assert "Demo (S3) done." in stdout
     assert processes_under(tmp_path) == {}
-    assert list(tmp_path.iterdir()) == []  # its temporary directory is gone too
-    assert elapsed < 90, f"the demo took {elapsed:.0f} s"
+    assert list(tmp_path.iterdir()) == []  # its temporary directories are gone too
+    assert elapsed < 180, f"the demo (both parts) took {elapsed:.0f} s"
 
 
 def test_ctrl_c_while_the_demo_starts_milvus_stops_it(milvus_harness: MilvusHarness, tmp_path: Path) -> None:

@@ -185,6 +185,42 @@ def group_alive(pgid: int, proc: subprocess.Popen[bytes] | None = None) -> bool:
     return True
 
 
+def stop_process_group(proc: subprocess.Popen[bytes], grace: float, timeout: float) -> None:
+    """SIGTERM the process group that ``proc`` leads, SIGKILL it after ``grace`` s, wait (up to ``timeout`` s) until
+    the group is gone, and reap ``proc``."""
+    pgid = proc.pid
+    signal_group(pgid, signal.SIGTERM)
+    grace_deadline = time.monotonic() + grace
+    while group_alive(pgid, proc) and time.monotonic() < grace_deadline:
+        time.sleep(0.1)
+    if group_alive(pgid, proc):
+        signal_group(pgid, signal.SIGKILL)
+        kill_deadline = time.monotonic() + timeout
+        while group_alive(pgid, proc) and time.monotonic() < kill_deadline:
+            time.sleep(0.1)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+def go_server_pids(pgid: int) -> list[int]:
+    """Pids of the ``milvus run standalone`` processes (the Go server) in process group ``pgid``. The launcher
+    outlives a Go server that panicked (e.g. Milvus on S3 with S3 down panics after ~55 s), so watch this one."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if len(argv) >= 3 and argv[0].endswith(b"milvus") and argv[1:3] == [b"run", b"standalone"]:
+            pids.append(int(entry.name))
+    return pids
+
+
 def cleanup_after_killed_child(record: Path) -> str | None:
     """If the process that started a server with ``record`` died without stopping it, kill that server's process
     group and remove its directory (both named in ``record``). Returns what was done, or None."""
@@ -289,9 +325,14 @@ class MilvusServer:
 
         deadline = started + timeout
         config_file = self.base_dir / "configs" / "milvus.yaml"
+        go_server_seen = False
         while True:
             if self._proc.poll() is not None:
                 self._fail(f"milvus-server exited early with code {self._proc.returncode}")
+            if go_server_pids(self._proc.pid):
+                go_server_seen = True
+            elif go_server_seen:
+                self._fail("the Go server ('milvus run standalone') exited while milvus-server kept running")
             configured = configured_proxy_port(config_file)
             if configured is not None and configured != self.port:
                 if not self.follow_port:
@@ -304,6 +345,11 @@ class MilvusServer:
             time.sleep(0.25)
         self.startup_s = time.monotonic() - started
 
+    @property
+    def go_server_running(self) -> bool:
+        """True while the Go server (``milvus run standalone``) of this launcher runs."""
+        return self._proc is not None and bool(go_server_pids(self._proc.pid))
+
     def stop(self, grace: float = 5.0, timeout: float = 20.0, port_timeout: float | None = None) -> None:
         """SIGTERM the process group, SIGKILL it after ``grace`` s, then wait (up to ``timeout`` s) until the group
         is gone and (up to ``port_timeout`` s, default ``timeout``) until nothing listens on the port any more.
@@ -312,18 +358,7 @@ class MilvusServer:
         if proc is None:
             return
         stopping = time.monotonic()
-        pgid = proc.pid  # start_new_session=True: the launcher leads its own process group
-        signal_group(pgid, signal.SIGTERM)
-        grace_deadline = time.monotonic() + grace
-        while group_alive(pgid, proc) and time.monotonic() < grace_deadline:
-            time.sleep(0.1)
-        if group_alive(pgid, proc):
-            signal_group(pgid, signal.SIGKILL)
-            kill_deadline = time.monotonic() + timeout
-            while group_alive(pgid, proc) and time.monotonic() < kill_deadline:
-                time.sleep(0.1)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
+        stop_process_group(proc, grace, timeout)  # start_new_session=True: the launcher leads its own group
         self._proc = None
         port_deadline = time.monotonic() + (timeout if port_timeout is None else port_timeout)
         while listening(self.host, self.port) and time.monotonic() < port_deadline:

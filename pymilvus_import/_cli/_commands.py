@@ -1,4 +1,4 @@
-"""The ``milvus-import`` commands (submit, progress, list, wait), their exit codes, and :func:`main`.
+"""The ``milvus-import`` commands (submit, stage, progress, list, wait), their exit codes, and :func:`main`.
 
 Decisions (arguments to requests, errors to exit codes) are plain functions; :func:`main` only wires them to the
 client, the terminal and the clock.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import getpass
 import io
 import json
@@ -55,6 +56,7 @@ from ._output import (
     ReaderSafeStream,
     RedactingFormatter,
     RedactingStream,
+    UploadDisplay,
     fill_closed_descriptors,
     final_summary,
     format_duration,
@@ -65,6 +67,7 @@ from ._output import (
     records_table,
     redact,
     secrets_of,
+    staged_lines,
     usable,
 )
 from ._parser import (
@@ -98,7 +101,10 @@ log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------------------ pure decisions
 def exit_code_for(error: BaseException) -> int:
-    """The exit code of a failure: 2 bad input, 3 connection/auth, 4 timeout, 1 every other import problem."""
+    """The exit code of a failure: 2 bad input, 3 connection/auth, 4 timeout, 130 interrupted (a staging stopped
+    by Ctrl-C), 1 every other import problem."""
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
     if isinstance(error, (UsageError, InvalidInputError)):
         return EXIT_USAGE
     if isinstance(error, (ImportTimeoutError, DeadlineExceededError)):
@@ -174,6 +180,10 @@ class _Run:
         self.job_ids: tuple[str, ...] = ()
         #: submit: True once every group was submitted (an interruption before that may leave a job unnamed).
         self.submitted = False
+        #: Keys staged into the bucket by this command (stage, submit --upload), shown on every exit path.
+        self.staged_keys: tuple[str, ...] = ()
+        #: Set by the main thread on a signal: uploads in flight abort (the staging runs in the worker thread).
+        self.cancel = threading.Event()
         #: The timeout handed to wait_for_import, to show it readably in the library's ImportTimeoutError message.
         self.wait_timeout: float | None = None
         self.started = time.monotonic()
@@ -291,14 +301,29 @@ def _submit(run: _Run, client: ImportClient) -> int:
         idempotency_key=args.idempotency_key,
     )
     run.result.update(collection=args.collection, partition=args.partition, database=args.db, job_ids=[])
+    storage = _storage_arg(args)
+    if args.upload and storage is None:
+        raise UsageError("--upload needs --storage s3://BUCKET/PREFIX (the bucket Milvus reads)")
     timeout = run.rpc_timeout(DEFAULT_SUBMIT_TIMEOUT)
     if args.dry_run:
-        plan = client.bulk_import(option, timeout=timeout, preflight=args.preflight, dry_run=True)
+        plan = client.bulk_import(
+            option, timeout=timeout, preflight=args.preflight, dry_run=True, storage=storage, upload=args.upload
+        )
         run.result.update(dry_run=plan.to_dict())
         run.say(*plan_lines(plan))
+        storage_side = plan.to_dict().get("storage")
+        if storage_side is not None and storage_side["staged"] is not None:
+            run.say(f"  would upload: {storage_side['staged']['uploaded']}")
+            run.say(f"  already in the bucket: {storage_side['staged']['skipped']}")
+        if storage_side is not None:
+            run.say(*(f"  key {v['key']}: {v['outcome']} {v['reason']}".rstrip() for v in storage_side["verified"]))
         return EXIT_OK
+    if storage is not None and args.upload:
+        option = _stage_local_files(run, storage, option)
     try:
-        response: BulkImportResponse = client.bulk_import(option, timeout=timeout, preflight=args.preflight)
+        response: BulkImportResponse = client.bulk_import(
+            option, timeout=timeout, preflight=args.preflight, storage=storage
+        )
     except (MilvusImportError, KeyboardInterrupt) as error:
         created = created_job_ids(error)
         if created:  # never lost: printed here, in --json and in the error message
@@ -323,6 +348,63 @@ def _submit(run: _Run, client: ImportClient) -> int:
     run.say(*_job_lines(response.job_ids, option.files))
     if args.wait:
         run.follow(client, response.job_ids)
+    return EXIT_OK
+
+
+def _storage_arg(args: argparse.Namespace) -> Any:
+    if getattr(args, "storage", None) is None:
+        if getattr(args, "storage_endpoint", None) is not None:
+            raise UsageError("--storage-endpoint needs --storage s3://BUCKET/PREFIX")
+        return None
+    from .._storage import ObjectStorage
+
+    return ObjectStorage(args.storage, endpoint=args.storage_endpoint)
+
+
+def _staged(run: _Run, storage: Any, groups: Sequence[Sequence[str]]) -> Any:
+    """Stage ``groups`` with a byte progress display; the keys staged are kept on ``run`` for every exit path.
+    ``run.cancel`` (a signal, seen by the main thread) aborts the uploads in flight."""
+    from .._storage import _stage
+
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):  # masked in everything this command prints
+        value = os.environ.get(name)
+        if value and value not in run.secrets:
+            run.secrets.append(value)
+    display = None
+    if not getattr(run.args, "quiet", False):
+        display = UploadDisplay(cast(TextIO, RedactingStream(run.err if run.args.json else run.out, run.secrets)))
+    try:
+        staged = _stage(storage, groups, display.update if display is not None else None, run.cancel)
+    except MilvusImportError as error:
+        run.staged_keys = tuple(getattr(error, "staged_keys", ()))
+        run.result["staged_keys"] = list(run.staged_keys)
+        raise
+    finally:
+        if display is not None:
+            display.close()
+    run.staged_keys = tuple(dict.fromkeys(staged.keys))
+    run.result["staged"] = staged.to_dict()
+    return staged
+
+
+def _stage_local_files(run: _Run, storage: Any, option: BulkImportOption) -> BulkImportOption:
+    """submit --upload: the option with its local files replaced by their staged keys (other paths as given)."""
+    from .._storage import split_for_upload
+
+    local, _ = split_for_upload(storage, option.files, upload=True, is_local=os.path.isfile)
+    if not local:
+        return option
+    staged = _staged(run, storage, [[p] for p in local])
+    run.say(*staged_lines(staged))
+    keys = dict(zip(local, (g[0] for g in staged.groups), strict=True))
+    groups = [tuple(keys.get(p, p) for p in group) for group in option.files]
+    return dataclasses.replace(option, files=tuple(groups))
+
+
+def _stage_command(run: _Run) -> int:
+    storage = _storage_arg(run.args)
+    staged = _staged(run, storage, parse_groups(run.args.groups or ()))
+    run.say(*staged_lines(staged))
     return EXIT_OK
 
 
@@ -430,6 +512,9 @@ _COMMANDS: dict[str, Callable[[_Run, ImportClient], int]] = {
 
 
 def _interrupted_hint(run: _Run, how: str = "interrupted") -> str:
+    if run.args.command == "stage" or (run.staged_keys and not run.submitted and not run.job_ids):
+        staged = f"; keys already staged: {' '.join(run.staged_keys)}" if run.staged_keys else ""
+        return f"{how} while staging; uploads in flight were aborted, no import was sent{staged}"
     listing = f"'{PROG} list --collection {run.args.collection}'" if run.args.command == "submit" else ""
     if run.args.command == "submit" and not run.submitted:
         created = (
@@ -521,6 +606,9 @@ def _error_message(run: _Run, error: BaseException) -> str:
             message += f"; the server may still create the job: check '{PROG} list --collection {args.collection}'"
         else:
             message += "; no import was sent"
+    staged = tuple(getattr(error, "staged_keys", ()) or run.staged_keys)
+    if staged and "keys already staged" not in message:
+        message += f" [keys already staged: {list(staged)}]"
     if isinstance(error, (ImportTimeoutError, DeadlineExceededError)) and run.job_ids:
         message += f"; the jobs keep running on the server: '{PROG} wait {' '.join(run.job_ids)}'"
     return message
@@ -573,7 +661,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
             unknown.append(str(extra))
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    if args.command == "submit":
+    if args.command in ("submit", "stage"):
         entries = sorted([*(args.groups or []), *leftover], key=lambda entry: entry[0])
         args.groups = [group for _, group in entries]
     elif dest:
@@ -586,7 +674,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
             setattr(args, name, default)
     if not hasattr(args, "timeout"):
         args.timeout = None
-    if args.command == "submit" and not args.groups:
+    if args.command in ("submit", "stage") and not args.groups:
         args.command_parser.error("give at least one file group: a GROUP argument or --group PATH [PATH ...]")
     return args
 
@@ -659,6 +747,9 @@ WIND_DOWN = 5.0
 
 def _run_worker(run: _Run, credentials: Credentials, outcome: dict[str, Any]) -> None:
     try:
+        if run.args.command == "stage":  # no Milvus involved
+            outcome["code"] = _stage_command(run)
+            return
         with _client(run.args, credentials) as client:
             run.client = client
             if run.interrupted:  # the signal came while the client was being opened
@@ -682,6 +773,7 @@ def _execute(run: _Run, credentials: Credentials, signals: _Signals) -> tuple[in
         signum = signals.received[0]
         run.interrupted = True
         run.interrupted_by = signum
+        run.cancel.set()  # a staging in the worker aborts its uploads
         client = run.client
         if client is not None:
             with contextlib.suppress(Exception):
@@ -696,6 +788,9 @@ def _execute(run: _Run, credentials: Credentials, signals: _Signals) -> tuple[in
         if created and not run.submitted:
             run.job_ids = tuple(dict.fromkeys((*run.job_ids, *created)))
             run.result["job_ids"] = list(run.job_ids)
+        staged = getattr(outcome.get("error"), "staged_keys", ())
+        if staged:
+            run.staged_keys = tuple(dict.fromkeys((*run.staged_keys, *staged)))
         return None, Interrupted(signum)
     run.gate_close()
     if "error" in outcome:
@@ -753,6 +848,10 @@ def _report(run: _Run, out: ReaderSafeStream, err: ReaderSafeStream, code: int, 
         err.flush()
         if args.json:
             run.result["error"] = _error_document(error, code, message, run.job_ids)
+            if run.staged_keys:
+                run.result["error"]["staged_keys"] = list(run.staged_keys)
+    if run.staged_keys:
+        run.result["staged_keys"] = list(run.staged_keys)
     if error is None and code != EXIT_OK and args.json and run.outcome is not None:
         kind, message = run.outcome
         run.result["error"] = {"type": kind, "message": message, "exit_code": code, "job_ids": list(run.job_ids)}

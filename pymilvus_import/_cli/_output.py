@@ -518,3 +518,63 @@ class ProgressDisplay:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+# -- uploads (issue 16) ------------------------------------------------------------------------------------------
+
+_MIB = 1024 * 1024
+
+
+def upload_line(done: int, total: int, files_done: int, files_total: int) -> str:
+    """One plain progress line for uploads (pure)."""
+    percent = 100 * done // total if total else 100
+    return f"uploaded {done / _MIB:.1f} of {total / _MIB:.1f} MiB ({percent}%), {files_done} of {files_total} files"
+
+
+class UploadDisplay:
+    """Byte progress of a staging: a tqdm bar on a terminal, else a plain line per 10 % (and at the end). Pass
+    :meth:`update` as ``on_progress`` (called from upload threads, one at a time)."""
+
+    def __init__(self, stream: TextIO, *, bar: bool | None = None) -> None:
+        self.stream = stream
+        self.bar = wants_bar(stream) if bar is None else bar
+        self._tqdm: Any = None
+        self._shown = -1
+        self._closed = False
+
+    def update(self, progress: Any) -> None:
+        if self._closed:
+            return
+        try:
+            if self.bar:
+                if self._tqdm is None:
+                    from tqdm import tqdm
+
+                    self._tqdm = tqdm(
+                        total=progress.bytes_total, unit="B", unit_scale=True, desc="upload", file=self.stream
+                    )
+                self._tqdm.update(progress.bytes_done - self._tqdm.n)
+                return
+            step = 100 * progress.bytes_done // progress.bytes_total // 10 if progress.bytes_total else 10
+            if step > self._shown:
+                self._shown = step
+                line = upload_line(progress.bytes_done, progress.bytes_total, progress.files_done, progress.files_total)
+                self.stream.write(line + "\n")
+                self.stream.flush()
+        except (OSError, ValueError):  # the stream went away: stop showing, the upload goes on
+            self._closed = True
+
+    def close(self) -> None:
+        self._closed = True
+        if self._tqdm is not None:
+            self._tqdm.close()
+
+
+def staged_lines(staged: Any) -> list[str]:
+    """What ``stage`` did, for people: the key groups, as ``submit`` takes them."""
+    lines = [
+        f"Staged {len(staged.keys)} files into bucket {staged.bucket!r} ({len(staged.uploaded)} uploaded, "
+        f"{len(staged.skipped)} already there):"
+    ]
+    lines.extend(f"  {','.join(group)}" for group in staged.groups)
+    return lines

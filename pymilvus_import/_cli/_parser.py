@@ -224,6 +224,43 @@ def _wait_options(parser: argparse.ArgumentParser, *, what: str) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress display, only the final result")
 
 
+def _storage_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    group = parser.add_argument_group(
+        "object storage (the bucket Milvus reads; credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+        "AWS_SESSION_TOKEN, AWS_REGION)"
+    )
+    group.add_argument(
+        "--storage",
+        metavar="URL",
+        required=required,
+        help="s3://BUCKET/PREFIX: Milvus's bucket (minio.bucketName) and where staged files go",
+    )
+    group.add_argument(
+        "--storage-endpoint",
+        metavar="URL",
+        help="the S3 endpoint, e.g. http://minio:9000 (default: $AWS_ENDPOINT_URL, else AWS)",
+    )
+
+
+def _group_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--group",
+        dest="groups",
+        action=_AddGroups,
+        nargs="+",
+        metavar="PATH",
+        help="one file group with its paths taken literally (commas and spaces are part of the name), repeatable; "
+        "it takes every following argument up to the next option or --; groups keep their command-line order",
+    )
+    parser.add_argument(
+        "groups",
+        nargs="*",
+        action=_AddGroups,
+        metavar="GROUP",
+        help="a file, or the comma-joined .npy files of one group (a path holding a comma: use --group)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
     formatter = argparse.RawDescriptionHelpFormatter
@@ -293,22 +330,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the preflight and print the Import requests that would be sent (secrets masked); send none",
     )
     _wait_options(submit, what="the whole command; default: 180 s to submit, then no limit")
+    _storage_options(submit, required=False)
     submit.add_argument(
-        "--group",
-        dest="groups",
-        action=_AddGroups,
-        nargs="+",
-        metavar="PATH",
-        help="one file group with its paths taken literally (commas and spaces are part of the name), repeatable; "
-        "it takes every following argument up to the next option or --; groups keep their command-line order",
+        "--upload",
+        action="store_true",
+        help="with --storage: stage the local files into the bucket first and import their keys",
     )
-    submit.add_argument(
-        "groups",
-        nargs="*",
-        action=_AddGroups,
-        metavar="GROUP",
-        help="a file, or the comma-joined .npy files of one group (a path holding a comma: use --group)",
+    _group_arguments(submit)
+
+    stage = commands.add_parser(
+        "stage",
+        parents=[common],
+        formatter_class=formatter,
+        help="upload local files into Milvus's bucket and print their keys",
+        description=(
+            "Upload local files into the bucket Milvus reads (--storage s3://BUCKET/PREFIX), at\n"
+            "PREFIX/<sha256>/<file name>, and print the keys in the same groups (give them to submit).\n"
+            "A file already there with the same content is not sent again. Needs no Milvus server."
+        ),
+        epilog=(
+            "examples:\n"
+            "  milvus-import stage --storage s3://a-bucket/staged /data/books.json /data/npy/id.npy,/data/npy/vec.npy\n"
+            "  milvus-import stage --storage s3://a-bucket/in --storage-endpoint http://minio:9000 --json rows.json\n\n"
+            + _EXIT_CODES
+        ),
     )
+    stage.set_defaults(command_parser=stage)
+    _storage_options(stage, required=True)
+    _group_arguments(stage)
 
     progress = commands.add_parser(
         "progress",
@@ -353,4 +402,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: The positional list of each command: where arguments left over after an option (``A --wait B``) belong.
-POSITIONALS = {"submit": "groups", "progress": "job_ids", "wait": "job_ids"}
+POSITIONALS = {"submit": "groups", "stage": "groups", "progress": "job_ids", "wait": "job_ids"}

@@ -1,0 +1,1000 @@
+"""Files where Milvus reads them: the bucket Milvus imports from, staging local files into it, verifying keys.
+
+Milvus imports **object keys inside its own bucket** (``minio.bucketName``), not paths on the caller's machine.
+This module is the only one that imports the object-store library (``obstore``, the ``storage`` extra, loaded on
+first use); its errors are mapped here, so callers see package errors only.
+
+Pure parts (no I/O): :class:`ObjectStorage` (the bucket, as an immutable value), :func:`normalize_key`,
+:func:`staged_key`, :func:`plan_uploads` (what to send, what to skip) and :func:`key_verdicts` (what a HEAD means).
+Effects: hashing local files, HEAD requests and multipart uploads, in :func:`stage_files` and :func:`verify_keys`.
+
+Staged files go to ``PREFIX/<sha256 of the content>/<file name>`` (the file name is kept: a NumPy file's stem is its
+field name). The digest is also kept in the object's metadata (``x-amz-meta-pmi-sha256``; an ETag is not a digest
+for multipart uploads), so a file already there with the same size and digest is not sent again.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import hashlib
+import inspect
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from ._errors import (
+    InvalidInputError,
+    MilvusImportError,
+    ObjectNotFoundError,
+    StagingInterruptedError,
+    StorageError,
+)
+
+if TYPE_CHECKING:
+    import io
+
+__all__ = [
+    "DIGEST_METADATA",
+    "KeyCheck",
+    "ObjectStorage",
+    "StagedFiles",
+    "StagingProgress",
+    "key_verdicts",
+    "normalize_key",
+    "plan_uploads",
+    "stage_files",
+    "staged_key",
+    "verify_keys",
+]
+
+_T = TypeVar("_T")
+
+#: Object metadata entry (``x-amz-meta-<this>``) holding the hex SHA-256 of the content.
+DIGEST_METADATA = "pmi-sha256"
+#: Where staged files go when the URL or config gives no prefix.
+DEFAULT_PREFIX = "milvus-import"
+#: Multipart part size: memory per file in flight is ``PART_SIZE * PARTS_IN_FLIGHT``.
+PART_SIZE = 8 * 1024 * 1024
+PARTS_IN_FLIGHT = 8
+FILES_IN_FLIGHT = 4
+HEADS_IN_FLIGHT = 16
+_HASH_BLOCK = 1024 * 1024
+
+_SCHEMES = ("s3", "gs", "az")
+# S3's bucket naming rules (also fine for GCS buckets and Azure containers): 3-63 of [a-z0-9.-], starting and
+# ending with a letter or digit.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_ENV = {
+    "access_key": "AWS_ACCESS_KEY_ID",
+    "secret_key": "AWS_SECRET_ACCESS_KEY",
+    "session_token": "AWS_SESSION_TOKEN",
+    "region": "AWS_REGION",
+    "endpoint": "AWS_ENDPOINT_URL",
+}
+
+
+def _mask(value: str | None) -> str | None:
+    """An access key id shows its first 4 characters, nothing more (it is often sent along with its secret)."""
+    if value is None:
+        return None
+    return value[:4] + "***" if len(value) > 8 else "***"
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host += f":{parts.port}"
+    return parts._replace(netloc=f"***@{host}").geturl()
+
+
+@dataclass(frozen=True, repr=False)
+class ObjectStorage:
+    """The bucket Milvus reads import files from (``minio.bucketName``), and where staged files go in it.
+
+    ``url`` is ``s3://BUCKET/PREFIX`` (``gs://`` and ``az://`` also work through the same library; only S3 is tested
+    here). ``PREFIX`` is where :func:`stage_files` puts files (default ``milvus-import``). Unset arguments come from
+    ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN`` and ``AWS_REGION``
+    when the value is built. An immutable value: secrets are never shown (repr, str, errors).
+    Raises :class:`InvalidInputError` for a URL that is not ``s3://BUCKET[/PREFIX]``.
+    """
+
+    url: str
+    endpoint: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    session_token: str | None = None
+    region: str | None = None
+    virtual_hosted_style: bool = False
+    scheme: str = field(init=False)
+    bucket: str = field(init=False)
+    prefix: str = field(init=False)
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        endpoint: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        session_token: str | None = None,
+        region: str | None = None,
+        virtual_hosted_style: bool = False,
+    ) -> None:
+        scheme, bucket, prefix = _parse_url(url)
+        given = {
+            "endpoint": endpoint,
+            "access_key": access_key,
+            "secret_key": secret_key,
+            "session_token": session_token,
+            "region": region,
+        }
+        for name, value in given.items():
+            if value is not None and not isinstance(value, str):
+                raise InvalidInputError(
+                    f"ObjectStorage {name} must be a str, not {type(value).__name__}", value=None, field=name
+                )
+            if value is None and scheme == "s3":
+                given[name] = os.environ.get(_ENV[name]) or None
+        if given["endpoint"] is not None:
+            parts = urlsplit(given["endpoint"])
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise InvalidInputError(
+                    f"storage endpoint must be an http:// or https:// URL, got {_mask_url(given['endpoint'])!r}",
+                    value=_mask_url(given["endpoint"]),
+                    field="endpoint",
+                )
+        if (given["access_key"] is None) != (given["secret_key"] is None):
+            missing = "secret_key (AWS_SECRET_ACCESS_KEY)" if given["secret_key"] is None else "access_key"
+            raise InvalidInputError(
+                f"storage credentials need both an access key and a secret key; {missing} is missing",
+                value=None,
+                field=missing.split(" ")[0],
+            )
+        object.__setattr__(self, "url", url)
+        for name, value in given.items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "virtual_hosted_style", bool(virtual_hosted_style))
+        object.__setattr__(self, "scheme", scheme)
+        object.__setattr__(self, "bucket", bucket)
+        object.__setattr__(self, "prefix", prefix)
+
+    @classmethod
+    def from_milvus_config(cls, path: str | os.PathLike[str], *, prefix: str = DEFAULT_PREFIX) -> ObjectStorage:
+        """The bucket of a Milvus configured by the ``milvus.yaml`` at ``path`` (its ``minio:`` section: address,
+        port, useSSL, bucketName, accessKeyID, secretAccessKey, region, useIAM, cloudProvider, useVirtualHost).
+
+        Staged files go under ``prefix`` in that bucket (not under ``rootPath``, Milvus's own data). With ``useIAM``
+        the keys of the file are ignored and the environment's credentials are used. Raises
+        :class:`InvalidInputError` when the file cannot be read or has no usable ``minio:`` section."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"cannot read the Milvus config {str(path)!r}: {exc}", value=str(path)) from None
+        section = yaml_section(text, "minio")
+        bucket = section.get("bucketName")
+        if not bucket:
+            raise InvalidInputError(
+                f"the Milvus config {str(path)!r} has no minio.bucketName", value=str(path), field="minio.bucketName"
+            )
+        address = section.get("address") or "localhost"
+        port = section.get("port") or ""
+        secure = section.get("useSSL", "false").lower() == "true"
+        endpoint = f"{'https' if secure else 'http'}://{address}{':' + port if port else ''}"
+        use_iam = section.get("useIAM", "false").lower() == "true"
+        virtual = section.get("useVirtualHost", "false").lower() == "true" or section.get("cloudProvider") == "aliyun"
+        return cls(
+            f"s3://{bucket}/{prefix.strip('/')}",
+            endpoint=endpoint,
+            access_key=None if use_iam else section.get("accessKeyID") or None,
+            secret_key=None if use_iam else section.get("secretAccessKey") or None,
+            region=section.get("region") or None,
+            virtual_hosted_style=virtual,
+        )
+
+    def __repr__(self) -> str:
+        parts = [repr(self.url)]
+        if self.endpoint is not None:
+            parts.append(f"endpoint={_mask_url(self.endpoint)!r}")
+        if self.access_key is not None:
+            parts.append(f"access_key={_mask(self.access_key)!r}")
+        if self.secret_key is not None:
+            parts.append("secret_key=***")
+        if self.session_token is not None:
+            parts.append("session_token=***")
+        if self.region is not None:
+            parts.append(f"region={self.region!r}")
+        return f"ObjectStorage({', '.join(parts)})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_storage, (self.url, self._settings()))
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "access_key": self.access_key,
+            "secret_key": self.secret_key,
+            "session_token": self.session_token,
+            "region": self.region,
+            "virtual_hosted_style": self.virtual_hosted_style,
+        }
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with every secret of this value replaced by ***."""
+        for secret in (self.secret_key, self.session_token):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+
+def _rebuild_storage(url: str, settings: dict[str, Any]) -> ObjectStorage:
+    return ObjectStorage(url, **settings)
+
+
+def _parse_url(url: object) -> tuple[str, str, str]:
+    if not isinstance(url, str):
+        raise InvalidInputError(f"storage url must be a str like 's3://bucket/prefix', not {type(url).__name__}")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _SCHEMES or not parts.netloc or parts.query or parts.fragment:
+        raise InvalidInputError(
+            f"storage url must look like 's3://BUCKET/PREFIX' (also gs://, az://), got {_mask_url(url)!r}",
+            value=_mask_url(url),
+            field="url",
+        )
+    if "@" in parts.netloc or ":" in parts.netloc:
+        raise InvalidInputError(
+            f"storage url must name only a bucket (credentials and endpoint are separate arguments), "
+            f"got {_mask_url(url)!r}",
+            value=_mask_url(url),
+            field="url",
+        )
+    bucket = parts.netloc
+    if not _BUCKET.match(bucket):
+        raise InvalidInputError(
+            f"{bucket!r} is not a valid bucket name (3-63 lower-case letters, digits, '.' or '-')",
+            value=bucket,
+            field="url",
+        )
+    prefix = parts.path.strip("/")
+    if "//" in prefix or any(seg in (".", "..") for seg in prefix.split("/")):
+        raise InvalidInputError(f"storage prefix {prefix!r} has an empty, '.' or '..' segment", value=prefix)
+    return scheme, bucket, prefix or DEFAULT_PREFIX
+
+
+def yaml_section(text: str, name: str) -> dict[str, str]:
+    """The scalar ``key: value`` entries of the top-level mapping ``name:`` of a YAML document such as
+    ``milvus.yaml`` (comments and quotes removed; nested mappings and lists skipped). Pure."""
+    entries: dict[str, str] = {}
+    inside = False
+    indent: int | None = None
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        stripped = line.lstrip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        depth = len(line) - len(stripped)
+        if depth == 0:
+            inside = stripped.split("#", 1)[0].strip() == f"{name}:"
+            indent = None
+            continue
+        if not inside:
+            continue
+        if indent is None:
+            indent = depth
+        if depth != indent or ":" not in stripped:
+            continue
+        key, _, value = stripped.partition(":")
+        entries[key.strip()] = _yaml_scalar(value)
+    return entries
+
+
+def _yaml_scalar(value: str) -> str:
+    value = value.strip()
+    if value[:1] in ("'", '"'):
+        quote = value[0]
+        end = value.find(quote, 1)
+        return value[1:end] if end > 0 else value[1:]
+    return re.split(r"\s+#", value, maxsplit=1)[0].strip() if value and not value.startswith("#") else ""
+
+
+# -- keys (pure) ---------------------------------------------------------------------------------------------------
+
+
+def normalize_key(storage: ObjectStorage, path: str) -> str:
+    """The object key Milvus would read for ``path``: ``s3://BUCKET/key`` and ``BUCKET/key`` of the storage's
+    bucket become ``key``; any other string is already a key. ``s3://OTHER/key`` raises
+    :class:`InvalidInputError`: Milvus reads only its own bucket. Pure."""
+    text = os.fspath(path)
+    parts = urlsplit(text) if "://" in text else None
+    if parts is not None and parts.scheme.lower() in _SCHEMES:
+        if parts.netloc != storage.bucket:
+            raise InvalidInputError(
+                f"{text!r} is in bucket {parts.netloc!r}, but Milvus reads import files only from its own bucket "
+                f"{storage.bucket!r}: copy the file there (or stage it) and pass its key",
+                value=text,
+                field="files",
+            )
+        return parts.path.lstrip("/")
+    head, sep, rest = text.partition("/")
+    if sep and head == storage.bucket and rest:
+        return rest
+    return text
+
+
+def staged_key(prefix: str, digest: str, name: str) -> str:
+    """Where a file with content digest ``digest`` named ``name`` is staged: ``prefix/digest/name``. Pure."""
+    return f"{prefix}/{digest}/{name}" if prefix else f"{digest}/{name}"
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A local file to stage: its path, size and content digest (hex SHA-256)."""
+
+    path: str
+    size: int
+    digest: str
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    """What a HEAD of a key said: its size and the digest in its metadata (None when it has none)."""
+
+    size: int
+    digest: str | None
+
+
+def plan_uploads(
+    prefix: str, files: Sequence[LocalFile], remote: Mapping[str, RemoteObject | None]
+) -> tuple[dict[str, str], list[LocalFile], list[LocalFile]]:
+    """Pure staging decision: ``(key of each path, files to upload, files to skip)``. A file is skipped when its key
+    holds an object of the same size whose metadata digest equals the file's; otherwise it is uploaded."""
+    keys: dict[str, str] = {}
+    upload: list[LocalFile] = []
+    skip: list[LocalFile] = []
+    seen: set[str] = set()
+    for local in files:
+        key = staged_key(prefix, local.digest, Path(local.path).name)
+        keys[local.path] = key
+        if key in seen:
+            continue  # the same content under the same name twice: one upload
+        seen.add(key)
+        there = remote.get(key)
+        if there is not None and there.size == local.size and there.digest == local.digest:
+            skip.append(local)
+        else:
+            upload.append(local)
+    return keys, upload, skip
+
+
+# -- results -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StagedFiles:
+    """What :func:`stage_files` did. ``groups`` are the object keys, in the same shape as the ``files`` given
+    (pass them to ``new_bulk_import_option``); ``uploaded`` / ``skipped`` the keys sent now / found already there;
+    ``bucket`` where they are."""
+
+    bucket: str
+    groups: tuple[tuple[str, ...], ...]
+    uploaded: tuple[str, ...]
+    skipped: tuple[str, ...]
+    bytes_uploaded: int = 0
+    #: True for a dry run: nothing was sent, ``uploaded`` lists what would be.
+    dry_run: bool = False
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(key for group in self.groups for key in group)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "groups": [list(g) for g in self.groups],
+            "uploaded": list(self.uploaded),
+            "skipped": list(self.skipped),
+            "bytes_uploaded": self.bytes_uploaded,
+            "dry_run": self.dry_run,
+        }
+
+
+@dataclass(frozen=True)
+class StagingProgress:
+    """Passed to ``on_progress`` as bytes go out: totals of the files being uploaded (skipped ones not counted)."""
+
+    bytes_done: int
+    bytes_total: int
+    files_done: int
+    files_total: int
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """The verdict on one key: ``present``, ``missing``, or ``unverified`` (the storage credentials could not tell,
+    e.g. 401/403: Milvus has its own credentials, so this is no verdict); ``reason`` says why when not present."""
+
+    key: str
+    outcome: Literal["present", "missing", "unverified"]
+    reason: str = ""
+
+
+def key_verdicts(storage: ObjectStorage, checks: Sequence[KeyCheck], *, is_local_file: Callable[[str], bool]) -> None:
+    """Pure: raise :class:`ObjectNotFoundError` naming every missing key (with a hint for keys that are files on
+    this machine); ``unverified`` keys are not a verdict."""
+    missing = [c.key for c in checks if c.outcome == "missing"]
+    if not missing:
+        return
+    local = [k for k in missing if is_local_file(k)]
+    shown = ", ".join(repr(k) for k in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    message = (
+        f"{len(missing)} file key(s) not found in Milvus's bucket {storage.bucket!r}: {shown}; Milvus imports object "
+        f"keys of its own bucket, and the job would fail with 'The specified key does not exist'"
+    )
+    if local:
+        message += (
+            f". {', '.join(repr(k) for k in local[:3])} {'is a file' if len(local) == 1 else 'are files'} on this "
+            f"machine: upload with stage_files(storage, files) or bulk_import(..., upload=True) "
+            f"(CLI: milvus-import stage --storage {storage.scheme}://{storage.bucket}/{storage.prefix} FILE...)"
+        )
+    raise ObjectNotFoundError(message, keys=missing, bucket=storage.bucket, local_files=local)
+
+
+def _local_file(key: str) -> bool:
+    try:
+        return os.path.isabs(key) and os.path.isfile(key)
+    except (OSError, ValueError):
+        return False
+
+
+# -- local files (effects: stat, read) -----------------------------------------------------------------------------
+
+
+def _check_groups(files: object) -> list[list[str]]:
+    if isinstance(files, (str, bytes, os.PathLike)) or not isinstance(files, Iterable):
+        raise InvalidInputError(
+            "files must be a list of file groups, e.g. [['rows.json'], ['id.npy', 'vec.npy']]", value=files
+        )
+    groups: list[list[str]] = []
+    for group in files:
+        if isinstance(group, (str, bytes, os.PathLike)) or not isinstance(group, Iterable):
+            raise InvalidInputError(
+                f"each file group must be a list of paths, got {group!r}: wrap it as [{group!r}]", value=group
+            )
+        paths = []
+        for path in group:
+            if not isinstance(path, (str, os.PathLike)):
+                raise InvalidInputError(f"a file path must be a str or os.PathLike, got {path!r}", value=path)
+            paths.append(os.fspath(path))
+        if not paths:
+            raise InvalidInputError("a file group is empty", value=[])
+        groups.append(paths)
+    if not groups:
+        raise InvalidInputError("no files to stage", value=[])
+    return groups
+
+
+def _stat_local(path: str) -> int:
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot stage {path!r}: {exc.strerror or exc}", value=path, field="files") from None
+    if not os.path.isfile(path):
+        raise InvalidInputError(f"cannot stage {path!r}: not a regular file", value=path, field="files")
+    if info.st_size == 0:
+        raise InvalidInputError(
+            f"cannot stage {path!r}: the file is empty (Milvus fails an empty file: 'size is zero')",
+            value=path,
+            field="files",
+        )
+    return info.st_size
+
+
+def _digest(path: str, cancel: threading.Event) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(_HASH_BLOCK):
+            if cancel.is_set():
+                raise _Cancelled
+            sha.update(block)
+    return sha.hexdigest()
+
+
+class _Cancelled(Exception):
+    """Raised inside a worker when the call was interrupted or another upload failed."""
+
+
+# -- the store (the only code touching obstore) ----------------------------------------------------------------
+
+
+def _obstore() -> Any:
+    try:
+        import obstore
+    except ImportError:
+        raise InvalidInputError(
+            "object storage needs the 'storage' extra: pip install 'pymilvus-import[storage]' (it brings obstore)"
+        ) from None
+    return obstore
+
+
+_STORES: dict[ObjectStorage, Any] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def _store(storage: ObjectStorage) -> Any:
+    with _STORES_LOCK:
+        store = _STORES.get(storage)
+        if store is not None:
+            return store
+    _obstore()
+    from obstore.store import AzureStore, GCSStore, S3Store
+
+    retry: Any = {"max_retries": 5}
+    if storage.scheme == "gs":
+        store = GCSStore(storage.bucket, prefix=None, retry_config=retry)
+    elif storage.scheme == "az":
+        store = AzureStore(storage.bucket, prefix=None, retry_config=retry)
+    else:
+        options: Any = {}
+        if storage.endpoint is not None and storage.endpoint.lower().startswith("http://"):
+            options["allow_http"] = True
+        config: dict[str, Any] = {"region": storage.region or "us-east-1"}
+        if storage.endpoint is not None:
+            config["endpoint"] = storage.endpoint
+        if storage.access_key is not None:
+            config["access_key_id"] = storage.access_key
+            config["secret_access_key"] = storage.secret_key
+        if storage.session_token is not None:
+            config["session_token"] = storage.session_token
+        store = S3Store(
+            storage.bucket,
+            virtual_hosted_style_request=storage.virtual_hosted_style,
+            client_options=options,
+            retry_config=retry,
+            **config,
+        )
+    with _STORES_LOCK:
+        _STORES[storage] = store
+    return store
+
+
+def _head(storage: ObjectStorage, store: Any, key: str) -> RemoteObject | KeyCheck | None:
+    """HEAD ``key``: the object (size, digest), None when it does not exist, or a KeyCheck('unverified') when the
+    storage would not say. Library errors end here."""
+    obstore = _obstore()
+    from obstore.exceptions import NotFoundError, PermissionDeniedError, UnauthenticatedError
+
+    try:
+        result = obstore.get(store, key, options={"head": True})
+    except (NotFoundError, FileNotFoundError):  # obstore 0.12 raises the built-in one for a 404
+        return None
+    except (PermissionDeniedError, UnauthenticatedError) as exc:
+        return KeyCheck(key, "unverified", f"the storage credentials may not read it ({type(exc).__name__})")
+    except ValueError as exc:  # a key shape the library cannot send exactly (empty segment, ...)
+        return KeyCheck(key, "unverified", f"cannot check this key shape: {storage._scrub(str(exc))}")
+    except Exception as exc:
+        return KeyCheck(key, "unverified", storage._scrub(_first_line(exc)))
+    meta = result.meta
+    digest = result.attributes.get(DIGEST_METADATA)
+    return RemoteObject(size=int(meta["size"]), digest=digest)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def _exact_key(key: str) -> bool:
+    """True when the library sends ``key`` unchanged (it strips leading/trailing '/' and refuses empty segments)."""
+    return bool(key) and not key.startswith("/") and not key.endswith("/") and "//" not in key
+
+
+def _check_key(storage: ObjectStorage, store: Any, key: str) -> KeyCheck:
+    answer = _head(storage, store, key)
+    if isinstance(answer, KeyCheck):
+        return answer
+    if answer is None:
+        if not _exact_key(key) and not _local_file(key):
+            # What was asked is not exactly what Milvus will ask for: no verdict on a guess.
+            return KeyCheck(key, "unverified", "the key has a leading/trailing '/' or an empty segment")
+        return KeyCheck(key, "missing", "no such key")
+    return KeyCheck(key, "present")
+
+
+# -- the effects: verification -------------------------------------------------------------------------------------
+
+
+def verify_keys(storage: ObjectStorage, keys: Iterable[str]) -> tuple[KeyCheck, ...]:
+    """HEAD every key in parallel; raise :class:`ObjectNotFoundError` when some are not in the bucket (naming them,
+    with a hint for those that are local files). Keys the credentials cannot read (401/403), or that the storage did
+    not answer, are ``unverified`` — never a refusal. Returns one :class:`KeyCheck` per distinct key, in order."""
+    unique = list(dict.fromkeys(keys))
+    store = _store(storage)
+    with concurrent.futures.ThreadPoolExecutor(min(HEADS_IN_FLIGHT, max(1, len(unique)))) as pool:
+        checks = tuple(pool.map(lambda k: _check_key(storage, store, k), unique))
+    key_verdicts(storage, checks, is_local_file=_local_file)
+    return checks
+
+
+# -- the effects: staging ------------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """Serialises byte counts from the upload threads into ``on_progress`` calls."""
+
+    def __init__(self, callback: Callable[[StagingProgress], object] | None, total: int, files: int) -> None:
+        self.callback = callback
+        self.total = total
+        self.files_total = files
+        self.done = 0
+        self.files_done = 0
+        self.lock = threading.Lock()
+
+    def add(self, n: int = 0, file_done: bool = False) -> None:
+        with self.lock:
+            self.done += n
+            self.files_done += int(file_done)
+            if self.callback is not None:
+                self.callback(StagingProgress(self.done, self.total, self.files_done, self.files_total))
+
+
+class _Reader:
+    """A file as the library reads it for a multipart upload: counts bytes, stops when the call is cancelled, and
+    keeps the exception that stopped it (the library wraps it in an OSError)."""
+
+    def __init__(self, path: str, progress: _Progress, cancel: threading.Event) -> None:
+        self._file: io.BufferedReader = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._progress = progress
+        self._cancel = cancel
+        self.error: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            if self._cancel.is_set():
+                raise _Cancelled
+            data = self._file.read(size)
+            self._progress.add(len(data))  # an on_progress that raises stops the upload with its own error
+        except BaseException as exc:  # KeyboardInterrupt included: remembered, then re-raised by the caller
+            self.error = exc
+            raise
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _upload(
+    storage: ObjectStorage, store: Any, key: str, local: LocalFile, progress: _Progress, cancel: threading.Event
+) -> None:
+    obstore = _obstore()
+    reader = _Reader(local.path, progress, cancel)
+    try:
+        obstore.put(
+            store,
+            key,
+            reader,
+            attributes={DIGEST_METADATA: local.digest},
+            chunk_size=PART_SIZE,
+            max_concurrency=PARTS_IN_FLIGHT,
+        )
+    except BaseException as exc:
+        # The library aborts its multipart upload when the payload fails, so nothing partial is left.
+        if reader.error is not None:
+            raise reader.error from None
+        raise StorageError(
+            f"uploading {local.path!r} to {storage.scheme}://{storage.bucket}/{key} failed: "
+            f"{storage._scrub(_first_line(exc))}",
+            bucket=storage.bucket,
+            key=key,
+        ) from None
+    finally:
+        reader.close()
+    progress.add(file_done=True)
+
+
+def stage_files(
+    storage: ObjectStorage,
+    files: Iterable[Iterable[str | os.PathLike[str]]],
+    *,
+    on_progress: Callable[[StagingProgress], object] | None = None,
+) -> StagedFiles:
+    """Upload the local files of ``files`` (a list of file groups) into ``storage``'s bucket at
+    ``PREFIX/<sha256>/<file name>`` and return their keys in the same shape.
+
+    Every file is checked first (exists, regular, not empty: :class:`InvalidInputError`, nothing sent). A file
+    already there with the same size and digest is skipped. Large files go as multipart uploads streamed from disk
+    (memory: ``PART_SIZE * PARTS_IN_FLIGHT`` per file, ``FILES_IN_FLIGHT`` files at once); each part request is
+    retried on transient errors by the library. A failure or Ctrl-C aborts the uploads in flight (no partial
+    object) and raises :class:`StorageError` / :class:`StagingInterruptedError` with the keys already staged.
+    ``on_progress`` gets a :class:`StagingProgress` as bytes go out (from worker threads, one call at a time).
+    """
+    return _stage(storage, files, on_progress, threading.Event())
+
+
+def _stage(
+    storage: ObjectStorage,
+    files: Iterable[Iterable[str | os.PathLike[str]]],
+    on_progress: Callable[[StagingProgress], object] | None,
+    cancel: threading.Event,
+    *,
+    dry_run: bool = False,
+    digests: Mapping[str, str] | None = None,
+) -> StagedFiles:
+    if not isinstance(storage, ObjectStorage):
+        raise InvalidInputError(f"storage must be an ObjectStorage, not {type(storage).__name__}", value=None)
+    if on_progress is not None and (not callable(on_progress) or inspect.iscoroutinefunction(on_progress)):
+        raise InvalidInputError(
+            "on_progress must be a plain function (it is called from the upload threads, and never awaited)",
+            value=type(on_progress).__name__,
+            field="on_progress",
+        )
+    groups = _check_groups(files)
+    paths = list(dict.fromkeys(p for g in groups for p in g))
+    sizes = {p: _stat_local(p) for p in paths}
+    done: list[str] = []  # keys in the bucket so far (uploaded or found), for errors
+    uploaded: list[str] = []
+    store = _store(storage)
+    pool = concurrent.futures.ThreadPoolExecutor(max(FILES_IN_FLIGHT, HEADS_IN_FLIGHT // 2))
+    try:
+        known = digests or {}
+        todo = [p for p in paths if p not in known]
+        found = dict(zip(todo, pool.map(lambda p: _digest(p, cancel), todo), strict=True))
+        local = [LocalFile(p, sizes[p], known.get(p) or found[p]) for p in paths]
+        candidate_keys = [staged_key(storage.prefix, f.digest, Path(f.path).name) for f in local]
+        heads = dict(zip(candidate_keys, pool.map(lambda k: _head(storage, store, k), candidate_keys), strict=True))
+        remote = {k: v for k, v in heads.items() if isinstance(v, RemoteObject)}
+        keys, to_upload, to_skip = plan_uploads(storage.prefix, local, remote)
+        done.extend(keys[f.path] for f in to_skip)
+        progress = _Progress(on_progress, sum(f.size for f in to_upload), len(to_upload))
+        if dry_run:
+            uploaded.extend(keys[f.path] for f in to_upload)
+            to_upload = []
+        uploads = {
+            pool.submit(_upload, storage, store, keys[f.path], f, progress, cancel): keys[f.path]
+            for f in to_upload[:FILES_IN_FLIGHT]
+        }
+        queue = list(to_upload[FILES_IN_FLIGHT:])
+        while uploads:
+            finished, _ = concurrent.futures.wait(uploads, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in finished:
+                key = uploads.pop(future)
+                future.result()  # raises the first failure
+                done.append(key)
+                uploaded.append(key)
+            while queue and len(uploads) < FILES_IN_FLIGHT:
+                f = queue.pop(0)
+                uploads[pool.submit(_upload, storage, store, keys[f.path], f, progress, cancel)] = keys[f.path]
+    except (KeyboardInterrupt, _Cancelled):
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise StagingInterruptedError(
+            "staging was interrupted; uploads in flight were aborted", bucket=storage.bucket, staged_keys=done
+        ) from None
+    except StorageError as exc:
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        exc.staged_keys = tuple(done)
+        raise
+    except BaseException:
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    staged = tuple(tuple(keys[p] for p in g) for g in groups)
+    skipped = tuple(keys[f.path] for f in to_skip)
+    return StagedFiles(
+        bucket=storage.bucket,
+        groups=staged,
+        uploaded=tuple(uploaded),
+        skipped=skipped,
+        bytes_uploaded=progress.done,
+        dry_run=dry_run,
+    )
+
+
+async def stage_files_async(
+    storage: ObjectStorage,
+    files: Iterable[Iterable[str | os.PathLike[str]]],
+    *,
+    on_progress: Callable[[StagingProgress], object] | None = None,
+) -> StagedFiles:
+    """:func:`stage_files` for asyncio: the same staging in a worker thread (the event loop stays free). Cancelling
+    the awaiting task aborts the uploads in flight (and waits for the aborts) before the cancellation goes on."""
+    return await _cancellable_in_thread(lambda cancel: _stage(storage, files, on_progress, cancel))
+
+
+async def _cancellable_in_thread(work: Callable[[threading.Event], _T]) -> _T:
+    """Run ``work(cancel)`` in a worker thread; when the awaiting task is cancelled, set ``cancel`` (uploads in
+    flight abort) and wait for the thread before the cancellation goes on."""
+    import asyncio
+
+    cancel = threading.Event()
+    task = asyncio.ensure_future(asyncio.to_thread(work, cancel))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        cancel.set()
+        with contextlib.suppress(BaseException):
+            await task
+        raise
+
+
+async def verify_keys_async(storage: ObjectStorage, keys: Iterable[str]) -> tuple[KeyCheck, ...]:
+    """:func:`verify_keys` for asyncio (in a worker thread)."""
+    import asyncio
+
+    return await asyncio.to_thread(verify_keys, storage, list(keys))
+
+
+# -- files of an import: what bulk_import(..., storage=, upload=) does before the first Import -----------------------
+
+
+@dataclass(frozen=True)
+class PreparedFiles:
+    """The option's files as keys of the storage's bucket: ``groups`` (what the Imports carry), ``staged`` (what
+    staging did or, in a dry run, would do; None without ``upload``) and ``checks`` (the verification of the other
+    keys; empty when not verified)."""
+
+    storage: ObjectStorage
+    groups: tuple[tuple[str, ...], ...]
+    staged: StagedFiles | None
+    checks: tuple[KeyCheck, ...]
+
+    @property
+    def staged_keys(self) -> tuple[str, ...]:
+        if self.staged is None or self.staged.dry_run:
+            return ()
+        return tuple(dict.fromkeys(self.staged.keys))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "storage": repr(self.storage),
+            "bucket": self.storage.bucket,
+            "files": [list(g) for g in self.groups],
+            "staged": self.staged.to_dict() if self.staged is not None else None,
+            "verified": [{"key": c.key, "outcome": c.outcome, "reason": c.reason} for c in self.checks],
+        }
+
+
+def _is_upload_candidate(path: str) -> bool:
+    return "://" not in path and os.path.isfile(path)
+
+
+def split_for_upload(
+    storage: ObjectStorage, groups: Sequence[Sequence[str]], *, upload: bool, is_local: Callable[[str], bool]
+) -> tuple[list[str], dict[str, str]]:
+    """Pure: which paths to stage (local files, when ``upload``) and the key of every other path (normalised)."""
+    local: list[str] = []
+    keys: dict[str, str] = {}
+    for group in groups:
+        for path in group:
+            if upload and is_local(path):
+                local.append(path)
+            else:
+                keys[path] = normalize_key(storage, path)
+    return list(dict.fromkeys(local)), keys
+
+
+def check_unique_keys(groups: Sequence[Sequence[str]], keys: Mapping[str, str]) -> None:
+    """Pure: two paths of one call that name the same key would import the same object twice (the option refuses
+    a duplicate path; this is the same rule after normalisation and staging)."""
+    seen: dict[str, str] = {}
+    for group in groups:
+        for path in group:
+            key = keys[path]
+            if key in seen and seen[key] != path:
+                raise InvalidInputError(
+                    f"{seen[key]!r} and {path!r} are the same object {key!r} in the bucket; each file may be imported "
+                    "once per call",
+                    value=path,
+                    field="files",
+                )
+            seen[key] = path
+
+
+def prepare_files(
+    storage: ObjectStorage,
+    groups: Sequence[Sequence[str]],
+    *,
+    upload: bool,
+    verify: bool,
+    dry_run: bool,
+    on_progress: Callable[[StagingProgress], object] | None = None,
+    cancel: threading.Event | None = None,
+) -> PreparedFiles:
+    """Stage the local files of ``groups`` (with ``upload``; planned only in a ``dry_run``), normalise every other
+    path to a key of the bucket, and verify those keys (with ``verify``: :class:`ObjectNotFoundError` for missing
+    ones). Raises before any Import; a failure after staging carries the staged keys."""
+    local, keys = split_for_upload(storage, groups, upload=upload, is_local=_is_upload_candidate)
+    if local:
+        # Planned first (digests and HEADs only), so that a duplicate is refused before anything is uploaded.
+        planned = _stage(storage, [[p] for p in local], None, cancel or threading.Event(), dry_run=True)
+        keys.update(zip(local, (g[0] for g in planned.groups), strict=True))
+    check_unique_keys(groups, keys)
+    staged = None
+    if local:
+        if dry_run:
+            staged = planned
+        else:
+            # The digests are the plan's (a key is PREFIX/DIGEST/NAME): each file is read once more, to upload.
+            digests = {p: k.rsplit("/", 2)[-2] for p, k in zip(local, planned.keys, strict=True)}
+            staged = _stage(storage, [[p] for p in local], on_progress, cancel or threading.Event(), digests=digests)
+    checks: tuple[KeyCheck, ...] = ()
+    to_verify = [keys[p] for g in groups for p in g if p not in local]
+    if verify and to_verify:
+        try:
+            checks = verify_keys(storage, to_verify)
+        except MilvusImportError as exc:
+            if staged is not None and not staged.dry_run:
+                exc.staged_keys = tuple(dict.fromkeys(staged.keys))  # type: ignore[attr-defined]
+            raise
+    return PreparedFiles(storage, tuple(tuple(keys[p] for p in g) for g in groups), staged, checks)
+
+
+async def prepare_files_async(
+    storage: ObjectStorage,
+    groups: Sequence[Sequence[str]],
+    *,
+    upload: bool,
+    verify: bool,
+    dry_run: bool,
+    on_progress: Callable[[StagingProgress], object] | None = None,
+) -> PreparedFiles:
+    """:func:`prepare_files` in a worker thread; cancelling the awaiting task aborts uploads in flight."""
+    return await _cancellable_in_thread(
+        lambda cancel: prepare_files(
+            storage, groups, upload=upload, verify=verify, dry_run=dry_run, on_progress=on_progress, cancel=cancel
+        )
+    )
+
+
+def _plan_class() -> type:
+    from ._plan import ImportPlan
+
+    @dataclass(frozen=True)
+    class StorageImportPlan(ImportPlan):
+        """A dry run's :class:`ImportPlan` with the storage side: ``storage`` holds the keys the Imports would
+        carry, what would be uploaded (and what is already there) and the verdict on every other key."""
+
+        storage: PreparedFiles | None = None
+
+        def to_dict(self) -> dict[str, Any]:
+            data = super().to_dict()
+            if self.storage is not None:
+                data["storage"] = self.storage.to_dict()
+            return data
+
+    StorageImportPlan.__module__ = __name__
+    StorageImportPlan.__qualname__ = "StorageImportPlan"
+    return StorageImportPlan
+
+
+StorageImportPlan = _plan_class()

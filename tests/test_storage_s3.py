@@ -1,0 +1,356 @@
+"""Staging and key verification against a real S3 server (SeaweedFS, which checks SigV4), no Milvus needed.
+
+What is in the bucket is always read back with another client (boto3), not with the code under test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from s3_server import s3_client, storage_for
+
+from pymilvus_import import (
+    InvalidInputError,
+    ObjectNotFoundError,
+    ObjectStorage,
+    StagingProgress,
+    StorageError,
+    stage_files,
+    verify_keys,
+)
+from pymilvus_import._storage import DIGEST_METADATA
+from tools.seaweedfs_launcher import SeaweedFS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def bucket(s3: SeaweedFS) -> str:
+    name = f"stage-{uuid.uuid4().hex[:10]}"
+    s3_client(s3).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def storage(s3: SeaweedFS, bucket: str) -> ObjectStorage:
+    return storage_for(s3, bucket, "staged")
+
+
+def keys_in(s3: SeaweedFS, bucket: str) -> list[str]:
+    reply = s3_client(s3).list_objects_v2(Bucket=bucket)
+    return sorted(o["Key"] for o in reply.get("Contents", []))
+
+
+def pending_uploads(s3: SeaweedFS, bucket: str) -> list[str]:
+    return [u["Key"] for u in s3_client(s3).list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+
+
+def write(path: Path, data: bytes) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return str(path)
+
+
+def test_groups_are_staged_under_content_digests_with_their_file_names(
+    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    rows = write(tmp_path / "rows.json", b'{"rows": [{"id": 1, "vec": [0.0, 1.0]}]}')
+    ids = write(tmp_path / "g" / "id.npy", b"ids-content")
+    vec = write(tmp_path / "g" / "vec.npy", b"vec-content" * 1000)
+
+    staged = stage_files(storage, [[rows], [ids, vec]])
+
+    digest = hashlib.sha256(b"ids-content").hexdigest()
+    assert staged.groups[1][0] == f"staged/{digest}/id.npy"
+    assert [len(g) for g in staged.groups] == [1, 2]
+    assert sorted(staged.uploaded) == sorted(staged.keys) and staged.skipped == ()
+    assert keys_in(s3, bucket) == sorted(staged.keys)
+    client = s3_client(s3)
+    for local, key in zip([rows, ids, vec], staged.keys, strict=True):
+        body = client.get_object(Bucket=bucket, Key=key)
+        content = Path(local).read_bytes()
+        assert body["Body"].read() == content
+        assert body["Metadata"][DIGEST_METADATA] == hashlib.sha256(content).hexdigest()
+
+
+def test_restaging_uploads_nothing_and_a_changed_file_gets_a_new_key(
+    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "rows.json", b"first version")
+    first = stage_files(storage, [[path]])
+    again = stage_files(storage, [[path]])
+    assert again.uploaded == () and again.skipped == first.keys and again.groups == first.groups
+
+    write(tmp_path / "rows.json", b"second version")
+    changed = stage_files(storage, [[path]])
+    assert changed.uploaded == changed.keys and changed.keys != first.keys
+    assert keys_in(s3, bucket) == sorted(first.keys + changed.keys)
+
+
+def test_an_object_at_the_key_without_the_same_digest_is_replaced(
+    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "rows.json", b"the real content")
+    key = stage_files(storage, [[path]]).keys[0]
+    # Same size, other bytes, no digest metadata: e.g. written by another tool.
+    s3_client(s3).put_object(Bucket=bucket, Key=key, Body=b"the fake content")
+    restaged = stage_files(storage, [[path]])
+    assert restaged.uploaded == (key,)
+    assert s3_client(s3).get_object(Bucket=bucket, Key=key)["Body"].read() == b"the real content"
+
+
+def test_an_empty_or_missing_file_is_refused_before_anything_is_uploaded(
+    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    good = write(tmp_path / "good.json", b"content")
+    empty = write(tmp_path / "empty.json", b"")
+    with pytest.raises(InvalidInputError, match="empty") as info:
+        stage_files(storage, [[good], [empty]])
+    assert info.value.value == empty
+    with pytest.raises(InvalidInputError, match="No such file"):
+        stage_files(storage, [[good], [str(tmp_path / "nope.json")]])
+    assert keys_in(s3, bucket) == []
+
+
+def test_multipart_upload_reports_bytes_and_keeps_the_digest(
+    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    data = os.urandom(3 * 8 * 1024 * 1024 + 12345)  # four parts of PART_SIZE
+    path = write(tmp_path / "big.parquet", data)
+    seen: list[StagingProgress] = []
+    staged = stage_files(storage, [[path]], on_progress=seen.append)
+    head = s3_client(s3).head_object(Bucket=bucket, Key=staged.keys[0])
+    assert head["ContentLength"] == len(data)
+    assert "-" in head["ETag"]  # a multipart ETag: not a digest of the content
+    assert head["Metadata"][DIGEST_METADATA] == hashlib.sha256(data).hexdigest()
+    done = [p.bytes_done for p in seen]
+    assert done == sorted(done) and done[-1] == len(data) == seen[-1].bytes_total
+    assert seen[-1].files_done == seen[-1].files_total == 1
+
+
+def test_many_files_at_once(s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path) -> None:
+    paths = [write(tmp_path / f"f{i:02d}.json", os.urandom(1000 + i)) for i in range(20)]
+    staged = stage_files(storage, [[p] for p in paths])
+    assert len(staged.uploaded) == 20 and keys_in(s3, bucket) == sorted(staged.keys)
+    assert [k.rsplit("/", 1)[1] for k in staged.keys] == [Path(p).name for p in paths]
+
+
+# -- verification ----------------------------------------------------------------------------------------------
+
+
+def test_verify_finds_every_missing_key_and_names_the_bucket(
+    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    present = stage_files(storage, [[write(tmp_path / "a.json", b"a")]]).keys[0]
+    checks = verify_keys(storage, [present])
+    assert [(c.key, c.outcome) for c in checks] == [(present, "present")]
+    with pytest.raises(ObjectNotFoundError) as info:
+        verify_keys(storage, [present, "staged/nope.json", "import/also-missing.json"])
+    assert info.value.keys == ("staged/nope.json", "import/also-missing.json")
+    assert info.value.bucket == bucket and bucket in str(info.value) and "staged/nope.json" in str(info.value)
+    assert info.value.local_files == ()
+
+
+def test_a_local_path_given_as_a_key_is_refused_with_how_to_upload_it(storage: ObjectStorage, tmp_path: Path) -> None:
+    local = write(tmp_path / "rows.json", b"local only")
+    with pytest.raises(ObjectNotFoundError) as info:
+        verify_keys(storage, [local])
+    assert info.value.local_files == (local,)
+    assert "file on this machine" in str(info.value) and "upload=True" in str(info.value)
+
+
+def test_wrong_storage_credentials_give_no_verdict(s3: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+    wrong = storage_for(s3, bucket, "staged", secret_key="not-the-secret")
+    checks = verify_keys(wrong, ["staged/missing.json"])
+    assert [c.outcome for c in checks] == ["unverified"]
+    assert "not-the-secret" not in repr(checks)
+
+
+def test_staging_with_wrong_credentials_fails_without_the_secret_in_the_error(
+    s3: SeaweedFS, bucket: str, tmp_path: Path
+) -> None:
+    wrong = storage_for(s3, bucket, "staged", secret_key="s3cr3t-value-xyz")
+    with pytest.raises(StorageError) as info:
+        stage_files(wrong, [[write(tmp_path / "a.json", b"a")]])
+    assert "s3cr3t-value-xyz" not in str(info.value) and "s3cr3t-value-xyz" not in repr(info.value.args)
+    assert keys_in(s3, bucket) == []
+
+
+# -- interrupted and killed uploads, memory --------------------------------------------------------------------
+
+STAGE_SCRIPT = textwrap.dedent(
+    """
+    import json, resource, sys
+    from pymilvus_import import ObjectStorage, stage_files, StagingInterruptedError
+    endpoint, bucket, path = sys.argv[1:4]
+    storage = ObjectStorage(f"s3://{bucket}/staged", endpoint=endpoint, access_key="minioadmin",
+                            secret_key="minioadmin")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def progress(p):
+        if p.bytes_done >= p.bytes_total // 2 and not getattr(progress, "said", False):
+            progress.said = True
+            print("HALF", flush=True)
+
+    try:
+        staged = stage_files(storage, [[path]], on_progress=progress)
+    except StagingInterruptedError as exc:
+        print("INTERRUPTED", json.dumps(list(exc.staged_keys)), flush=True)
+        sys.exit(130)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print("DONE", json.dumps({"keys": staged.keys, "rss_growth_kb": after - before}), flush=True)
+    """
+)
+
+
+def default_sigint() -> None:
+    # A shell runs background jobs with SIGINT ignored, and Python then installs no KeyboardInterrupt handler: give
+    # the child the default disposition, as a terminal's foreground process has.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def run_stager(s3: SeaweedFS, bucket: str, path: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", STAGE_SCRIPT, s3.endpoint, bucket, path],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        preexec_fn=default_sigint,
+    )
+
+
+def big_file(path: Path, size: int) -> str:
+    block = os.urandom(1024 * 1024)
+    with open(path, "wb") as f:
+        for _ in range(size // len(block)):
+            f.write(block)
+    return str(path)
+
+
+def wait_for_line(proc: subprocess.Popen[str], prefix: str) -> str:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith(prefix):
+            return line
+    raise AssertionError(f"the stager ended (code {proc.wait()}) without printing {prefix}")
+
+
+def test_the_bucket_lists_pending_multipart_uploads(s3: SeaweedFS, bucket: str) -> None:
+    # The assertions below read "no pending upload" from this listing: show that it does list them.
+    upload = s3_client(s3).create_multipart_upload(Bucket=bucket, Key="x/pending.bin")
+    assert pending_uploads(s3, bucket) == ["x/pending.bin"]
+    s3_client(s3).abort_multipart_upload(Bucket=bucket, Key="x/pending.bin", UploadId=upload["UploadId"])
+    assert pending_uploads(s3, bucket) == []
+
+
+@pytest.mark.slow
+def test_an_upload_killed_half_way_leaves_no_object(s3: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+    path = big_file(tmp_path / "big.bin", 256 * 1024 * 1024)
+    proc = run_stager(s3, bucket, path)
+    wait_for_line(proc, "HALF")
+    proc.kill()
+    proc.wait()
+    assert keys_in(s3, bucket) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_aborts_the_upload_and_reports_the_keys_already_staged(
+    s3: SeaweedFS, bucket: str, tmp_path: Path
+) -> None:
+    path = big_file(tmp_path / "big.bin", 256 * 1024 * 1024)
+    proc = run_stager(s3, bucket, path)
+    wait_for_line(proc, "HALF")
+    proc.send_signal(signal.SIGINT)
+    line = wait_for_line(proc, "INTERRUPTED")
+    assert proc.wait() == 130
+    assert json.loads(line.split(" ", 1)[1]) == []
+    deadline = time.monotonic() + 5
+    while pending_uploads(s3, bucket) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pending_uploads(s3, bucket) == [] and keys_in(s3, bucket) == []
+
+
+@pytest.mark.slow
+def test_a_1_gb_file_stages_with_bounded_memory(s3: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+    size = 1024 * 1024 * 1024
+    path = big_file(tmp_path / "huge.bin", size)
+    proc = run_stager(s3, bucket, path)
+    result: dict[str, Any] = json.loads(wait_for_line(proc, "DONE").split(" ", 1)[1])
+    assert proc.wait() == 0
+    growth = result["rss_growth_kb"] * 1024
+    assert growth < 200 * 1024 * 1024, f"RSS grew by {growth / 2**20:.0f} MiB staging a 1 GiB file"
+    head = s3_client(s3).head_object(Bucket=bucket, Key=result["keys"][0])
+    assert head["ContentLength"] == size
+
+
+# -- the command line ------------------------------------------------------------------------------------------
+
+
+def cli_env(s3: SeaweedFS) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(AWS_ACCESS_KEY_ID=s3.access_key, AWS_SECRET_ACCESS_KEY=s3.secret_key, AWS_ENDPOINT_URL=s3.endpoint)
+    env.pop("MILVUS_URI", None)
+    return env
+
+
+def test_cli_stage_prints_the_key_groups(s3: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+    rows = write(tmp_path / "rows.json", b"rows")
+    ids, vec = write(tmp_path / "id.npy", b"ids"), write(tmp_path / "vec.npy", b"vec")
+    argv = [sys.executable, "-m", "pymilvus_import", "stage", "--storage", f"s3://{bucket}/cli", "--json"]
+    done = subprocess.run([*argv, rows, f"{ids},{vec}"], capture_output=True, text=True, env=cli_env(s3), cwd=ROOT)
+    assert done.returncode == 0, done
+    document = json.loads(done.stdout)
+    groups = document["staged"]["groups"]
+    assert [[k.rsplit("/", 1)[1] for k in g] for g in groups] == [["rows.json"], ["id.npy", "vec.npy"]]
+    assert keys_in(s3, bucket) == sorted(k for g in groups for k in g)
+    assert s3.secret_key not in done.stdout + done.stderr
+
+    again = subprocess.run([*argv[:-1], rows], capture_output=True, text=True, env=cli_env(s3), cwd=ROOT)
+    assert again.returncode == 0 and "0 uploaded, 1 already there" in again.stdout
+    assert groups[0][0] in again.stdout
+
+
+def test_cli_stage_refuses_an_empty_file_with_exit_2(s3: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+    empty = write(tmp_path / "empty.json", b"")
+    argv = [sys.executable, "-m", "pymilvus_import", "stage", "--storage", f"s3://{bucket}/cli", empty]
+    done = subprocess.run(argv, capture_output=True, text=True, env=cli_env(s3), cwd=ROOT)
+    assert done.returncode == 2 and "empty" in done.stderr
+    assert keys_in(s3, bucket) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_the_cli_prints_the_keys_already_staged(s3: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+    small = write(tmp_path / "small.json", b"small file")
+    big = big_file(tmp_path / "big.bin", 256 * 1024 * 1024)
+    argv = [sys.executable, "-m", "pymilvus_import", "stage", "--storage", f"s3://{bucket}/cli", small, big]
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(s3),
+        cwd=ROOT,
+        preexec_fn=default_sigint,
+    )
+
+    assert proc.stdout is not None and proc.stderr is not None
+    for line in proc.stdout:
+        if "1 of 2 files" in line and "(5" in line:  # the small file is in, the big one half-way
+            break
+    proc.send_signal(signal.SIGINT)
+    err = proc.stderr.read()
+    assert proc.wait() == 130, err
+    small_key = f"cli/{hashlib.sha256(b'small file').hexdigest()}/small.json"
+    assert f"keys already staged: {small_key}" in err or f"'{small_key}'" in err, err
+    assert keys_in(s3, bucket) == [small_key]
