@@ -170,6 +170,20 @@ def test_known_defect_object_storage_endpoint_urlsplit_cannot_read() -> None:
         pi.ObjectStorage("s3://bucket/prefix", endpoint="http://[not-an-address]:9")
 
 
+@pytest.mark.xfail(strict=True, raises=TypeError, reason="_storage.verify_keys: keys not checked (TypeError)")
+def test_known_defect_verify_keys_with_keys_that_are_not_a_list() -> None:
+    """Found trying the nasty values on the storage operations by hand (they need an object store, so they are not
+    in the generative tests): an int, a lambda or a lock as ``keys`` is a TypeError; no request is made."""
+    with pytest.raises(pi.InvalidInputError):
+        pi.verify_keys(pi.ObjectStorage(**_STORAGE), object())  # type: ignore[arg-type]
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="_storage.stage_files: files iterated unguarded")
+def test_known_defect_stage_files_with_files_whose_iteration_raises() -> None:
+    with pytest.raises(pi.InvalidInputError):
+        pi.stage_files(pi.ObjectStorage(**_STORAGE), contract.BoolRaises())  # type: ignore[arg-type]
+
+
 # ------------------------------------------------------------------------------------------ rules it led to
 @settings(max_examples=30, deadline=None)
 @given(
