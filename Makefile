@@ -10,7 +10,7 @@ GRPCIO_TOOLS := grpcio-tools==1.62.3
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,dev,progress,storage]'
+	$(BIN)/python -m pip install -q -e '.[test,dev,progress,storage,files]'
 	touch $@
 
 install: $(BIN)/.installed

@@ -13,23 +13,24 @@ from . import _pool
 _sym_db = _symbol_database.Default()
 
 
+from . import common_pb2 as common__pb2
 
 
-DESCRIPTOR = _pool.POOL.AddSerializedFile(b'\n\x0cschema.proto\x12\x13milvus.proto.schema\"\x0c\n\nValueField\"\x9a\x02\n\x0b\x46ieldSchema\x12\x0f\n\x07\x66ieldID\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0eis_primary_key\x18\x03 \x01(\x08\x12\x30\n\tdata_type\x18\x05 \x01(\x0e\x32\x1d.milvus.proto.schema.DataType\x12\x0e\n\x06\x61utoID\x18\x08 \x01(\x08\x12\x36\n\rdefault_value\x18\x0b \x01(\x0b\x32\x1f.milvus.proto.schema.ValueField\x12\x12\n\nis_dynamic\x18\x0c \x01(\x08\x12\x18\n\x10is_partition_key\x18\r \x01(\x08\x12\x10\n\x08nullable\x18\x0f \x01(\x08\x12\x1a\n\x12is_function_output\x18\x10 \x01(\x08\"7\n\x16StructArrayFieldSchema\x12\x0f\n\x07\x66ieldID\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\"\xca\x01\n\x10\x43ollectionSchema\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x61utoID\x18\x03 \x01(\x08\x12\x30\n\x06\x66ields\x18\x04 \x03(\x0b\x32 .milvus.proto.schema.FieldSchema\x12\x1c\n\x14\x65nable_dynamic_field\x18\x05 \x01(\x08\x12H\n\x13struct_array_fields\x18\t \x03(\x0b\x32+.milvus.proto.schema.StructArrayFieldSchema*\xa8\x02\n\x08\x44\x61taType\x12\x08\n\x04None\x10\x00\x12\x08\n\x04\x42ool\x10\x01\x12\x08\n\x04Int8\x10\x02\x12\t\n\x05Int16\x10\x03\x12\t\n\x05Int32\x10\x04\x12\t\n\x05Int64\x10\x05\x12\t\n\x05\x46loat\x10\n\x12\n\n\x06\x44ouble\x10\x0b\x12\n\n\x06String\x10\x14\x12\x0b\n\x07VarChar\x10\x15\x12\t\n\x05\x41rray\x10\x16\x12\x08\n\x04JSON\x10\x17\x12\x0c\n\x08Geometry\x10\x18\x12\x08\n\x04Text\x10\x19\x12\x0f\n\x0bTimestamptz\x10\x1a\x12\x10\n\x0c\x42inaryVector\x10\x64\x12\x0f\n\x0b\x46loatVector\x10\x65\x12\x11\n\rFloat16Vector\x10\x66\x12\x12\n\x0e\x42\x46loat16Vector\x10g\x12\x15\n\x11SparseFloatVector\x10h\x12\x0e\n\nInt8Vector\x10ib\x06proto3')
+DESCRIPTOR = _pool.POOL.AddSerializedFile(b'\n\x0cschema.proto\x12\x13milvus.proto.schema\x1a\x0c\x63ommon.proto\"\x0c\n\nValueField\"\x87\x03\n\x0b\x46ieldSchema\x12\x0f\n\x07\x66ieldID\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0eis_primary_key\x18\x03 \x01(\x08\x12\x30\n\tdata_type\x18\x05 \x01(\x0e\x32\x1d.milvus.proto.schema.DataType\x12\x36\n\x0btype_params\x18\x06 \x03(\x0b\x32!.milvus.proto.common.KeyValuePair\x12\x0e\n\x06\x61utoID\x18\x08 \x01(\x08\x12\x33\n\x0c\x65lement_type\x18\n \x01(\x0e\x32\x1d.milvus.proto.schema.DataType\x12\x36\n\rdefault_value\x18\x0b \x01(\x0b\x32\x1f.milvus.proto.schema.ValueField\x12\x12\n\nis_dynamic\x18\x0c \x01(\x08\x12\x18\n\x10is_partition_key\x18\r \x01(\x08\x12\x10\n\x08nullable\x18\x0f \x01(\x08\x12\x1a\n\x12is_function_output\x18\x10 \x01(\x08\"7\n\x16StructArrayFieldSchema\x12\x0f\n\x07\x66ieldID\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\"\xca\x01\n\x10\x43ollectionSchema\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x61utoID\x18\x03 \x01(\x08\x12\x30\n\x06\x66ields\x18\x04 \x03(\x0b\x32 .milvus.proto.schema.FieldSchema\x12\x1c\n\x14\x65nable_dynamic_field\x18\x05 \x01(\x08\x12H\n\x13struct_array_fields\x18\t \x03(\x0b\x32+.milvus.proto.schema.StructArrayFieldSchema*\xa8\x02\n\x08\x44\x61taType\x12\x08\n\x04None\x10\x00\x12\x08\n\x04\x42ool\x10\x01\x12\x08\n\x04Int8\x10\x02\x12\t\n\x05Int16\x10\x03\x12\t\n\x05Int32\x10\x04\x12\t\n\x05Int64\x10\x05\x12\t\n\x05\x46loat\x10\n\x12\n\n\x06\x44ouble\x10\x0b\x12\n\n\x06String\x10\x14\x12\x0b\n\x07VarChar\x10\x15\x12\t\n\x05\x41rray\x10\x16\x12\x08\n\x04JSON\x10\x17\x12\x0c\n\x08Geometry\x10\x18\x12\x08\n\x04Text\x10\x19\x12\x0f\n\x0bTimestamptz\x10\x1a\x12\x10\n\x0c\x42inaryVector\x10\x64\x12\x0f\n\x0b\x46loatVector\x10\x65\x12\x11\n\rFloat16Vector\x10\x66\x12\x12\n\x0e\x42\x46loat16Vector\x10g\x12\x15\n\x11SparseFloatVector\x10h\x12\x0e\n\nInt8Vector\x10ib\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'schema_pb2', _globals)
 if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
-  _globals['_DATATYPE']._serialized_start=599
-  _globals['_DATATYPE']._serialized_end=895
-  _globals['_VALUEFIELD']._serialized_start=37
-  _globals['_VALUEFIELD']._serialized_end=49
-  _globals['_FIELDSCHEMA']._serialized_start=52
-  _globals['_FIELDSCHEMA']._serialized_end=334
-  _globals['_STRUCTARRAYFIELDSCHEMA']._serialized_start=336
-  _globals['_STRUCTARRAYFIELDSCHEMA']._serialized_end=391
-  _globals['_COLLECTIONSCHEMA']._serialized_start=394
-  _globals['_COLLECTIONSCHEMA']._serialized_end=596
+  _globals['_DATATYPE']._serialized_start=722
+  _globals['_DATATYPE']._serialized_end=1018
+  _globals['_VALUEFIELD']._serialized_start=51
+  _globals['_VALUEFIELD']._serialized_end=63
+  _globals['_FIELDSCHEMA']._serialized_start=66
+  _globals['_FIELDSCHEMA']._serialized_end=457
+  _globals['_STRUCTARRAYFIELDSCHEMA']._serialized_start=459
+  _globals['_STRUCTARRAYFIELDSCHEMA']._serialized_end=514
+  _globals['_COLLECTIONSCHEMA']._serialized_start=517
+  _globals['_COLLECTIONSCHEMA']._serialized_end=719
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from . import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -54,12 +55,14 @@ class ValueField(_message.Message):
     def __init__(self) -> None: ...
 
 class FieldSchema(_message.Message):
-    __slots__ = ("fieldID", "name", "is_primary_key", "data_type", "autoID", "default_value", "is_dynamic", "is_partition_key", "nullable", "is_function_output")
+    __slots__ = ("fieldID", "name", "is_primary_key", "data_type", "type_params", "autoID", "element_type", "default_value", "is_dynamic", "is_partition_key", "nullable", "is_function_output")
     FIELDID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     IS_PRIMARY_KEY_FIELD_NUMBER: _ClassVar[int]
     DATA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TYPE_PARAMS_FIELD_NUMBER: _ClassVar[int]
     AUTOID_FIELD_NUMBER: _ClassVar[int]
+    ELEMENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_VALUE_FIELD_NUMBER: _ClassVar[int]
     IS_DYNAMIC_FIELD_NUMBER: _ClassVar[int]
     IS_PARTITION_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -69,13 +72,15 @@ class FieldSchema(_message.Message):
     name: str
     is_primary_key: bool
     data_type: DataType
+    type_params: _containers.RepeatedCompositeFieldContainer[_common_pb2.KeyValuePair]
     autoID: bool
+    element_type: DataType
     default_value: ValueField
     is_dynamic: bool
     is_partition_key: bool
     nullable: bool
     is_function_output: bool
-    def __init__(self, fieldID: _Optional[int] = ..., name: _Optional[str] = ..., is_primary_key: bool = ..., data_type: _Optional[_Union[DataType, str]] = ..., autoID: bool = ..., default_value: _Optional[_Union[ValueField, _Mapping]] = ..., is_dynamic: bool = ..., is_partition_key: bool = ..., nullable: bool = ..., is_function_output: bool = ...) -> None: ...
+    def __init__(self, fieldID: _Optional[int] = ..., name: _Optional[str] = ..., is_primary_key: bool = ..., data_type: _Optional[_Union[DataType, str]] = ..., type_params: _Optional[_Iterable[_Union[_common_pb2.KeyValuePair, _Mapping]]] = ..., autoID: bool = ..., element_type: _Optional[_Union[DataType, str]] = ..., default_value: _Optional[_Union[ValueField, _Mapping]] = ..., is_dynamic: bool = ..., is_partition_key: bool = ..., nullable: bool = ..., is_function_output: bool = ...) -> None: ...
 
 class StructArrayFieldSchema(_message.Message):
     __slots__ = ("fieldID", "name")

@@ -22,6 +22,7 @@ from ._errors import (
     CollectionNotFoundError,
     DatabaseNotFoundError,
     DeadlineExceededError,
+    FileMismatchError,
     ImportFailedError,
     ImportJobNotFoundError,
     ImportTimeoutError,
@@ -61,6 +62,10 @@ __all__ = [
     "CollectionNotFoundError",
     "DatabaseNotFoundError",
     "DeadlineExceededError",
+    "FileMismatchError",
+    "FileProblem",
+    "FileReport",
+    "FileVerdict",
     "ImportClient",
     "ImportFailedError",
     "ImportJobNotFoundError",
@@ -70,6 +75,7 @@ __all__ = [
     "ImportTimeoutError",
     "InvalidCollectionNameError",
     "InvalidInputError",
+    "LocalFile",
     "MalformedReplyError",
     "MilvusImportError",
     "KeyCheck",
@@ -82,6 +88,7 @@ __all__ = [
     "RateLimitedError",
     "Retry",
     "SchemaMismatchError",
+    "Source",
     "ServerError",
     "ServerInvalidArgumentError",
     "ServerUnavailableError",
@@ -103,6 +110,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ._files.check import FileProblem, FileReport, FileVerdict
+    from ._files.source import LocalFile, Source
     from ._plan import ImportPlan, PlannedImport
     from ._storage import (
         KeyCheck,
@@ -114,21 +123,36 @@ if TYPE_CHECKING:
         verify_keys,
     )
 
-# Object storage loads on first use (its dataclasses cost import time; the storage library itself loads later still,
-# on the first request).
-_STORAGE_NAMES = frozenset(
-    {"KeyCheck", "ObjectStorage", "StagedFiles", "StagingProgress", "stage_files", "stage_files_async", "verify_keys"}
-)
+# Names that load on first use, so ``import pymilvus_import`` reads no dry-run, file-check or storage code: the
+# dry-run values (two frozen dataclasses cost ~2 ms at import, see _plan.py), the file checks and object storage
+# (the storage library itself loads later still, on the first request).
+_LAZY = {
+    "ImportPlan": "_plan",
+    "PlannedImport": "_plan",
+    "FileProblem": "_files.check",
+    "FileReport": "_files.check",
+    "FileVerdict": "_files.check",
+    "LocalFile": "_files.source",
+    "Source": "_files.source",
+    **dict.fromkeys(
+        (
+            "KeyCheck",
+            "ObjectStorage",
+            "StagedFiles",
+            "StagingProgress",
+            "stage_files",
+            "stage_files_async",
+            "verify_keys",
+        ),
+        "_storage",
+    ),
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The dry-run values load on first use: two frozen dataclasses cost ~2 ms at import (see _plan.py).
-    if name in ("ImportPlan", "PlannedImport"):
-        from . import _plan
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib
 
-        return getattr(_plan, name)
-    if name in _STORAGE_NAMES:
-        from . import _storage
-
-        return getattr(_storage, name)
+        return getattr(importlib.import_module(f".{module}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

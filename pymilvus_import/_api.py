@@ -72,6 +72,7 @@ def bulk_import(
     dry_run: Literal[False] = ...,
     storage: ObjectStorage | None = ...,
     upload: bool = ...,
+    validate: str | bool | None = ...,
 ) -> BulkImportResponse: ...
 
 
@@ -88,6 +89,7 @@ def bulk_import(
     dry_run: Literal[True],
     storage: ObjectStorage | None = ...,
     upload: bool = ...,
+    validate: str | bool | None = ...,
 ) -> ImportPlan: ...
 
 
@@ -103,6 +105,7 @@ def bulk_import(
     dry_run: bool = False,
     storage: ObjectStorage | None = None,
     upload: bool = False,
+    validate: str | bool | None = None,
 ) -> BulkImportResponse | ImportPlan:
     """Import prepared files into a collection, like the Go SDK's ``BulkImport(ctx, option, callOpts...)``.
 
@@ -132,7 +135,9 @@ def bulk_import(
     """
     option = check_is_option(option)  # the one check, here: the URI to connect to is the option's
     call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-    return shared_client(option.uri or None)._run_bulk_import(option, call, preflight, dry_run, storage, upload)
+    return shared_client(option.uri or None)._run_bulk_import(
+        option, call, preflight, dry_run, validate, storage, upload
+    )
 
 
 def get_import_progress(

@@ -18,6 +18,7 @@ from ._calls import CallOptions
 from ._connection import ConnectionConfig, PemSource, resolve
 from ._effects import Flow
 from ._errors import InvalidInputError, MilvusImportError
+from ._filecheck import SourcesArg, access_for, check_files_flow, check_validate, file_check_flow, mismatch_error
 from ._identity import Identity, decide
 from ._import_flow import import_flow
 from ._models import BulkImportResponse, ImportJobRecord, ImportProgress
@@ -39,6 +40,7 @@ from ._transport import (
 from ._uri import parse_uri
 
 if TYPE_CHECKING:
+    from ._files.check import FileReport
     from ._plan import ImportPlan
     from ._storage import ObjectStorage, PreparedFiles, StagedFiles, StagingProgress
 
@@ -82,6 +84,8 @@ class _BaseClient:
         retry: Retry | None = None,
         preflight: bool = True,
         storage: ObjectStorage | None = None,
+        validate: str = "header",
+        read_local_files: bool | None = None,
     ) -> None:
         self._storage = _check_storage(storage)
         if not isinstance(preflight, bool):
@@ -114,6 +118,8 @@ class _BaseClient:
         self._identity: Identity = config.identity
         self._session = Session(config.target.display, retry)
         self._preflight = preflight
+        self._validate = check_validate(validate) or "header"
+        self._files = access_for(self._address, read_local_files, None)
         self._schemas = SchemaCache(clock=self._session.clock)
         self._open(config, channel, interceptors)
 
@@ -125,9 +131,15 @@ class _BaseClient:
         return f"{type(self).__name__}(target={self._session.target!r}, db_name={db_name!r})"
 
     def _bulk_import(
-        self, option: BulkImportOption, call: CallOptions, preflight: bool | None, dry_run: bool
+        self,
+        option: BulkImportOption,
+        call: CallOptions,
+        preflight: bool | None,
+        dry_run: bool,
+        validate: object = None,
     ) -> Flow[BulkImportResponse | ImportPlan]:
         """The flow of one ``bulk_import`` of (checked, see :func:`check_is_option`) ``option``."""
+        mode = check_validate(validate) or self._validate
         for name, flag in (("preflight", preflight), ("dry_run", dry_run)):
             if flag is not None and not isinstance(flag, bool):
                 raise InvalidInputError(f"{name} must be True or False, got {shown(flag)}", value=flag, field=name)
@@ -144,7 +156,40 @@ class _BaseClient:
                 )
         identity = self._identity.for_option(option)
         check = self._preflight if preflight is None else preflight
-        return import_flow(self._session, identity, option, call, self._schemas, preflight=check, dry_run=dry_run)
+        files = file_check_flow(self._session, identity, option, call, self._files, mode)
+        return import_flow(
+            self._session, identity, option, call, self._schemas, preflight=check, dry_run=dry_run, files=files
+        )
+
+    def _check_files(
+        self,
+        option: BulkImportOption,
+        call: CallOptions,
+        full: object,
+        sources: SourcesArg,
+        read_local_files: bool | None,
+    ) -> Flow[FileReport]:
+        option = check_is_option(option)
+        if not isinstance(full, bool):
+            raise InvalidInputError(f"full must be True or False, got {shown(full)}", value=full, field="full")
+        local = self._files.read_local if read_local_files is None else read_local_files
+        access = access_for(self._address, local, sources)
+        identity = self._identity.for_option(option)
+        return check_files_flow(self._session, identity, option, call, self._schemas, access, full=full)
+
+    def _check_before_upload(
+        self, option: BulkImportOption, call: CallOptions, preflight: bool | None, validate: object
+    ) -> Flow[None]:
+        """With ``upload=True``: the file checks on the local files, before any byte is sent (a bad 5 GB file is
+        never uploaded). Raises :class:`FileMismatchError` like the preflight would; nothing when the checks are off.
+        """
+        mode = check_validate(validate) or self._validate
+        if not self._verifies(preflight) or mode == "off" or option.is_backup:
+            return
+        report = yield from self._check_files(option, call, mode == "full", None, True)
+        if not report.ok:
+            db_name, _metadata = decide(self._identity.for_option(option), call)
+            raise mismatch_error(report, option, db_name)
 
     def _verifies(self, preflight: bool | None) -> bool:
         return self._preflight if preflight is None else preflight
@@ -336,6 +381,7 @@ class ImportClient(_BaseClient):
         dry_run: Literal[False] = ...,
         storage: ObjectStorage | None = ...,
         upload: bool = ...,
+        validate: str | bool | None = ...,
     ) -> BulkImportResponse: ...
 
     @overload
@@ -352,6 +398,7 @@ class ImportClient(_BaseClient):
         dry_run: Literal[True],
         storage: ObjectStorage | None = ...,
         upload: bool = ...,
+        validate: str | bool | None = ...,
     ) -> ImportPlan: ...
 
     def bulk_import(
@@ -367,18 +414,21 @@ class ImportClient(_BaseClient):
         dry_run: bool = False,
         storage: ObjectStorage | None = None,
         upload: bool = False,
+        validate: str | bool | None = None,
     ) -> BulkImportResponse | ImportPlan:
         """Import the option's file groups: one Import RPC per group, in order (see :func:`bulk_import`).
 
         ``preflight`` (default: the client's, on unless ``ImportClient(..., preflight=False)``) checks the request
         against the server's schema first; ``dry_run=True`` runs the preflight and returns the :class:`ImportPlan`
-        of the requests instead of sending any Import.
+        of the requests instead of sending any Import. ``validate`` (default: the client's, ``"header"``) checks
+        what is inside every file the client can read, with the preflight: ``"full"`` reads every value,
+        ``"off"`` skips it (see :meth:`check_files`).
 
         ``storage`` (default: the client's) is the bucket Milvus reads: every file key is verified there before the
         first Import (part of the preflight), and with ``upload=True`` the option's local files are staged into it
         first (:meth:`stage_files`) and the Imports carry their keys."""
         call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-        return self._run_bulk_import(option, call, preflight, dry_run, storage, upload)
+        return self._run_bulk_import(option, call, preflight, dry_run, validate, storage, upload)
 
     def _run_bulk_import(
         self,
@@ -386,19 +436,22 @@ class ImportClient(_BaseClient):
         call: CallOptions,
         preflight: bool | None,
         dry_run: bool,
+        validate: object = None,
         storage: ObjectStorage | None = None,
         upload: bool = False,
     ) -> BulkImportResponse | ImportPlan:
         chosen = self._storage_for(option, storage, upload, preflight, dry_run)
         if chosen is None:
-            return self._transport.run(self._bulk_import(option, call, preflight, dry_run))
+            return self._transport.run(self._bulk_import(option, call, preflight, dry_run, validate))
         from ._storage import prepare_files
 
         option = check_is_option(option)
+        if upload:
+            self._transport.run(self._check_before_upload(option, call, preflight, validate))
         prepared = prepare_files(chosen, option.files, upload=upload, verify=self._verifies(preflight), dry_run=dry_run)
         option = dataclasses.replace(option, files=prepared.groups)
         with _staged_keys_on_errors(prepared):
-            result = self._transport.run(self._bulk_import(option, call, preflight, dry_run))
+            result = self._transport.run(self._bulk_import(option, call, preflight, dry_run, validate))
         return _with_storage(result, prepared)
 
     def stage_files(
@@ -413,6 +466,30 @@ class ImportClient(_BaseClient):
         from ._storage import stage_files
 
         return stage_files(self._required_storage(storage), files, on_progress=on_progress)
+
+    def check_files(
+        self,
+        option: BulkImportOption,
+        *,
+        full: bool = False,
+        sources: SourcesArg = None,
+        read_local_files: bool | None = None,
+        timeout: float | None = None,
+        metadata: MetadataArg = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> FileReport:
+        """Check what is inside the option's files against the collection, and return the :class:`FileReport`
+        (per-file verdicts, every problem) without raising for a problem and without sending any Import.
+
+        ``full=True`` reads every value (streaming); otherwise headers and first rows only. Files are read from
+        ``sources`` (a mapping path -> Source with ``size()``/``read(offset, length)``, or a callable), else from
+        local paths when the server is on this machine (``read_local_files`` forces it on or off). A file that
+        cannot be read gets the verdict "not readable" (no verdict). Raises like the preflight for an unknown
+        collection."""
+        call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
+        return self._transport.run(self._check_files(option, call, full, sources, read_local_files))
 
     def get_import_progress(
         self,
@@ -527,6 +604,7 @@ class AsyncImportClient(_BaseClient):
         dry_run: Literal[False] = ...,
         storage: ObjectStorage | None = ...,
         upload: bool = ...,
+        validate: str | bool | None = ...,
     ) -> BulkImportResponse: ...
 
     @overload
@@ -543,6 +621,7 @@ class AsyncImportClient(_BaseClient):
         dry_run: Literal[True],
         storage: ObjectStorage | None = ...,
         upload: bool = ...,
+        validate: str | bool | None = ...,
     ) -> ImportPlan: ...
 
     async def bulk_import(
@@ -558,21 +637,24 @@ class AsyncImportClient(_BaseClient):
         dry_run: bool = False,
         storage: ObjectStorage | None = None,
         upload: bool = False,
+        validate: str | bool | None = None,
     ) -> BulkImportResponse | ImportPlan:
         """:meth:`ImportClient.bulk_import`, awaited. Cancelling the task cancels the RPC in flight (and uploads)."""
         call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
         chosen = self._storage_for(option, storage, upload, preflight, dry_run)
         if chosen is None:
-            return await self._transport.run(self._bulk_import(option, call, preflight, dry_run))
+            return await self._transport.run(self._bulk_import(option, call, preflight, dry_run, validate))
         from ._storage import prepare_files_async
 
         option = check_is_option(option)
+        if upload:
+            await self._transport.run(self._check_before_upload(option, call, preflight, validate))
         prepared = await prepare_files_async(
             chosen, option.files, upload=upload, verify=self._verifies(preflight), dry_run=dry_run
         )
         option = dataclasses.replace(option, files=prepared.groups)
         with _staged_keys_on_errors(prepared):
-            result = await self._transport.run(self._bulk_import(option, call, preflight, dry_run))
+            result = await self._transport.run(self._bulk_import(option, call, preflight, dry_run, validate))
         return _with_storage(result, prepared)
 
     async def stage_files(
@@ -586,6 +668,23 @@ class AsyncImportClient(_BaseClient):
         from ._storage import stage_files_async
 
         return await stage_files_async(self._required_storage(storage), files, on_progress=on_progress)
+
+    async def check_files(
+        self,
+        option: BulkImportOption,
+        *,
+        full: bool = False,
+        sources: SourcesArg = None,
+        read_local_files: bool | None = None,
+        timeout: float | None = None,
+        metadata: MetadataArg = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> FileReport:
+        """:meth:`ImportClient.check_files`, awaited (files are read in a worker thread)."""
+        call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
+        return await self._transport.run(self._check_files(option, call, full, sources, read_local_files))
 
     async def get_import_progress(
         self,

@@ -7,6 +7,8 @@ package error it mapped the failure to (a ``grpc.RpcError`` never reaches a flow
     Rpc(method, request bytes, timeout, metadata, call)  ->  the reply bytes, or a TransportError thrown in
     Sleep(seconds)                                       ->  None (tests advance a fake clock instead)
     Notify(callback, progress)                           ->  None (the user's ``on_progress``; awaited on asyncio)
+    Work(function)                                       ->  function() (blocking work such as reading files; run
+                                                             in a worker thread on asyncio)
 
 The flows, one module per job:
 
@@ -72,5 +74,15 @@ class Notify:
         self.progress = progress
 
 
-Effect = Rpc | Sleep | Notify
+class Work:
+    """Effect: run ``function()`` (blocking work such as reading files) and hand its result to the flow; the
+    asyncio transport runs it in a worker thread, so the event loop is not blocked."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: Callable[[], Any]) -> None:
+        self.function = function
+
+
+Effect = Rpc | Sleep | Notify | Work
 Flow = Generator[Effect, Any, T]

@@ -10,6 +10,7 @@
     │       ├── InvalidCollectionNameError   the server refuses the collection's name itself (status 1100)
     │       ├── PartitionNotFoundError   no such partition in the collection
     │       ├── SchemaMismatchError      files vs fields: a missing field, an unknown file, the auto-id key, ...
+    │       │   └── FileMismatchError    what is inside the files does not fit (every problem; .problems, .report)
     │       └── UnsupportedByServerError a file format or option this server version cannot read
     ├── ClientClosedError                a call on a client that was closed
     ├── WrongEventLoopError              a grpc.aio channel of yours used from another event loop (a RuntimeError)
@@ -294,6 +295,37 @@ class UnsupportedByServerError(PreflightError):
     ) -> None:
         super().__init__(message, collection_name=collection_name, db_name=db_name, value=value, field=field)
         self.server_version = server_version
+
+
+class FileMismatchError(SchemaMismatchError):
+    """What is inside the files does not fit the collection (issue 17): **every** problem found, across all groups
+    and files, not the first only. No Import was sent.
+
+    ``problems`` is a tuple of ``(file, field, message)`` (``field`` None when the whole file is concerned);
+    ``report`` the whole :class:`~pymilvus_import.FileReport` (per-file verdicts, unreadable files included);
+    ``file`` and ``field_name`` are those of the first problem."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        collection_name: str,
+        db_name: str,
+        problems: Sequence[tuple[str, str | None, str]],
+        report: Any = None,
+    ) -> None:
+        first = problems[0] if problems else (None, None, "")
+        super().__init__(
+            message,
+            collection_name=collection_name,
+            db_name=db_name,
+            value=first[0],
+            field="files",
+            file=first[0],
+            field_name=first[1],
+        )
+        self.problems = tuple(problems)
+        self.report = report
 
 
 # ------------------------------------------------------------------------------------------------ the tables

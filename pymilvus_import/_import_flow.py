@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from . import _wire
@@ -139,10 +139,13 @@ def import_flow(
     *,
     preflight: bool = True,
     dry_run: bool = False,
+    files: Callable[[_wire.CollectionSchema], Flow[None]] | None = None,
 ) -> Flow[BulkImportResponse | ImportPlan]:
     """What ``bulk_import`` runs: the preflight (unless turned off), then the Imports, or the plan of a dry run.
 
-    One deadline (``call.timeout``) and one database and metadata cover the preflight RPCs and every Import."""
+    One deadline (``call.timeout``) and one database and metadata cover the preflight RPCs and every Import.
+    ``files`` (``_filecheck.file_check_flow``) checks the file contents with the preflight, before its schema
+    verdicts; it runs only with the preflight."""
     keys = option.idempotency_keys(fresh_idempotency_keys())  # checked (length) before any RPC, too
     deadline = session.deadline(call.timeout)
     db_name, metadata = import_context(identity, option, call)
@@ -150,7 +153,7 @@ def import_flow(
     if preflight:
         version = (yield from _version_for_verdicts(session, identity, call)) if version_matters(option) else None
         schema = yield from preflight_flow(
-            session, option, call, deadline, cache, db_name=db_name, metadata=metadata, version=version
+            session, option, call, deadline, cache, db_name=db_name, metadata=metadata, version=version, files=files
         )
     if dry_run:
         from ._plan import build_plan  # loaded for a dry run only (see _plan's docstring)

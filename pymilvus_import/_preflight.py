@@ -54,7 +54,7 @@ from ._errors import (
 )
 from ._options import BulkImportOption
 from ._session import Session, read_only_call
-from ._versions import format_since, option_since, parse_version
+from ._versions import Version, format_since, is_numpy_group, option_since, parse_version
 
 log = logging.getLogger("pymilvus_import")
 
@@ -146,11 +146,28 @@ def _stem(path: str) -> str:
     return base[:-4] if base.lower().endswith(".npy") else base
 
 
-def check_numpy_group(schema: _wire.CollectionSchema, index: int, group: Sequence[str], *, db_name: str) -> None:
-    """A NumPy group holds one ``<field>.npy`` per field to import. Refuse a file for no field (suggesting a close
-    name), the auto-id primary key, ``$meta`` without a dynamic field, and a missing field (one that is neither
-    auto-id, nullable, defaulted, nor filled by a function)."""
-    if not group or not all(p.lower().endswith(".npy") for p in group):
+def extra_npy_file_refused(version: Version | None) -> bool:
+    """Whether a server of ``version`` fails a NumPy import with a ``.npy`` file that names no field (2.3 does; 2.4+
+    ignores the file). The rule is the file checks' row ``npy-extra-file`` (``_files/rules.py``), read here so the
+    preflight and ``check_files`` agree; an unknown version: not refused, as the server may ignore the file."""
+    from ._files.rules import RULES  # loaded only for a group with such a file: keeps `import pymilvus_import` cheap
+
+    return RULES["npy-extra-file"].versions.holds(version)
+
+
+def check_numpy_group(
+    schema: _wire.CollectionSchema,
+    index: int,
+    group: Sequence[str],
+    *,
+    db_name: str,
+    version: Version | None = None,
+) -> None:
+    """A NumPy group holds one ``<field>.npy`` per field to import. Refuse the auto-id primary key, a missing field
+    (one that is neither auto-id, nullable, defaulted, nor filled by a function), and, where the server of
+    ``version`` fails on it (:func:`extra_npy_file_refused`), a file for no field (suggesting a close name) and
+    ``$meta`` without a dynamic field. Where the server ignores such a file, a missing field's message names it."""
+    if not is_numpy_group(group):
         return
     collection = schema.collection_name
     by_name = {f.name: f for f in schema.fields}
@@ -176,6 +193,7 @@ def check_numpy_group(schema: _wire.CollectionSchema, index: int, group: Sequenc
             suggestion=suggestion,
         )
 
+    ignored: list[str] = []
     for stem, path in stems.items():
         field = by_name.get(stem)
         if field is not None and field.is_primary and field.auto_id:
@@ -186,6 +204,9 @@ def check_numpy_group(schema: _wire.CollectionSchema, index: int, group: Sequenc
                 stem,
             )
         if stem == DYNAMIC_FIELD and not schema.enable_dynamic_field:
+            if not extra_npy_file_refused(version):  # not a field there either: ignored like any other such file
+                ignored.append(f"{path!r} (the dynamic field) is ignored by the server: the collection has none")
+                continue
             mismatch(
                 f"file {path!r} in group {index} supplies the dynamic field {DYNAMIC_FIELD!r}, but collection "
                 f"{collection!r} has no dynamic field (enable_dynamic_field is off)",
@@ -198,6 +219,9 @@ def check_numpy_group(schema: _wire.CollectionSchema, index: int, group: Sequenc
 
         close = difflib.get_close_matches(stem, allowed, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0] + '.npy'!r}?" if close else ""
+        if not extra_npy_file_refused(version):
+            ignored.append(f"{path!r} names no field and is ignored by the server{hint}")
+            continue
         mismatch(
             f"file {path!r} in group {index} names no field of collection {collection!r} (a .npy file's name is its "
             f"field: {sorted(allowed)}){hint}",
@@ -215,7 +239,8 @@ def check_numpy_group(schema: _wire.CollectionSchema, index: int, group: Sequenc
         files = ", ".join(f"{name}.npy" for name in missing)
         mismatch(
             f"file group {index} has no file for field{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}"
-            f" of collection {collection!r}: add {files} (a NumPy group needs one file per field)",
+            f" of collection {collection!r}: add {files} (a NumPy group needs one file per field)"
+            + "".join(f"; {note}" for note in ignored),
             None,
             missing[0],
         )
@@ -257,12 +282,16 @@ def check_version(option: BulkImportOption, version: str | None, *, db_name: str
             )
 
 
-def check_schema(option: BulkImportOption, schema: _wire.CollectionSchema, *, db_name: str) -> None:
-    """Every verdict that needs only the schema (the partition's existence is asked separately)."""
+def check_schema(
+    option: BulkImportOption, schema: _wire.CollectionSchema, *, db_name: str, version: str | None = None
+) -> None:
+    """Every verdict that needs the schema (the partition's existence is asked separately); ``version`` (the
+    server's, None when unknown) for the verdicts that depend on it."""
     check_partition_name(schema, option.partition_name, db_name=db_name)
     if not option.is_backup:
+        parsed = parse_version(version)
         for index, group in enumerate(option.files):
-            check_numpy_group(schema, index, group, db_name=db_name)
+            check_numpy_group(schema, index, group, db_name=db_name, version=parsed)
 
 
 # --- the cache ---------------------------------------------------------------------------------------------------
@@ -386,11 +415,14 @@ def preflight_flow(
     db_name: str,
     metadata: Metadata,
     version: str | None = None,
+    files: Callable[[_wire.CollectionSchema], Flow[None]] | None = None,
 ) -> Flow[_wire.CollectionSchema | None]:
     """Check ``option`` against the server before any Import: version verdicts (no RPC), then DescribeCollection
     (cached), then HasPartition when a partition is named and not yet confirmed. Returns the schema checked against,
     or None when the server gave no usable answer. Raises a :class:`~._errors.PreflightError` subclass for a verdict.
     ``db_name`` and ``metadata`` are the import call's (``_import_flow.import_context``): the Imports' own.
+    ``files`` (see ``_filecheck``) checks the file contents against the schema first, so a refusal lists every
+    problem of every readable file.
     """
     check_version(option, version, db_name=db_name)
     cache = cache if cache is not None else SchemaCache()
@@ -399,7 +431,9 @@ def preflight_flow(
     entry = cache.get(target, db_name, collection)
     if entry is not None:
         try:
-            check_schema(option, entry.schema, db_name=db_name)
+            if files is not None:
+                yield from files(entry.schema)
+            check_schema(option, entry.schema, db_name=db_name, version=version)
             if not option.partition_name or option.partition_name in entry.partitions:
                 return entry.schema
         except SchemaMismatchError:
@@ -412,7 +446,9 @@ def preflight_flow(
         if schema is None:
             return None
         entry = cache.put(target, db_name, collection, schema)
-        check_schema(option, schema, db_name=db_name)
+        if files is not None:
+            yield from files(schema)
+        check_schema(option, schema, db_name=db_name, version=version)
 
     if option.partition_name and option.partition_name not in entry.partitions:
         exists = yield from _has_partition(session, option, db_name, deadline, metadata, call)

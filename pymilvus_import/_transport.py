@@ -1,7 +1,8 @@
 """The transports: perform a flow's effects over one channel. The only code here that blocks or awaits.
 
 ``SyncTransport`` runs an ``Rpc`` on a ``grpc.Channel`` and a ``Sleep`` with ``time.sleep``; ``AsyncTransport`` awaits
-a ``grpc.aio`` call and ``asyncio.sleep``. Both send raw bytes (no serializers on the channel). Errors are mapped
+a ``grpc.aio`` call and ``asyncio.sleep``; a ``Work`` (blocking reads of files) runs in place, or in a worker thread
+(``asyncio.to_thread``) on asyncio. Both send raw bytes (no serializers on the channel). Errors are mapped
 here, where they enter: a failed RPC's ``grpc.RpcError`` becomes the package's :class:`TransportError` for its status
 (``_errors.from_grpc_error``, the ``GRPC_STATUS`` table) before it is thrown into the flow, which decides what it
 means; the flows never see ``grpc``.
@@ -20,7 +21,7 @@ import grpc
 import grpc.aio
 
 from ._connection import ConnectionConfig
-from ._effects import Effect, Flow, Notify, Rpc, T
+from ._effects import Effect, Flow, Notify, Rpc, T, Work
 from ._errors import ClientClosedError, InvalidInputError, TransportError, WrongEventLoopError, from_grpc_error
 from ._session import Session
 
@@ -114,6 +115,8 @@ class SyncTransport:
         if isinstance(effect, Notify):
             effect.callback(effect.progress)
             return None
+        if isinstance(effect, Work):
+            return effect.function()
         time.sleep(effect.seconds)
         return None
 
@@ -188,6 +191,8 @@ class AsyncTransport:
             if inspect.isawaitable(outcome):
                 await outcome
             return None
+        if isinstance(effect, Work):
+            return await asyncio.to_thread(effect.function)
         await asyncio.sleep(effect.seconds)
         return None
 

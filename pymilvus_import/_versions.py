@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import re
+    from collections.abc import Sequence
 
     from ._options import BulkImportOption
 
@@ -91,4 +92,13 @@ def version_matters(option: BulkImportOption) -> bool:
     """Whether a version verdict could refuse ``option`` (only then is GetVersion worth a round trip)."""
     if any(key in _OPTION_KEYS for key, _ in option.options):
         return True
-    return not option.is_backup and any(format_since(path) is not None for group in option.files for path in group)
+    if option.is_backup:
+        return False
+    # A row-based format with a "since" row, or a NumPy group: whether a .npy file for no field fails the job
+    # depends on the version (the file rule ``npy-extra-file``, read by ``_preflight.check_numpy_group``).
+    return any(is_numpy_group(group) or any(format_since(path) is not None for path in group) for group in option.files)
+
+
+def is_numpy_group(group: Sequence[str]) -> bool:
+    """Whether ``group`` is a NumPy group (every file a ``.npy``; one file per field)."""
+    return bool(group) and all(path.lower().endswith(".npy") for path in group)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -279,10 +279,36 @@ def decode_get_version_response(data: bytes, target: str) -> str:
 
 # --- preflight: schema and partitions ---
 # What the preflight asks before an Import (DescribeCollection, HasPartition), decoded into plain
-# values. tests/test_wire_compat.py checks the paths against the descriptors and pymilvus's.
+# values. tests/test_wire_compat.py checks the paths and the DataType names against the descriptors and pymilvus's.
 
 DESCRIBE_COLLECTION = _SERVICE + "DescribeCollection"
 HAS_PARTITION = _SERVICE + "HasPartition"
+
+#: schema.DataType enum: number -> name (a number not listed decodes as "DataType(<number>)"). The file checks
+#: (``_files``) compare a field's type with what a file holds.
+DATA_TYPE_NAMES: Mapping[int, str] = {
+    0: "None",
+    1: "Bool",
+    2: "Int8",
+    3: "Int16",
+    4: "Int32",
+    5: "Int64",
+    10: "Float",
+    11: "Double",
+    20: "String",
+    21: "VarChar",
+    22: "Array",
+    23: "JSON",
+    24: "Geometry",
+    25: "Text",
+    26: "Timestamptz",
+    100: "BinaryVector",
+    101: "FloatVector",
+    102: "Float16Vector",
+    103: "BFloat16Vector",
+    104: "SparseFloatVector",
+    105: "Int8Vector",
+}
 
 
 class FieldInfo:
@@ -290,6 +316,8 @@ class FieldInfo:
 
     __slots__ = (
         "auto_id",
+        "data_type",
+        "element_type",
         "has_default",
         "is_dynamic",
         "is_function_output",
@@ -297,11 +325,13 @@ class FieldInfo:
         "is_primary",
         "name",
         "nullable",
+        "type_params",
     )
 
     def __init__(
         self,
         name: str,
+        data_type: str = "None",
         *,
         is_primary: bool = False,
         auto_id: bool = False,
@@ -310,8 +340,13 @@ class FieldInfo:
         nullable: bool = False,
         has_default: bool = False,
         is_function_output: bool = False,
+        element_type: str = "None",
+        type_params: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
+        #: The field's DataType by name ("Int64", "FloatVector"; "None" when not known, as in tests of the
+        #: preflight, which reads no type); the file checks compare it with what a file holds.
+        self.data_type = data_type
         self.is_primary = is_primary
         self.auto_id = auto_id
         self.is_partition_key = is_partition_key
@@ -319,6 +354,31 @@ class FieldInfo:
         self.nullable = nullable
         self.has_default = has_default
         self.is_function_output = is_function_output
+        #: An Array field's element type name ("None" for other fields).
+        self.element_type = element_type
+        #: The field's type parameters as the server lists them (``dim``, ``max_length``, ``max_capacity``).
+        self.type_params: dict[str, str] = dict(type_params or {})
+
+    def _int_param(self, key: str) -> int | None:
+        try:
+            return int(self.type_params[key])
+        except (KeyError, ValueError):
+            return None
+
+    @property
+    def dim(self) -> int | None:
+        """A vector field's dimension (None when the server gave none)."""
+        return self._int_param("dim")
+
+    @property
+    def max_length(self) -> int | None:
+        """A VarChar field's (or VarChar array element's) maximum length in UTF-8 bytes."""
+        return self._int_param("max_length")
+
+    @property
+    def max_capacity(self) -> int | None:
+        """An Array field's maximum number of elements."""
+        return self._int_param("max_capacity")
 
     def __repr__(self) -> str:
         flags = [
@@ -334,7 +394,9 @@ class FieldInfo:
             )
             if on
         ]
-        return f"FieldInfo({self.name!r}{''.join(', ' + f for f in flags)})"
+        params = "".join(f", {k}={v}" for k, v in sorted(self.type_params.items()))
+        element = f"<{self.element_type}>" if self.data_type == "Array" else ""
+        return f"FieldInfo({self.name!r}, {self.data_type}{element}{params}{''.join(', ' + f for f in flags)})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FieldInfo):
@@ -405,9 +467,15 @@ def encode_has_partition_request(*, collection_name: str, partition_name: str, d
     return bytes(request.SerializeToString())
 
 
+def _type_name(number: int) -> str:
+    name: str = DATA_TYPE_NAMES.get(number, f"DataType({number})")
+    return name
+
+
 def _field_info(field: schema_pb2.FieldSchema) -> FieldInfo:
     return FieldInfo(
         field.name,
+        _type_name(int(field.data_type)),
         is_primary=field.is_primary_key,
         auto_id=field.autoID,
         is_partition_key=field.is_partition_key,
@@ -415,6 +483,8 @@ def _field_info(field: schema_pb2.FieldSchema) -> FieldInfo:
         nullable=field.nullable,
         has_default=field.HasField("default_value"),
         is_function_output=field.is_function_output,
+        element_type=_type_name(int(field.element_type)),
+        type_params={kv.key: kv.value for kv in field.type_params},
     )
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import numpy as np
 
-from pymilvus_import._effects import Notify, Rpc, Sleep
+from pymilvus_import._effects import Notify, Rpc, Sleep, Work
 from pymilvus_import._generated import common_pb2, milvus_pb2
 from pymilvus_import._session import Session
 from pymilvus_import._transport import SyncTransport
@@ -226,6 +226,8 @@ class MockTransport(SyncTransport):
         if isinstance(effect, Notify):
             effect.callback(effect.progress)
             return None
+        if isinstance(effect, Work):  # blocking work (reading files): run in place, as the sync transport does
+            return effect.function()
         queue = self.answers[_short(effect.method)]
         answer = queue.pop(0) if len(queue) > 1 else queue[0]
         if callable(answer) and not isinstance(answer, BaseException):

@@ -16,6 +16,7 @@ import base64
 import copy
 import dataclasses
 import inspect
+import os
 import pickle
 import textwrap
 import threading
@@ -468,6 +469,15 @@ def _real_errors(server: Milvus24TestServer) -> list[pi.MilvusImportError]:
     errors.append(_raised(lambda: client.list_import_jobs()))
     server.inject("GetVersion", Fault.raw(b"\xff\xff\xff"))
     errors.append(_raised(lambda: client.server_version()))
+    # A local file whose content does not fit: the header check refuses it (FileMismatchError). After the
+    # GetVersion fault above: the check asks the version once per channel.
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        bad = os.path.join(directory, "bad.json")
+        with open(bad, "w") as handle:
+            handle.write('[{"id": "not a number", "vec": [1.0]}]')
+        errors.append(_raised(lambda: client.bulk_import(pi.new_bulk_import_option("", COLLECTION, [[bad]]))))
     for code in (
         "UNAVAILABLE",
         "DEADLINE_EXCEEDED",

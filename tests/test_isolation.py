@@ -122,6 +122,16 @@ def test_wheel_contents(tmp_path: Path) -> None:
         "pymilvus_import/_generated/common_pb2.pyi",
         "pymilvus_import/_generated/milvus_pb2.pyi",
         "pymilvus_import/_cli/__init__.py",
+        "pymilvus_import/_files/__init__.py",
+        "pymilvus_import/_files/check.py",
+        "pymilvus_import/_files/rules.py",
+        "pymilvus_import/_files/npy.py",
+        "pymilvus_import/_files/parquet.py",
+        "pymilvus_import/_files/csv.py",
+        "pymilvus_import/_files/json.py",
+        "pymilvus_import/_files/full.py",
+        "pymilvus_import/_files/source.py",
+        "pymilvus_import/_filecheck.py",
     ):
         assert required in names, required
     assert not [n for n in names if "_grpc" in n], "the gRPC service stub is for tests only: the package sends bytes"
@@ -196,6 +206,16 @@ PURE_MODULES = (
     "_plan.py",
     "_wire.py",
     "_models.py",
+    "_filecheck.py",
+    "_files/__init__.py",
+    "_files/source.py",
+    "_files/npy.py",
+    "_files/parquet.py",
+    "_files/csv.py",
+    "_files/json.py",
+    "_files/rules.py",
+    "_files/check.py",
+    "_files/full.py",
 )
 
 

@@ -12,6 +12,8 @@ from typing import Any
 import grpc
 import pytest
 from helpers import FakeRpcError, MockTransport
+from hypothesis import given
+from hypothesis import strategies as st
 
 import pymilvus_import as pi
 from pymilvus_import import _wire
@@ -35,6 +37,7 @@ from pymilvus_import._preflight import (
     check_numpy_group,
     check_partition_name,
     check_version,
+    extra_npy_file_refused,
     preflight_flow,
 )
 from pymilvus_import._wire import CollectionSchema, FieldInfo
@@ -53,6 +56,8 @@ def option(files: list[list[str]], collection: str = "books", **kw: Any) -> pi.B
     return opt
 
 
+#: A server that fails a NumPy import on a .npy file for no field (2.3; 2.4+ ignores the file).
+V2_3 = (2, 3, 5)
 PLAIN = CollectionSchema("books", (FieldInfo("id", is_primary=True), FieldInfo("vec")))
 AUTO_ID = CollectionSchema("books", (FieldInfo("pk", is_primary=True, auto_id=True), FieldInfo("vec")))
 PARTITION_KEY = CollectionSchema(
@@ -183,15 +188,51 @@ def test_several_missing_fields_are_all_named() -> None:
 def test_misspelt_file_gets_a_suggestion() -> None:
     files = npy("id", "vecs")
     with pytest.raises(SchemaMismatchError) as info:
-        check_numpy_group(PLAIN, 0, files, db_name="")
+        check_numpy_group(PLAIN, 0, files, db_name="", version=V2_3)
     assert repr(files[1]) in str(info.value) and "did you mean 'vec.npy'?" in str(info.value)
     assert (info.value.file, info.value.field_name, info.value.suggestion) == (files[1], "vecs", "vec")
 
 
 def test_unrelated_extra_file_has_no_suggestion() -> None:
     with pytest.raises(SchemaMismatchError) as info:
-        check_numpy_group(PLAIN, 0, npy("id", "vec", "zzzzzz"), db_name="")
+        check_numpy_group(PLAIN, 0, npy("id", "vec", "zzzzzz"), db_name="", version=V2_3)
     assert info.value.suggestion is None and "did you mean" not in str(info.value)
+
+
+@given(
+    version=st.tuples(st.integers(0, 4), st.integers(0, 12), st.integers(0, 40)) | st.none(),
+    extra=st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12).filter(lambda n: n not in ("id", "vec")),
+)
+def test_a_npy_file_for_no_field_is_refused_only_where_the_server_fails_on_it(
+    version: tuple[int, int, int] | None, extra: str
+) -> None:
+    """2.3 fails the job on a .npy file that names no field, 2.4+ ignores the file (the file rule npy-extra-file):
+    the preflight refuses it only before 2.4, and never for an unknown version (the server may ignore it)."""
+    files = npy("id", "vec", extra)
+    refused = version is not None and version < (2, 4, 0)
+    assert extra_npy_file_refused(version) == refused
+    if refused:
+        with pytest.raises(SchemaMismatchError, match="names no field") as info:
+            check_numpy_group(PLAIN, 0, files, db_name="", version=version)
+        assert (info.value.file, info.value.field_name) == (files[2], extra)
+    else:
+        check_numpy_group(PLAIN, 0, files, db_name="", version=version)
+
+
+def test_where_a_misspelt_file_is_ignored_the_missing_field_names_it() -> None:
+    files = npy("id", "vecs")
+    with pytest.raises(SchemaMismatchError, match="no file for field 'vec'") as info:
+        check_numpy_group(PLAIN, 0, files, db_name="", version=(2, 4, 5))
+    assert f"{files[1]!r} names no field and is ignored by the server; did you mean 'vec.npy'?" in str(info.value)
+    assert info.value.field_name == "vec"
+
+
+def test_the_preflight_and_the_file_check_read_one_rule_for_an_extra_npy_file() -> None:
+    from pymilvus_import._files.rules import RULES
+
+    versions = RULES["npy-extra-file"].versions
+    for version in [(2, 3, 5), (2, 3, 21), (2, 4, 0), (2, 5, 27), (2, 6, 0), (3, 0, 2), None]:
+        assert extra_npy_file_refused(version) == versions.holds(version)
 
 
 def test_auto_id_primary_key_supplied() -> None:
@@ -203,8 +244,15 @@ def test_auto_id_primary_key_supplied() -> None:
 
 def test_meta_without_dynamic_field() -> None:
     with pytest.raises(SchemaMismatchError) as info:
-        check_numpy_group(PLAIN, 0, npy("id", "vec", "$meta"), db_name="")
+        check_numpy_group(PLAIN, 0, npy("id", "vec", "$meta"), db_name="", version=V2_3)
     assert "'$meta'" in str(info.value) and "no dynamic field" in str(info.value)
+
+
+@pytest.mark.parametrize("version", [(2, 4, 0), (2, 5, 27), (2, 6, 0), None])
+def test_meta_without_dynamic_field_is_ignored_where_any_file_for_no_field_is(version: Any) -> None:
+    check_numpy_group(PLAIN, 0, npy("id", "vec", "$meta"), db_name="", version=version)
+    with pytest.raises(SchemaMismatchError, match=r"no file for field 'vec'.*the dynamic field\) is ignored"):
+        check_numpy_group(PLAIN, 0, npy("id", "$meta"), db_name="", version=version)
 
 
 def test_optional_fields_may_be_left_out() -> None:

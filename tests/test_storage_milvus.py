@@ -275,3 +275,37 @@ def test_cli_submit_upload_wait_and_a_missing_key_refused(
     assert refused.code == 2, refused
     assert refused.json()["error"]["type"] == "ObjectNotFoundError"
     assert job_ids(milvus_s3.uri, s3_collection) == before
+
+
+def test_with_upload_a_bad_file_is_refused_before_any_byte_is_uploaded(
+    milvus_s3: MilvusServer,
+    s3: SeaweedFS,
+    s3_collection: str,
+    storage: ObjectStorage,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A JSON file without the vector field: the server fails such a job ("value of field 'vec' is missed", facts
+    # section 10; tests/test_files_milvus.py shows it on 2.3.5). With upload=True the check runs on the local file,
+    # so neither a byte nor a job reaches the servers.
+    good = helpers.write_json_rows(tmp_path / "good.json", 5, dim=DIM)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"rows": [{"id": 1}, {"id": 2}]}')
+    before = job_ids(milvus_s3.uri, s3_collection)
+    option = pi.new_bulk_import_option(milvus_s3.uri, s3_collection, [[good], [str(bad)]])
+    with pytest.raises(pi.FileMismatchError) as raised:
+        pi.bulk_import(option, storage=storage, upload=True)
+    assert [(p.file, p.field) for p in raised.value.problems] == [(str(bad), "vec")]
+    assert job_ids(milvus_s3.uri, s3_collection) == before
+    assert s3_client(s3).list_objects_v2(Bucket=BUCKET, Prefix=storage.prefix).get("KeyCount", 0) == 0
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
+    url = f"s3://{BUCKET}/{storage.prefix}"
+    cli = ["submit", "--uri", milvus_s3.uri, "--json", "-c", s3_collection, "--storage", url]
+    refused = helpers.run_cli(capsys, *cli, "--storage-endpoint", s3.endpoint, "--upload", good, str(bad))
+    assert refused.code == 2, refused
+    assert refused.json()["error"]["type"] == "FileMismatchError"
+    assert job_ids(milvus_s3.uri, s3_collection) == before
+    assert s3_client(s3).list_objects_v2(Bucket=BUCKET, Prefix=storage.prefix).get("KeyCount", 0) == 0

@@ -40,6 +40,13 @@ def test_preflight_method_paths_and_types_match_pymilvus() -> None:
         assert ours.output_type.full_name == ref.methods_by_name[name].output_type.full_name
 
 
+def test_data_type_names_match_the_descriptors() -> None:
+    ours = {v.number: v.name for v in schema_pb2.DataType.DESCRIPTOR.values}
+    assert dict(_wire.DATA_TYPE_NAMES) == ours
+    for number, name in ours.items():
+        assert ref_schema_pb2.DataType.Value(name) == number
+
+
 def test_a_pymilvus_describe_reply_decodes_into_plain_values() -> None:
     ref = ref_milvus_pb2.DescribeCollectionResponse(
         status=ref_common_pb2.Status(),
@@ -71,7 +78,22 @@ def test_a_pymilvus_describe_reply_decodes_into_plain_values() -> None:
                     default_value=ref_schema_pb2.ValueField(string_data="-"),
                 ),
                 ref_schema_pb2.FieldSchema(fieldID=103, name="$meta", data_type=ref_schema_pb2.JSON, is_dynamic=True),
-                ref_schema_pb2.FieldSchema(fieldID=104, name="vec", data_type=ref_schema_pb2.FloatVector),
+                ref_schema_pb2.FieldSchema(
+                    fieldID=104,
+                    name="vec",
+                    data_type=ref_schema_pb2.FloatVector,
+                    type_params=[ref_common_pb2.KeyValuePair(key="dim", value="768")],
+                ),
+                ref_schema_pb2.FieldSchema(
+                    fieldID=106,
+                    name="tags",
+                    data_type=ref_schema_pb2.Array,
+                    element_type=ref_schema_pb2.VarChar,
+                    type_params=[
+                        ref_common_pb2.KeyValuePair(key="max_capacity", value="4"),
+                        ref_common_pb2.KeyValuePair(key="max_length", value="16"),
+                    ],
+                ),
                 ref_schema_pb2.FieldSchema(fieldID=105, name="odd", data_type=ref_schema_pb2.Mol),
             ],
             struct_array_fields=[ref_schema_pb2.StructArrayFieldSchema(fieldID=200, name="chunks")],
@@ -88,13 +110,17 @@ def test_a_pymilvus_describe_reply_decodes_into_plain_values() -> None:
     )
     assert schema.partition_key == "tenant"
     assert schema.fields == (
-        _wire.FieldInfo("pk", is_primary=True, auto_id=True),
-        _wire.FieldInfo("tenant", is_partition_key=True),
-        _wire.FieldInfo("note", nullable=True, has_default=True),
-        _wire.FieldInfo("$meta", is_dynamic=True),
-        _wire.FieldInfo("vec"),
-        _wire.FieldInfo("odd"),  # a type newer than ours decodes too
+        _wire.FieldInfo("pk", "Int64", is_primary=True, auto_id=True),
+        _wire.FieldInfo("tenant", "VarChar", is_partition_key=True, type_params={"max_length": "32"}),
+        _wire.FieldInfo("note", "VarChar", nullable=True, has_default=True),
+        _wire.FieldInfo("$meta", "JSON", is_dynamic=True),
+        _wire.FieldInfo("vec", "FloatVector", type_params={"dim": "768"}),
+        _wire.FieldInfo("tags", "Array", element_type="VarChar", type_params={"max_capacity": "4", "max_length": "16"}),
+        _wire.FieldInfo("odd", f"DataType({ref_schema_pb2.Mol})"),  # a type newer than ours: its number
     )
+    # What the file checks read: the dimension, the limits and an array's element type.
+    vec, tags = schema.fields[4], schema.fields[5]
+    assert (vec.dim, tags.max_capacity, tags.max_length, tags.element_type) == (768, 4, 16, "VarChar")
 
 
 def test_partition_replies_and_requests_cross() -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, TextIO, cast
 
+from .._calls import CallOptions
 from .._client import ImportClient
 from .._errors import (
     AuthenticationError,
@@ -57,6 +58,7 @@ from ._output import (
     RedactingFormatter,
     RedactingStream,
     UploadDisplay,
+    check_lines,
     fill_closed_descriptors,
     final_summary,
     format_duration,
@@ -307,7 +309,13 @@ def _submit(run: _Run, client: ImportClient) -> int:
     timeout = run.rpc_timeout(DEFAULT_SUBMIT_TIMEOUT)
     if args.dry_run:
         plan = client.bulk_import(
-            option, timeout=timeout, preflight=args.preflight, dry_run=True, storage=storage, upload=args.upload
+            option,
+            timeout=timeout,
+            preflight=args.preflight,
+            dry_run=True,
+            storage=storage,
+            upload=args.upload,
+            validate=args.validate,
         )
         run.result.update(dry_run=plan.to_dict())
         run.say(*plan_lines(plan))
@@ -319,10 +327,13 @@ def _submit(run: _Run, client: ImportClient) -> int:
             run.say(*(f"  key {v['key']}: {v['outcome']} {v['reason']}".rstrip() for v in storage_side["verified"]))
         return EXIT_OK
     if storage is not None and args.upload:
+        # The file checks first, on the local files: a bad file is refused before any byte is uploaded (the one
+        # rule of ImportClient.bulk_import(upload=True), which the CLI does in two steps to show upload progress).
+        client._transport.run(client._check_before_upload(option, CallOptions(timeout), args.preflight, args.validate))
         option = _stage_local_files(run, storage, option)
     try:
         response: BulkImportResponse = client.bulk_import(
-            option, timeout=timeout, preflight=args.preflight, storage=storage
+            option, timeout=timeout, preflight=args.preflight, storage=storage, validate=args.validate
         )
     except (MilvusImportError, KeyboardInterrupt) as error:
         created = created_job_ids(error)
@@ -503,7 +514,24 @@ def _wait(run: _Run, client: ImportClient) -> int:
     return EXIT_OK
 
 
+def _check(run: _Run, client: ImportClient) -> int:
+    args = run.args
+    option = build_option(args.collection, args.groups or (), options=args.options)
+    report = client.check_files(option, full=args.full, read_local_files=True, timeout=run.remaining())
+    run.result.update(
+        collection=args.collection,
+        ok=report.ok,
+        server_version=report.server_version,
+        full=report.full,
+        problems=[{"file": p.file, "field": p.field, "message": p.message} for p in report.problems],
+        files=[v.to_dict() for v in report.verdicts],
+    )
+    run.say(*check_lines(report))
+    return EXIT_OK if report.ok else EXIT_USAGE
+
+
 _COMMANDS: dict[str, Callable[[_Run, ImportClient], int]] = {
+    "check": _check,
     "submit": _submit,
     "progress": _progress,
     "list": _list,
@@ -661,7 +689,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
             unknown.append(str(extra))
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    if args.command in ("submit", "stage"):
+    if args.command in ("submit", "stage", "check"):
         entries = sorted([*(args.groups or []), *leftover], key=lambda entry: entry[0])
         args.groups = [group for _, group in entries]
     elif dest:
@@ -674,7 +702,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
             setattr(args, name, default)
     if not hasattr(args, "timeout"):
         args.timeout = None
-    if args.command in ("submit", "stage") and not args.groups:
+    if args.command in ("submit", "stage", "check") and not args.groups:
         args.command_parser.error("give at least one file group: a GROUP argument or --group PATH [PATH ...]")
     return args
 

@@ -117,6 +117,28 @@ def plan_lines(plan: ImportPlan) -> list[str]:
     return lines
 
 
+def check_lines(report: Any) -> list[str]:
+    """A file check's report: one line per file (its verdict), then every problem as a FILE / FIELD / PROBLEM
+    table."""
+    version = report.server_version or "unknown (only rules that hold on every version)"
+    lines = [f"Checked {len(report.verdicts)} file(s){' (full read)' if report.full else ''}; server {version}:"]
+    for verdict in report.verdicts:
+        status = verdict.status if verdict.status != "problems" else f"{len(verdict.problems)} problem(s)"
+        detail = f" ({verdict.detail})" if verdict.detail else ""
+        lines.append(f"  {status:<14} {verdict.file}{detail}")
+    problems = report.problems
+    if problems:
+        width_file = min(60, max(len("FILE"), *(len(p.file) for p in problems)))
+        width_field = min(30, max(len("FIELD"), *(len(p.field or "-") for p in problems)))
+        lines.append("")
+        lines.append(f"{'FILE':<{width_file}}  {'FIELD':<{width_field}}  PROBLEM")
+        lines += [f"{p.file:<{width_file}}  {p.field or '-':<{width_field}}  {p.message}" for p in problems]
+        lines.append(f"{len(problems)} problem(s) found; nothing was imported.")
+    else:
+        lines.append("No problem found.")
+    return lines
+
+
 def records_table(records: Sequence[ImportJobRecord]) -> list[str]:
     if not records:
         return ["no import jobs"]

@@ -325,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
         "server's schema first, and nothing is sent when they cannot work)",
     )
     submit.add_argument(
+        "--validate",
+        choices=("header", "full", "off"),
+        default=None,
+        help="file-content check with the preflight, for files this machine can read (default: header = headers "
+        "and first rows; full = every value; off = none); see also the check command",
+    )
+    submit.add_argument(
         "--dry-run",
         action="store_true",
         help="run the preflight and print the Import requests that would be sent (secrets masked); send none",
@@ -358,6 +365,40 @@ def build_parser() -> argparse.ArgumentParser:
     stage.set_defaults(command_parser=stage)
     _storage_options(stage, required=True)
     _group_arguments(stage)
+
+    check = commands.add_parser(
+        "check",
+        parents=[common],
+        formatter_class=formatter,
+        help="check what is inside files against a collection; send no import",
+        description=(
+            "Check the files of each GROUP against the collection's schema and the server's version, as the\n"
+            "server would (NumPy headers, Parquet footers, the CSV header, the first JSON rows; --full: every\n"
+            "value), and print every problem of every file. No import is sent. Files are read from this\n"
+            "machine's disk; a file that cannot be read gets no verdict. Exit 0 when no problem was found,\n"
+            "2 when one was."
+        ),
+        epilog=(
+            "examples:\n"
+            "  milvus-import check -c books /data/books.json /data/npy/id.npy,/data/npy/vec.npy\n"
+            "  milvus-import check -c books --full --json /data/books.parquet\n\n" + _EXIT_CODES
+        ),
+    )
+    check.set_defaults(command_parser=check)
+    check.add_argument("-c", "--collection", required=True, help="the collection the files are for")
+    check.add_argument("--full", action="store_true", help="read every value (streaming; costs a full read)")
+    check.add_argument(
+        "-o",
+        "--option",
+        dest="options",
+        type=parse_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="import option the check reads too (sep=';', nullkey=...), repeatable",
+    )
+    check.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="time limit (default: no limit)")
+    _group_arguments(check)
 
     progress = commands.add_parser(
         "progress",
@@ -402,4 +443,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: The positional list of each command: where arguments left over after an option (``A --wait B``) belong.
-POSITIONALS = {"submit": "groups", "stage": "groups", "progress": "job_ids", "wait": "job_ids"}
+POSITIONALS = {"submit": "groups", "stage": "groups", "check": "groups", "progress": "job_ids", "wait": "job_ids"}

@@ -1,0 +1,124 @@
+"""Where a reader gets its bytes: ``size()`` and ``read(offset, length)``, nothing else.
+
+A local file is :class:`LocalFile`; bytes in memory :class:`BytesSource` (tests, files about to be staged); an
+object-storage key is any object with the same two methods (a ranged GET, a HEAD). A source that cannot be read
+raises :class:`SourceUnreadable` (an ``OSError``): the checker then gives that file no verdict, never a guess.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
+
+
+class SourceUnreadable(OSError):
+    """The client cannot read this file (missing locally, no permission, a storage error): no verdict for it."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Random access to one file's bytes. ``read`` may return fewer bytes only at the end of the file."""
+
+    name: str
+
+    def size(self) -> int: ...
+
+    def read(self, offset: int, length: int) -> bytes: ...
+
+
+class LocalFile:
+    """A file on this machine's disk, opened per read (no handle is kept open between calls)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self.name = self.path
+
+    def __repr__(self) -> str:
+        return f"LocalFile({self.path!r})"
+
+    def size(self) -> int:
+        try:
+            return os.stat(self.path).st_size
+        except OSError as error:
+            raise SourceUnreadable(f"cannot stat {self.path!r}: {error.strerror or error}") from error
+
+    def read(self, offset: int, length: int) -> bytes:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(offset)
+                return handle.read(length)
+        except OSError as error:
+            raise SourceUnreadable(f"cannot read {self.path!r}: {error.strerror or error}") from error
+
+
+class BytesSource:
+    """Bytes in memory under a name (a file about to be staged, a test's corpus)."""
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name = name
+        self._data = bytes(data)
+
+    def __repr__(self) -> str:
+        return f"BytesSource({self.name!r}, {len(self._data)} bytes)"
+
+    def size(self) -> int:
+        return len(self._data)
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self._data[offset : offset + length]
+
+
+def chunks(source: Source, chunk_size: int = 1 << 20, start: int = 0) -> Iterator[bytes]:
+    """The source's bytes from ``start`` on, in pieces of at most ``chunk_size`` (bounded memory)."""
+    offset = start
+    while True:
+        piece = source.read(offset, chunk_size)
+        if not piece:
+            return
+        yield piece
+        offset += len(piece)
+
+
+class SourceFile:
+    """A read-only binary file object over a :class:`Source` (what pyarrow needs to read a footer with ranges)."""
+
+    def __init__(self, source: Source) -> None:
+        self._source = source
+        self._size = source.size()
+        self._position = 0
+        self.closed = False
+        self.mode = "rb"
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._position, 2: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def read(self, length: int = -1) -> bytes:
+        if length is None or length < 0:
+            length = self._size - self._position
+        data = self._source.read(self._position, length) if length else b""
+        self._position += len(data)
+        return data
+
+    def size(self) -> int:
+        return self._size
+
+    def close(self) -> None:
+        self.closed = True
+
+    def flush(self) -> None:
+        return None
