@@ -235,10 +235,15 @@ def is_value_class(obj: object) -> bool:
     to call with input (``Retry`` and ``BulkImportOption`` are dataclasses too, built from the caller's values)."""
     return (
         isinstance(obj, type)
-        and dataclasses.is_dataclass(obj)
-        and obj.__module__ in ("pymilvus_import._models", "pymilvus_import._plan", "pymilvus_import._storage")
-        and obj is not pi.ObjectStorage  # a configuration value built from the caller's input
+        and not is_error_class(obj)
+        and obj not in INPUT_CLASSES
+        and (dataclasses.is_dataclass(obj) or issubclass(obj, tuple) or obj is pi.Source)
     )
+
+
+#: Classes built from the caller's input (their constructors are operations the contract calls); every other public
+#: dataclass or named tuple is a result type, and ``Source`` is the interface a caller's own file source implements.
+INPUT_CLASSES = frozenset({pi.ImportClient, pi.AsyncImportClient, pi.Retry, pi.BulkImportOption, pi.ObjectStorage})
 
 
 def parameters(function: Callable[..., Any]) -> list[str]:
@@ -370,6 +375,7 @@ def _client_methods(prefix: str, bind: Callable[[str], Callable[[Context], Calla
         ),
         f"{prefix}.wait_for_import": (bind("wait_for_import"), lambda c: {"jobs": c.job_id, **CALL}, None),
         f"{prefix}.server_version": (bind("server_version"), lambda c: dict(CALL), None),
+        f"{prefix}.check_files": (bind("check_files"), lambda c: {"option": c.option, **CALL}, None),
     }
 
 
@@ -424,6 +430,7 @@ SURFACE: dict[str, tuple[Callable[[Context], Callable[..., Any]], Good, Then]] =
         lambda c: {"key": "contract-key"},
         _import_with,
     ),
+    "LocalFile": (lambda c: pi.LocalFile, lambda c: {"path": "/data/rows.json"}, None),
     "ObjectStorage": (
         lambda c: pi.ObjectStorage,
         lambda c: {"url": "s3://bucket/prefix", "endpoint": "http://127.0.0.1:9", "access_key": "a", "secret_key": "b"},
@@ -470,9 +477,9 @@ def _truth_raises(value: object) -> bool:
 
 
 #: Defects the suite finds in modules other branches own (i15-core: ``_tracking.py``, ``_retry.py``,
-#: ``_transport.py``; i16-storage: ``_storage.py``), each reproduced by a strict xfail test in
-#: ``test_contract_api.py``: parameter -> (the defect, which values meet it). The generative tests note these
-#: calls instead of failing on them.
+#: ``_transport.py``; i16-storage: ``_storage.py``; i17-files: ``_files``, ``_filecheck.py``), each reproduced by
+#: a strict xfail test in ``test_contract_api.py``: parameter -> (the defect, which values meet it). The generative
+#: tests note these calls instead of failing on them.
 KNOWN_DEFECTS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "jobs": ("_tracking.job_ids_of iterates jobs unguarded (list(jobs))", lambda value: isinstance(value, BoolRaises)),
     "attempts": ("_retry.Retry puts repr(attempts) in its message", _repr_raises),
@@ -482,6 +489,9 @@ KNOWN_DEFECTS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "endpoint": ("_storage.ObjectStorage reprs endpoint", _repr_raises),
     "region": ("_storage.ObjectStorage keeps region as given (repr)", _repr_raises),
     "virtual_hosted_style": ("_storage.ObjectStorage tests the truth of virtual_hosted_style", _truth_raises),
+    # i17-files (merged at 23:44): LocalFile takes any path unchecked; a callable ``sources`` is called unchecked.
+    "path": ("_files LocalFile(path) is not checked (os.fspath's TypeError, a str subclass kept)", lambda value: True),
+    "sources": ("_filecheck calls a callable sources without checking it takes one argument", callable),
 }
 
 
