@@ -481,9 +481,6 @@ def _truth_raises(value: object) -> bool:
 #: a strict xfail test in ``test_contract_api.py``: parameter -> (the defect, which values meet it). The generative
 #: tests note these calls instead of failing on them.
 KNOWN_DEFECTS: dict[str, tuple[str, Callable[[object], bool]]] = {
-    "jobs": ("_tracking.job_ids_of iterates jobs unguarded (list(jobs))", lambda value: isinstance(value, BoolRaises)),
-    "attempts": ("_retry.Retry puts repr(attempts) in its message", _repr_raises),
-    "interceptors": ("_transport.intercept tests the truth of interceptors (`interceptors or ()`)", _truth_raises),
     # ObjectStorage (_storage.py, just merged from i16-storage): a str subclass kept as given, its repr in messages.
     "url": ("_storage.ObjectStorage reprs url", _repr_raises),
     "endpoint": ("_storage.ObjectStorage reprs endpoint", _repr_raises),

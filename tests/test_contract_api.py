@@ -131,20 +131,17 @@ def test_any_value_for_any_parameter_meets_the_contract(
 # ------------------------------------------------------------------------------------------ known defects
 # Found by the suite in modules of the i15-core restructuring; each is one strict xfail, so
 # the fix shows up as an XPASS to remove it (and its entry in contract.KNOWN_DEFECTS).
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="_tracking.job_ids_of: list(jobs) unguarded")
-def test_known_defect_wait_for_import_jobs_whose_iteration_raises(ctx: Context) -> None:
+def test_wait_for_import_jobs_whose_iteration_raises_is_invalid_input(ctx: Context) -> None:
     with pytest.raises(pi.InvalidInputError):
         ctx.client.wait_for_import(contract.BoolRaises())  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="_retry.Retry: repr(attempts) in the message")
-def test_known_defect_retry_attempts_whose_repr_raises() -> None:
+def test_retry_attempts_whose_repr_raises_is_invalid_input() -> None:
     with pytest.raises(pi.InvalidInputError):
         pi.Retry(attempts=contract.StrRaises())  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="_transport.intercept: `interceptors or ()`")
-def test_known_defect_interceptors_whose_truth_value_raises(ctx: Context) -> None:
+def test_interceptors_whose_truth_value_raises_is_invalid_input(ctx: Context) -> None:
     with pytest.raises(pi.InvalidInputError):
         pi.ImportClient(ctx.server.uri, interceptors=contract.BoolRaises())  # type: ignore[arg-type]
 
