@@ -481,11 +481,6 @@ def _truth_raises(value: object) -> bool:
 #: a strict xfail test in ``test_contract_api.py``: parameter -> (the defect, which values meet it). The generative
 #: tests note these calls instead of failing on them.
 KNOWN_DEFECTS: dict[str, tuple[str, Callable[[object], bool]]] = {
-    # ObjectStorage (_storage.py, just merged from i16-storage): a str subclass kept as given, its repr in messages.
-    "url": ("_storage.ObjectStorage reprs url", _repr_raises),
-    "endpoint": ("_storage.ObjectStorage reprs endpoint", _repr_raises),
-    "region": ("_storage.ObjectStorage keeps region as given (repr)", _repr_raises),
-    "virtual_hosted_style": ("_storage.ObjectStorage tests the truth of virtual_hosted_style", _truth_raises),
     # i17-files (merged at 23:44): LocalFile takes any path unchecked; a callable ``sources`` is called unchecked.
     "path": ("_files LocalFile(path) is not checked (os.fspath's TypeError, a str subclass kept)", lambda value: True),
     "sources": ("_filecheck calls a callable sources without checking it takes one argument", callable),
