@@ -460,31 +460,10 @@ def surface_parameters() -> list[tuple[str, str | None]]:
 
 
 # ------------------------------------------------------------------------------------------ known defects
-def _repr_raises(value: object) -> bool:
-    try:
-        repr(value)
-    except Exception:
-        return True
-    return False
-
-
-def _truth_raises(value: object) -> bool:
-    try:
-        bool(value)
-    except Exception:
-        return True
-    return False
-
-
-#: Defects the suite finds in modules other branches own (i15-core: ``_tracking.py``, ``_retry.py``,
-#: ``_transport.py``; i16-storage: ``_storage.py``; i17-files: ``_files``, ``_filecheck.py``), each reproduced by
-#: a strict xfail test in ``test_contract_api.py``: parameter -> (the defect, which values meet it). The generative
-#: tests note these calls instead of failing on them.
-KNOWN_DEFECTS: dict[str, tuple[str, Callable[[object], bool]]] = {
-    # i17-files (merged at 23:44): LocalFile takes any path unchecked; a callable ``sources`` is called unchecked.
-    "path": ("_files LocalFile(path) is not checked (os.fspath's TypeError, a str subclass kept)", lambda value: True),
-    "sources": ("_filecheck calls a callable sources without checking it takes one argument", callable),
-}
+#: Defects the suite finds in modules another branch is restructuring, each reproduced by a strict xfail test in
+#: ``test_contract_api.py`` until it is fixed: parameter -> (the defect, which values meet it). The generative tests
+#: note these calls instead of failing on them. Empty: the eleven found so far are fixed (issue 18, i18-xfails).
+KNOWN_DEFECTS: dict[str, tuple[str, Callable[[object], bool]]] = {}
 
 
 def known_defect(parameter: str | None, value: object) -> str | None:

@@ -176,14 +176,12 @@ def test_stage_files_with_files_whose_iteration_raises_is_invalid_input() -> Non
         pi.stage_files(pi.ObjectStorage(**_STORAGE), contract.BoolRaises())  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="_files: LocalFile(path) unchecked (os.fspath's TypeError)")
-def test_known_defect_local_file_with_a_path_that_is_not_one() -> None:
+def test_local_file_with_a_path_that_is_not_one_is_invalid_input() -> None:
     with pytest.raises(pi.InvalidInputError):
         pi.LocalFile(None)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="_filecheck: a callable sources is called unchecked")
-def test_known_defect_check_files_with_sources_taking_no_argument(ctx: Context) -> None:
+def test_check_files_with_sources_taking_no_argument_is_invalid_input(ctx: Context) -> None:
     with pytest.raises(pi.InvalidInputError):
         ctx.client.check_files(ctx.option, sources=lambda: None, timeout=10)  # type: ignore[arg-type]
 
