@@ -34,6 +34,7 @@ from ._transport import (
     check_async_channel,
     check_async_interceptors,
     check_sync_channel,
+    check_sync_interceptors,
     dial,
     intercept,
 )
@@ -354,7 +355,8 @@ class ImportClient(_BaseClient):
         if channel is not None:
             self._transport = SyncTransport(check_sync_channel(channel, interceptors), self._session, owned=False)
         else:
-            self._transport = SyncTransport(intercept(dial(grpc, config), interceptors), self._session, owned=True)
+            checked = check_sync_interceptors(interceptors)
+            self._transport = SyncTransport(intercept(dial(grpc, config), checked), self._session, owned=True)
 
     def __enter__(self) -> ImportClient:
         return self
