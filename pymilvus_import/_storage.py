@@ -36,6 +36,9 @@ from ._errors import (
     StagingInterruptedError,
     StorageError,
 )
+from ._inputs import fspath_of, items_of
+from ._secrets import describe, shown
+from ._uri import mask_uri
 
 if TYPE_CHECKING:
     import io
@@ -90,13 +93,31 @@ def _mask(value: str | None) -> str | None:
 
 
 def _mask_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None and parts.username is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    return parts._replace(netloc=f"***@{host}").geturl()
+    """``url`` as shown: the one masking rule for URLs (:func:`_uri.mask_uri`: user info up to the last "@", query
+    values, fragment), so a password holding "/", "?" or "@" is hidden too."""
+    return mask_uri(str.__str__(url))
+
+
+def _check_endpoint(endpoint: str) -> None:
+    """An ``http(s)://HOST[:PORT]`` URL that reads back as written (a "@" outside the user info means a password
+    with an unencoded "/", "?" or "#"; whitespace and control characters are dropped by urlsplit); refused naming
+    only the masked value."""
+    try:
+        parts = urlsplit(endpoint)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # a port that is not a number, or out of range, raises ValueError
+    except ValueError:
+        usable = False
+    else:
+        misread = "@" in parts.path + parts.query + parts.fragment  # or urlsplit drops tabs and newlines:
+        usable = usable and not misread and endpoint.isprintable() and not any(c.isspace() for c in endpoint)
+    if not usable:
+        raise InvalidInputError(
+            f"storage endpoint must be an http:// or https:// URL (percent-encode special characters of a password),"
+            f" got {_mask_url(endpoint)!r}",
+            value=_mask_url(endpoint),
+            field="endpoint",
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -145,16 +166,18 @@ class ObjectStorage:
                 raise InvalidInputError(
                     f"ObjectStorage {name} must be a str, not {type(value).__name__}", value=None, field=name
                 )
+            if value is not None:
+                given[name] = str.__str__(value)  # a plain str: a subclass's own methods never run later
             if value is None and scheme == "s3":
                 given[name] = os.environ.get(_ENV[name]) or None
         if given["endpoint"] is not None:
-            parts = urlsplit(given["endpoint"])
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise InvalidInputError(
-                    f"storage endpoint must be an http:// or https:// URL, got {_mask_url(given['endpoint'])!r}",
-                    value=_mask_url(given["endpoint"]),
-                    field="endpoint",
-                )
+            _check_endpoint(given["endpoint"])
+        if type(virtual_hosted_style) is not bool:
+            raise InvalidInputError(
+                f"ObjectStorage virtual_hosted_style must be True or False, not {type(virtual_hosted_style).__name__}",
+                value=describe(virtual_hosted_style),
+                field="virtual_hosted_style",
+            )
         if (given["access_key"] is None) != (given["secret_key"] is None):
             missing = "secret_key (AWS_SECRET_ACCESS_KEY)" if given["secret_key"] is None else "access_key"
             raise InvalidInputError(
@@ -162,10 +185,10 @@ class ObjectStorage:
                 value=None,
                 field=missing.split(" ")[0],
             )
-        object.__setattr__(self, "url", url)
+        object.__setattr__(self, "url", str.__str__(url))
         for name, value in given.items():
             object.__setattr__(self, name, value)
-        object.__setattr__(self, "virtual_hosted_style", bool(virtual_hosted_style))
+        object.__setattr__(self, "virtual_hosted_style", virtual_hosted_style)
         object.__setattr__(self, "scheme", scheme)
         object.__setattr__(self, "bucket", bucket)
         object.__setattr__(self, "prefix", prefix)
@@ -247,7 +270,15 @@ def _rebuild_storage(url: str, settings: dict[str, Any]) -> ObjectStorage:
 def _parse_url(url: object) -> tuple[str, str, str]:
     if not isinstance(url, str):
         raise InvalidInputError(f"storage url must be a str like 's3://bucket/prefix', not {type(url).__name__}")
-    parts = urlsplit(url)
+    url = str.__str__(url)  # a plain str: a subclass's own methods never run
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise InvalidInputError(
+            f"storage url must look like 's3://BUCKET/PREFIX', got {_mask_url(url)!r}",
+            value=_mask_url(url),
+            field="url",
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES or not parts.netloc or parts.query or parts.fragment:
         raise InvalidInputError(
@@ -507,16 +538,25 @@ def _check_groups(files: object) -> list[list[str]]:
             "files must be a list of file groups, e.g. [['rows.json'], ['id.npy', 'vec.npy']]", value=files
         )
     groups: list[list[str]] = []
-    for group in files:
+    for group in items_of(files, "files", "files"):
         if isinstance(group, (str, bytes, os.PathLike)) or not isinstance(group, Iterable):
             raise InvalidInputError(
-                f"each file group must be a list of paths, got {group!r}: wrap it as [{group!r}]", value=group
+                f"each file group must be a list of paths, got {shown(group)}: wrap it as [{shown(group)}]",
+                value=group,
+                field="files",
             )
         paths = []
-        for path in group:
+        for path in items_of(group, "a file group", "files"):
             if not isinstance(path, (str, os.PathLike)):
-                raise InvalidInputError(f"a file path must be a str or os.PathLike, got {path!r}", value=path)
-            paths.append(os.fspath(path))
+                raise InvalidInputError(
+                    f"a file path must be a str or os.PathLike, got {shown(path)}", value=path, field="files"
+                )
+            text = str.__str__(path) if isinstance(path, str) else fspath_of(path, "a file path", "files")
+            if not isinstance(text, str):
+                raise InvalidInputError(
+                    f"a file path must be text, got {type(text).__name__} from __fspath__", value=None, field="files"
+                )
+            paths.append(text)
         if not paths:
             raise InvalidInputError("a file group is empty", value=[])
         groups.append(paths)
@@ -640,6 +680,25 @@ def _exact_key(key: str) -> bool:
     return bool(key) and not key.startswith("/") and not key.endswith("/") and "//" not in key
 
 
+def _check_keys(storage: object, keys: object) -> list[str]:
+    """What :func:`verify_keys` takes, checked before any request: an ObjectStorage and an iterable of str keys."""
+    if not isinstance(storage, ObjectStorage):
+        raise InvalidInputError(f"storage must be an ObjectStorage, not {type(storage).__name__}", value=None)
+    if isinstance(keys, (str, bytes, bytearray)) or not isinstance(keys, Iterable):
+        raise InvalidInputError(
+            f"keys must be a list of object keys (str), got {type(keys).__name__} {shown(keys)}",
+            value=keys,
+            field="keys",
+        )
+    items = items_of(keys, "keys", "keys")
+    for key in items:
+        if not isinstance(key, str):
+            raise InvalidInputError(
+                f"each key must be a str, got {type(key).__name__} {shown(key)}", value=key, field="keys"
+            )
+    return [str.__str__(key) for key in items]
+
+
 def _check_key(storage: ObjectStorage, store: Any, key: str) -> KeyCheck:
     answer = _head(storage, store, key)
     if isinstance(answer, KeyCheck):
@@ -658,7 +717,7 @@ def verify_keys(storage: ObjectStorage, keys: Iterable[str]) -> tuple[KeyCheck, 
     with a hint for those that are local files), :class:`EmptyObjectError` when some hold 0 bytes. Keys the
     credentials cannot read (401/403), or that the storage did not answer, are ``unverified`` — never a refusal.
     Returns one :class:`KeyCheck` per distinct key, in order."""
-    unique = list(dict.fromkeys(keys))
+    unique = list(dict.fromkeys(_check_keys(storage, keys)))
     store = _store(storage)
     with concurrent.futures.ThreadPoolExecutor(min(HEADS_IN_FLIGHT, max(1, len(unique)))) as pool:
         checks = tuple(pool.map(lambda k: _check_key(storage, store, k), unique))
@@ -930,7 +989,7 @@ async def verify_keys_async(storage: ObjectStorage, keys: Iterable[str]) -> tupl
     """:func:`verify_keys` for asyncio (in a worker thread)."""
     import asyncio
 
-    return await asyncio.to_thread(verify_keys, storage, list(keys))
+    return await asyncio.to_thread(verify_keys, storage, _check_keys(storage, keys))
 
 
 # -- files of an import: what bulk_import(..., storage=, upload=) does before the first Import -----------------------
