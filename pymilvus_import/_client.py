@@ -319,9 +319,11 @@ class _staged_keys_on_errors:
 
 
 def _with_storage(result: BulkImportResponse | ImportPlan, prepared: PreparedFiles) -> BulkImportResponse | ImportPlan:
-    """A dry run's plan also shows the storage side: keys, what would be uploaded, what was verified."""
+    """The response says which keys were imported and staged; a dry run's plan also shows the storage side: keys,
+    what would be uploaded, what was verified."""
     if isinstance(result, BulkImportResponse):
-        return result
+        data = dataclasses.replace(result.data, files=prepared.groups, staged_keys=prepared.staged_keys)
+        return dataclasses.replace(result, data=data)
     from ._storage import StorageImportPlan
 
     fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}

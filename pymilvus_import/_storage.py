@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from ._errors import (
+    EmptyObjectError,
     InvalidInputError,
     MilvusImportError,
     ObjectNotFoundError,
@@ -48,7 +49,9 @@ __all__ = [
     "ObjectStorage",
     "StagedFiles",
     "StagingProgress",
+    "key_check",
     "key_verdicts",
+    "unchanged",
     "normalize_key",
     "plan_uploads",
     "stage_files",
@@ -370,11 +373,22 @@ def staged_key(prefix: str, digest: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class LocalFile:
-    """A local file to stage: its path, size and content digest (hex SHA-256)."""
+    """A local file to stage: its path, size and content digest (hex SHA-256), and its modification time
+    (``os.stat``'s ``st_mtime_ns``, None when not known) when it was looked at, to see a change before it is sent."""
 
     path: str
     size: int
     digest: str
+    mtime_ns: int | None = None
+
+
+def unchanged(planned: LocalFile, size: int, mtime_ns: int, sent_digest: str | None) -> bool:
+    """Pure: whether the file sent is still the one planned. ``size``/``mtime_ns`` are a stat after the upload;
+    ``sent_digest`` the SHA-256 of the bytes sent (None when they were not all hashed). A file that changed between
+    hashing and upload would put other content under its digest's key."""
+    if sent_digest is not None and sent_digest != planned.digest:
+        return False
+    return size == planned.size and (planned.mtime_ns is None or mtime_ns == planned.mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -452,26 +466,53 @@ class StagingProgress:
 
 @dataclass(frozen=True)
 class KeyCheck:
-    """The verdict on one key: ``present``, ``missing``, or ``unverified`` (the storage credentials could not tell,
-    e.g. 401/403: Milvus has its own credentials, so this is no verdict); ``reason`` says why when not present."""
+    """The verdict on one key: ``present``, ``missing``, ``empty`` (the object is 0 bytes, which Milvus fails), or
+    ``unverified`` (the storage credentials could not tell, e.g. 401/403: Milvus has its own credentials, so this is
+    no verdict); ``reason`` says why when not present."""
 
     key: str
-    outcome: Literal["present", "missing", "unverified"]
+    outcome: Literal["present", "missing", "empty", "unverified"]
     reason: str = ""
+
+
+def key_check(key: str, size: int | None) -> KeyCheck:
+    """Pure: the verdict on ``key`` from what a HEAD said (``size`` None: no such object). Milvus stats the key
+    first and fails a job for a missing key ("The specified key does not exist") and, on 2.3, for a 0-byte object
+    ("the file '...' size is zero"; 2.4+ fails it with the format's end-of-file error)."""
+    if size is None:
+        return KeyCheck(key, "missing", "no such key")
+    if size == 0:
+        return KeyCheck(key, "empty", "the object is 0 bytes")
+    return KeyCheck(key, "present")
+
+
+def _shown(keys: Sequence[str]) -> str:
+    return ", ".join(repr(k) for k in keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
 
 
 def key_verdicts(storage: ObjectStorage, checks: Sequence[KeyCheck], *, is_local_file: Callable[[str], bool]) -> None:
     """Pure: raise :class:`ObjectNotFoundError` naming every missing key (with a hint for keys that are files on
-    this machine); ``unverified`` keys are not a verdict."""
+    this machine, and naming the empty ones too), else :class:`EmptyObjectError` naming every key whose object is
+    0 bytes; ``unverified`` keys are not a verdict."""
     missing = [c.key for c in checks if c.outcome == "missing"]
+    empty = [c.key for c in checks if c.outcome == "empty"]
     if not missing:
+        if empty:
+            raise EmptyObjectError(
+                f"{len(empty)} file key(s) in Milvus's bucket {storage.bucket!r} hold an empty (0-byte) object: "
+                f"{_shown(empty)}; Milvus fails such a job ('the file ... size is zero'): write the file's content "
+                f"there (or stage the local file) and pass that key",
+                keys=empty,
+                bucket=storage.bucket,
+            )
         return
     local = [k for k in missing if is_local_file(k)]
-    shown = ", ".join(repr(k) for k in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     message = (
-        f"{len(missing)} file key(s) not found in Milvus's bucket {storage.bucket!r}: {shown}; Milvus imports object "
-        f"keys of its own bucket, and the job would fail with 'The specified key does not exist'"
+        f"{len(missing)} file key(s) not found in Milvus's bucket {storage.bucket!r}: {_shown(missing)}; Milvus "
+        f"imports object keys of its own bucket, and the job would fail with 'The specified key does not exist'"
     )
+    if empty:
+        message += f"; also empty (0-byte) objects, which Milvus fails: {_shown(empty)}"
     if local:
         message += (
             f". {', '.join(repr(k) for k in local[:3])} {'is a file' if len(local) == 1 else 'are files'} on this "
@@ -524,7 +565,7 @@ def _check_groups(files: object) -> list[list[str]]:
     return groups
 
 
-def _stat_local(path: str) -> int:
+def _stat_local(path: str) -> os.stat_result:
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -537,7 +578,7 @@ def _stat_local(path: str) -> int:
             value=path,
             field="files",
         )
-    return info.st_size
+    return info
 
 
 def _digest(path: str, cancel: threading.Event) -> str:
@@ -662,12 +703,10 @@ def _check_key(storage: ObjectStorage, store: Any, key: str) -> KeyCheck:
     answer = _head(storage, store, key)
     if isinstance(answer, KeyCheck):
         return answer
-    if answer is None:
-        if not _exact_key(key) and not _local_file(key):
-            # What was asked is not exactly what Milvus will ask for: no verdict on a guess.
-            return KeyCheck(key, "unverified", "the key has a leading/trailing '/' or an empty segment")
-        return KeyCheck(key, "missing", "no such key")
-    return KeyCheck(key, "present")
+    if answer is None and not _exact_key(key) and not _local_file(key):
+        # What was asked is not exactly what Milvus will ask for: no verdict on a guess.
+        return KeyCheck(key, "unverified", "the key has a leading/trailing '/' or an empty segment")
+    return key_check(key, None if answer is None else answer.size)
 
 
 # -- the effects: verification -------------------------------------------------------------------------------------
@@ -675,8 +714,9 @@ def _check_key(storage: ObjectStorage, store: Any, key: str) -> KeyCheck:
 
 def verify_keys(storage: ObjectStorage, keys: Iterable[str]) -> tuple[KeyCheck, ...]:
     """HEAD every key in parallel; raise :class:`ObjectNotFoundError` when some are not in the bucket (naming them,
-    with a hint for those that are local files). Keys the credentials cannot read (401/403), or that the storage did
-    not answer, are ``unverified`` — never a refusal. Returns one :class:`KeyCheck` per distinct key, in order."""
+    with a hint for those that are local files), :class:`EmptyObjectError` when some hold 0 bytes. Keys the
+    credentials cannot read (401/403), or that the storage did not answer, are ``unverified`` — never a refusal.
+    Returns one :class:`KeyCheck` per distinct key, in order."""
     unique = list(dict.fromkeys(_check_keys(storage, keys)))
     store = _store(storage)
     with concurrent.futures.ThreadPoolExecutor(min(HEADS_IN_FLIGHT, max(1, len(unique)))) as pool:
@@ -708,14 +748,25 @@ class _Progress:
 
 
 class _Reader:
-    """A file as the library reads it for a multipart upload: counts bytes, stops when the call is cancelled, and
-    keeps the exception that stopped it (the library wraps it in an OSError)."""
+    """A file as the library reads it for a multipart upload: counts bytes, hashes them as they go (the library
+    reads in order; any other order leaves :attr:`digest` None), stops when the call is cancelled, and keeps the
+    exception that stopped it (the library wraps it in an OSError)."""
 
     def __init__(self, path: str, progress: _Progress, cancel: threading.Event) -> None:
         self._file: io.BufferedReader = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._progress = progress
         self._cancel = cancel
+        self._sha = hashlib.sha256()
+        self._hashed = 0  # bytes hashed, from the start, in order
+        self._in_order = True
         self.error: BaseException | None = None
+
+    @property
+    def digest(self) -> str | None:
+        """SHA-256 of the bytes read, when they were read in order up to the end of the file; else None."""
+        if not self._in_order or self._hashed != os.fstat(self._file.fileno()).st_size:
+            return None
+        return self._sha.hexdigest()
 
     def readable(self) -> bool:
         return True
@@ -733,7 +784,13 @@ class _Reader:
         try:
             if self._cancel.is_set():
                 raise _Cancelled
+            at = self._file.tell()
             data = self._file.read(size)
+            if at == self._hashed:
+                self._sha.update(data)
+                self._hashed += len(data)
+            elif at + len(data) > self._hashed:
+                self._in_order = False  # bytes past what was hashed, out of order: no digest of what was sent
             self._progress.add(len(data))  # an on_progress that raises stops the upload with its own error
         except BaseException as exc:  # KeyboardInterrupt included: remembered, then re-raised by the caller
             self.error = exc
@@ -773,9 +830,31 @@ def _upload(
             bucket=storage.bucket,
             key=key,
         ) from None
+    else:
+        sent_digest = reader.digest
     finally:
         reader.close()
+    after = os.stat(local.path)
+    if not unchanged(local, after.st_size, after.st_mtime_ns, sent_digest):
+        _remove_changed(storage, store, key, local)
     progress.add(file_done=True)
+
+
+def _remove_changed(storage: ObjectStorage, store: Any, key: str, local: LocalFile) -> None:
+    """The file changed while it was staged: the object under its (stale) digest key is deleted, then
+    :class:`StorageError` names the file."""
+    where = f"{storage.scheme}://{storage.bucket}/{key}"
+    try:
+        _obstore().delete(store, key)
+        left = f"the object written to {where} was deleted"
+    except Exception as exc:
+        left = f"deleting the object written to {where} failed ({storage._scrub(_first_line(exc))}): delete it"
+    raise StorageError(
+        f"{local.path!r} changed while it was staged (between hashing and the end of its upload), so its content "
+        f"no longer matches the digest in its key; {left}. Stage it again once it is no longer being written",
+        bucket=storage.bucket,
+        key=key,
+    )
 
 
 def stage_files(
@@ -816,7 +895,7 @@ def _stage(
         )
     groups = _check_groups(files)
     paths = list(dict.fromkeys(p for g in groups for p in g))
-    sizes = {p: _stat_local(p) for p in paths}
+    stats = {p: _stat_local(p) for p in paths}
     done: list[str] = []  # keys in the bucket so far (uploaded or found), for errors
     uploaded: list[str] = []
     store = _store(storage)
@@ -825,7 +904,7 @@ def _stage(
         known = digests or {}
         todo = [p for p in paths if p not in known]
         found = dict(zip(todo, pool.map(lambda p: _digest(p, cancel), todo), strict=True))
-        local = [LocalFile(p, sizes[p], known.get(p) or found[p]) for p in paths]
+        local = [LocalFile(p, stats[p].st_size, known.get(p) or found[p], stats[p].st_mtime_ns) for p in paths]
         candidate_keys = [staged_key(storage.prefix, f.digest, Path(f.path).name) for f in local]
         heads = dict(zip(candidate_keys, pool.map(lambda k: _head(storage, store, k), candidate_keys), strict=True))
         remote = {k: v for k, v in heads.items() if isinstance(v, RemoteObject)}
