@@ -26,7 +26,9 @@
         ├── AuthenticationError          UNAUTHENTICATED: missing or wrong token / user / password
         ├── PermissionDeniedError        PERMISSION_DENIED: authenticated, but not allowed
         ├── ServerInvalidArgumentError   INVALID_ARGUMENT: the *server* rejected the request's form
-        ├── RateLimitedError             RESOURCE_EXHAUSTED: rate limit or quota; safe to retry later
+        ├── RateLimitedError             RESOURCE_EXHAUSTED: rate limit or quota; safe to retry later (but
+        │                                a message over gRPC's size limit, "... larger than max", is a bare
+        │                                TransportError: asking again cannot help)
         └── (TransportError itself)      every other status, told apart by ``.code``: CANCELLED (the server or the
                                          connection went away mid-call; a wait rides it out like UNAVAILABLE),
                                          UNIMPLEMENTED (the server has no such RPC: the preflight gives no verdict),
@@ -355,6 +357,14 @@ TRANSIENT_GRPC_STATUS = frozenset({"UNAVAILABLE", "CANCELLED", "DEADLINE_EXCEEDE
 
 _TLS_MARKERS = ("CERTIFICATE_VERIFY_FAILED", "Hostname Verification", "TSI_", "SSL", "handshake")
 
+#: gRPC's own RESOURCE_EXHAUSTED for a message over the channel's size limit ("Received message larger than max
+#: (N vs. M)", "Sent message larger than max"): not a rate limit, and never transient.
+_MESSAGE_SIZE_MARKER = "larger than max"
+
+
+def _is_message_size_limit(code_name: str, details: str) -> bool:
+    return code_name == "RESOURCE_EXHAUSTED" and _MESSAGE_SIZE_MARKER in details.lower()
+
 
 def from_grpc_error(error: grpc.RpcError, *, target: str, method: str) -> TransportError:
     """Map a ``grpc.RpcError`` to the exception class for its status code (``target`` must be masked already).
@@ -368,6 +378,12 @@ def from_grpc_error(error: grpc.RpcError, *, target: str, method: str) -> Transp
     message = f"{short} to {target} failed with {code_name}: {details or 'no details'}"
     if code == grpc.StatusCode.UNAVAILABLE and any(m in details for m in _TLS_MARKERS):
         message += " (TLS handshake failed: check ca_cert, client_cert/client_key for mutual TLS, and server_name)"
+    if _is_message_size_limit(code_name, details):
+        cls = TransportError
+        message += (
+            " (a message-size limit, not a rate limit: asking again will not help; raise"
+            " grpc.max_receive_message_length / grpc.max_send_message_length in channel_options)"
+        )
     exc = cls(message, code=code, details=details, target=target, method=method)
     exc.__cause__ = error
     return exc
@@ -395,7 +411,8 @@ def is_transient(error: MilvusImportError) -> bool:
     if isinstance(error, (ServerUnavailableError, DeadlineExceededError, RateLimitedError)):
         return True
     if isinstance(error, TransportError):
-        return status_name(error) in TRANSIENT_GRPC_STATUS
+        name = status_name(error)
+        return name in TRANSIENT_GRPC_STATUS and not _is_message_size_limit(name or "", error.details or "")
     return isinstance(error, ServerError) and error.retriable
 
 
