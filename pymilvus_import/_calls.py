@@ -15,6 +15,7 @@ import grpc
 
 from ._errors import InvalidInputError
 from ._identity import Identity as Identity  # importable from here too, as before
+from ._inputs import items_of
 from ._secrets import is_secret_name, mask_pair, shown
 
 Metadata = tuple[tuple[str, "str | bytes"], ...]
@@ -96,7 +97,7 @@ def _check_metadata(metadata: object) -> Metadata:
             field="metadata",
         )
     pairs: list[tuple[str, str | bytes]] = []
-    for entry in metadata:
+    for entry in items_of(metadata, "metadata", "metadata"):
         if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)):
             shown_entry = _shown_entry(entry)
             raise InvalidInputError(

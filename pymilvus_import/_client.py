@@ -214,7 +214,7 @@ class _BaseClient:
         check_is_option(option)
         chosen = _check_storage(storage) if storage is not None else self._storage
         if not isinstance(upload, bool):
-            raise InvalidInputError(f"upload must be True or False, got {upload!r}", value=upload, field="upload")
+            raise InvalidInputError(f"upload must be True or False, got {shown(upload)}", value=upload, field="upload")
         if upload and chosen is None:
             raise InvalidInputError(
                 "upload=True needs the bucket Milvus reads: pass storage=ObjectStorage('s3://BUCKET/PREFIX', ...) "
@@ -254,6 +254,13 @@ class _BaseClient:
                 value=type(on_progress).__name__,
                 field="on_progress",
             )
+        if on_progress is not None and not _takes_one_argument(on_progress):
+            raise InvalidInputError(
+                f"on_progress must take one argument (the ImportProgress of a job that moved), got "
+                f"{getattr(on_progress, '__qualname__', type(on_progress).__name__)}{_signature_text(on_progress)}",
+                value=type(on_progress).__name__,
+                field="on_progress",
+            )
         if not awaitable_callbacks and _is_async_callable(on_progress):
             raise InvalidInputError(
                 "on_progress is an async function, which ImportClient cannot await: pass a plain function, or use "
@@ -270,6 +277,27 @@ class _BaseClient:
             poll_max=poll_max,
             on_progress=on_progress,
         )
+
+
+def _takes_one_argument(function: Callable[..., object]) -> bool:
+    """Whether ``function`` can be called with one positional argument (True when its signature cannot be read:
+    a builtin, an extension type)."""
+    try:
+        signature = inspect.signature(function)
+    except Exception:
+        return True
+    try:
+        signature.bind(None)
+    except TypeError:
+        return False
+    return True
+
+
+def _signature_text(function: Callable[..., object]) -> str:
+    try:
+        return str(inspect.signature(function))
+    except Exception:
+        return ""
 
 
 def _check_storage(storage: object) -> ObjectStorage | None:

@@ -12,6 +12,7 @@ import grpc
 
 from ._errors import InvalidInputError
 from ._identity import Identity, uses_env_token
+from ._inputs import fspath_of, items_of
 from ._names import check_milvus_name
 from ._secrets import shown
 from ._uri import CREDENTIALS_HINT, Target, check_credential, is_header_safe, parse_uri
@@ -34,7 +35,6 @@ USER_CHANNEL = "<user-supplied channel>"
 _PEM_MARKER = "-----BEGIN"
 # A long run of base64 characters is key material pasted as text, not a file name: never echo it.
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{40,}")
-_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 _PEM_TEXT_HINT = "looks like PEM text: pass it as bytes or a file path"
 
 
@@ -61,12 +61,7 @@ def _read_pem(source: PemSource | None, what: str) -> bytes | None:
             value=type(source).__name__,
             field=what,
         )
-    try:
-        name = os.fspath(source)
-    except TypeError:
-        raise InvalidInputError(
-            f"{what}: the path object's __fspath__ returned neither str nor bytes", value="***", field=what
-        ) from None
+    name = fspath_of(source, what, what) if isinstance(source, os.PathLike) else str.__str__(source)
     if isinstance(name, bytes):
         name = os.fsdecode(name)
     if _PEM_MARKER in name:
@@ -84,6 +79,8 @@ def _read_pem(source: PemSource | None, what: str) -> bytes | None:
         unreadable = None
     except OSError as exc:
         unreadable = exc.strerror or type(exc).__name__
+    except UnicodeError:  # a lone surrogate: no file system name can hold it
+        unreadable = "the path cannot be encoded as a file name"
     if unreadable is not None:
         # Raised outside the except block: the OSError (kept as __context__ otherwise) names the file, which for
         # key text pasted as a path is the key itself.
@@ -98,28 +95,32 @@ def _read_pem(source: PemSource | None, what: str) -> bytes | None:
 
 
 def _shown_pem_path(name: str, what: str) -> str:
-    """How the path of a PEM file is named in a message. The private key's is shown only when it cannot be key text
-    pasted by mistake: key text is base64 (letters, digits, '+', '/', '='), so a path with a '.' (``client.key``)
-    or other characters is shown, anything else is not."""
-    if what == "client_key" and set(name) <= _BASE64_CHARS:
+    """How the path of a PEM file (``ca_cert``, ``client_cert``, ``client_key``: key text may be pasted into any of
+    them by mistake) is named in a message: only when it cannot be key text. Key text is base64 (letters, digits,
+    '+', '/', '='), maybe padded or garbled, never with a '.': a name with a '.' (``client.key``, ``./ca.pem``) and
+    no white space is shown, anything else is not."""
+    if "." not in name or any(ch.isspace() for ch in name):
         return "(name not shown: it may be key text)"
     return repr(name)
 
 
-def _check_optional_text(value: object, what: str, *, header: bool = False) -> None:
-    """``value`` is None or a non-blank string; a ``header`` value must also be printable ASCII."""
+def _check_optional_text(value: object, what: str, *, header: bool = False) -> str | None:
+    """``value`` is None or a non-blank string (returned as a plain ``str``); a ``header`` value must also be
+    printable ASCII."""
     if value is None:
-        return
+        return None
     if not isinstance(value, str):
         raise InvalidInputError(
             f"{what} must be a string, got {type(value).__name__} {shown(value)}", value=value, field=what
         )
+    value = str.__str__(value)
     if not value.strip():
         raise InvalidInputError(f"{what} must be a non-empty string, got {value!r}", value=value, field=what)
     if header and not is_header_safe(value):
         raise InvalidInputError(
             f"{what} {value!r} must be printable ASCII (it travels in a gRPC header)", value=value, field=what
         )
+    return value
 
 
 def check_credentials(token: object, user: object, password: object) -> None:
@@ -173,13 +174,15 @@ class ConnectionConfig:
         self.identity = identity
 
 
-def check_identity_inputs(*, token: object, user: object, password: object, db_name: object) -> None:
+def check_identity_inputs(*, token: object, user: object, password: object, db_name: object) -> str | None:
     """The checks ``resolve`` makes on credentials and the database name, for a client over a user's channel too
-    (which never calls ``resolve``): typed, encodable, non-empty; ``db_name`` printable ASCII (a gRPC header)."""
+    (which never calls ``resolve``): typed, encodable, non-empty; ``db_name`` printable ASCII (a gRPC header).
+    Returns ``db_name`` as a plain ``str``."""
     check_credentials(token, user, password)
-    _check_optional_text(db_name, "db_name", header=True)
-    if isinstance(db_name, str):
-        check_milvus_name(db_name, "database name")
+    checked = _check_optional_text(db_name, "db_name", header=True)
+    if checked is not None:
+        check_milvus_name(checked, "database name")
+    return checked
 
 
 def resolve(
@@ -253,7 +256,7 @@ def _identity_of(
     target: Target, *, token: str | None, user: str | None, password: str | None, db_name: str | None
 ) -> Identity:
     """The client's sources of credentials and database, each checked (``MILVUS_TOKEN`` read when it can matter)."""
-    check_identity_inputs(token=token, user=user, password=password, db_name=db_name)
+    db_name = check_identity_inputs(token=token, user=user, password=password, db_name=db_name)
     env_token = None
     if uses_env_token(token=token, user=user, uri=target):
         env_token = os.environ.get("MILVUS_TOKEN") or None
@@ -284,7 +287,7 @@ def _tls(
     server_name: str | None,
 ) -> TLSConfig | None:
     """TLS material when TLS is on: for an ``https``/``grpcs`` URI, ``secure=True``, or any TLS argument."""
-    _check_optional_text(server_name, "server_name", header=True)
+    server_name = _check_optional_text(server_name, "server_name", header=True)
     if secure is not None and not isinstance(secure, bool):
         raise InvalidInputError(
             f"secure must be True, False or None, got {type(secure).__name__} {shown(secure)}",
@@ -330,7 +333,8 @@ def _channel_options(channel_options: object, tls: TLSConfig | None) -> tuple[tu
             value=type(channel_options).__name__,
             field="channel_options",
         )
-    for entry in channel_options or ():
+    entries = [] if channel_options is None else items_of(channel_options, "channel_options", "channel_options")
+    for entry in entries:
         if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)):
             raise InvalidInputError(
                 f"channel_options entries must be (name, value) tuples, got {shown(entry)}",

@@ -32,6 +32,7 @@ from ._files.source import Source
 from ._identity import Identity
 from ._import_flow import _version_for_verdicts, import_context
 from ._options import BulkImportOption
+from ._secrets import shown
 from ._session import Session
 from ._versions import parse_version
 
@@ -75,7 +76,7 @@ def check_validate(validate: object) -> str | None:
     if isinstance(validate, str) and validate in VALIDATE_MODES:
         return validate
     raise InvalidInputError(
-        f"validate must be one of {', '.join(map(repr, VALIDATE_MODES))} (or True/False), got {validate!r}",
+        f"validate must be one of {', '.join(map(repr, VALIDATE_MODES))} (or True/False), got {shown(validate)}",
         value=validate,
         field="validate",
     )
@@ -142,7 +143,7 @@ def access_for(
         )
     if read_local_files is not None and not isinstance(read_local_files, bool):
         raise InvalidInputError(
-            f"read_local_files must be True, False or None, got {read_local_files!r}",
+            f"read_local_files must be True, False or None, got {shown(read_local_files)}",
             value=read_local_files,
             field="read_local_files",
         )

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ._errors import InvalidInputError
+from ._inputs import fspath_of, items_of
 from ._names import check_milvus_name
 from ._secrets import describe, is_secret_name, mask_pairs, masked_value, shown
 from ._uri import CREDENTIALS_HINT, check_credential, is_header_safe, mask_uri, parse_uri
@@ -56,6 +57,7 @@ def check_name(value: object, what: str, *, required: bool, header: bool = False
         raise InvalidInputError(
             f"{what} must be a string, got {type(value).__name__} {shown(value)}", value=value, field=what
         )
+    value = str.__str__(value)  # a str subclass (a StrEnum member, ...) kept and shown as the plain text
     problem = _utf8_problem(value)
     if problem:
         raise InvalidInputError(f"{what} {value!a} {problem}", value=value, field=what)
@@ -81,10 +83,10 @@ def check_name(value: object, what: str, *, required: bool, header: bool = False
 def _as_path(path: object) -> object:
     """``os.PathLike`` and ``bytes`` paths as ``str`` (bytes decoded like the OS does); anything else unchanged."""
     if isinstance(path, os.PathLike):
-        path = os.fspath(path)
+        path = fspath_of(path, "a path in files", "files")
     if isinstance(path, (bytes, bytearray)):
         return os.fsdecode(bytes(path))
-    return path
+    return str.__str__(path) if isinstance(path, str) else path
 
 
 def _is_single_path(value: object) -> bool:
@@ -115,7 +117,7 @@ def normalize_files(files: object) -> tuple[tuple[str, ...], ...]:
             value=files,
             field="files",
         )
-    groups = list(files)
+    groups = items_of(files, "files", "files")
     if not groups:
         raise InvalidInputError(
             "files is empty: pass at least one file group, e.g. [['/data/rows.json']]", value=files, field="files"
@@ -144,7 +146,7 @@ def normalize_files(files: object) -> tuple[tuple[str, ...], ...]:
                 value=group,
                 field="files",
             )
-        paths = [_as_path(p) for p in group]
+        paths = [_as_path(p) for p in items_of(group, f"file group {index}", "files")]
         if not paths:
             raise InvalidInputError(f"file group {index} is empty: {shown(group)}", value=group, field="files")
         for path in paths:
@@ -244,6 +246,7 @@ def check_option(key: object, value: object) -> tuple[str, str]:
         raise InvalidInputError(
             f"option keys must be strings, got {type(key).__name__} {shown(key)}", value=key, field="options"
         )
+    key = str.__str__(key)
     if not key.strip():
         raise InvalidInputError(f"option key must not be empty, got {key!r}", value=key, field="options")
     problem = _utf8_problem(key)
@@ -256,7 +259,9 @@ def check_option(key: object, value: object) -> tuple[str, str]:
             field="options",
         )
     secret = is_secret_name(key)
-    if not isinstance(value, str):
+    if isinstance(value, str):
+        value = str.__str__(value)
+    else:
         hint = "" if secret else _string_hint(value)
         raise InvalidInputError(
             f"option {key!r} needs a string value, got {type(value).__name__} "
@@ -320,6 +325,7 @@ def check_idempotency_key(key: object) -> str:
             value=key,
             field="idempotency_key",
         )
+    key = str.__str__(key)
     if not key or not _is_printable_ascii(key) or len(key) > MAX_IDEMPOTENCY_KEY:
         raise InvalidInputError(
             f"idempotency key must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters, got {key!r}",
@@ -337,7 +343,7 @@ def check_api_key(api_key: object) -> str:
             field="api_key",
         )
     check_credential(api_key, "API key")
-    return api_key
+    return str.__str__(api_key)
 
 
 @dataclass(frozen=True)
@@ -346,6 +352,11 @@ class BulkImportOption:
 
     Build it with :func:`new_bulk_import_option`; every ``with_*`` method returns a *new* option (the original is
     unchanged), so chain the calls or keep the result. ``repr`` masks the API key and secret option values.
+
+    Every field is checked when the option is built, also when built with this constructor or
+    ``dataclasses.replace`` (``files`` may then be any list of lists of paths: it is frozen into tuples); what needs
+    the whole option (a backup import's partition, start_ts <= end_ts, ...) is checked by :meth:`validate`, which
+    ``bulk_import`` runs before any RPC. Raises :class:`InvalidInputError`.
     """
 
     uri: str
@@ -356,6 +367,9 @@ class BulkImportOption:
     options: tuple[tuple[str, str], ...] = ()
     api_key: str | None = field(default=None, repr=False)
     idempotency_key: str | None = None
+
+    def __post_init__(self) -> None:
+        self._check_fields()
 
     def __repr__(self) -> str:
         return (
@@ -417,10 +431,8 @@ class BulkImportOption:
     def validate(self) -> None:
         """The checks that need the whole option (done by ``bulk_import`` before any RPC).
 
-        The builders check each value as it is given; these checks are repeated here for an option made with the
-        dataclass constructor or ``dataclasses.replace``, so nothing that cannot be encoded reaches the first RPC.
+        Each field was checked when the option was built (an option is immutable, so it still holds).
         """
-        self._check_fields()
         values = dict(self.options)
         if self.is_backup:
             if not self.partition_name:
@@ -462,20 +474,17 @@ class BulkImportOption:
             )
 
     def _check_fields(self) -> None:
-        if not isinstance(self.uri, str):
-            parse_uri(self.uri)  # raises, naming the URI with its credentials masked
-        check_name(self.collection_name, "collection name", required=True)
-        check_name(self.partition_name, "partition name", required=False)
+        # Each field is kept as the checked value (plain str, files frozen into tuples): set once, here, on a
+        # frozen dataclass.
+        def keep(name: str, value: object) -> None:
+            object.__setattr__(self, name, value)
+
+        keep("uri", _check_uri(self.uri))
+        keep("collection_name", check_name(self.collection_name, "collection name", required=True))
+        keep("files", normalize_files(self.files))
+        keep("partition_name", check_name(self.partition_name, "partition name", required=False))
         if self.db_name is not None:
-            check_name(self.db_name, "database name", required=True, header=True)
-        if not isinstance(self.files, tuple) or not all(isinstance(g, tuple) for g in self.files):
-            raise InvalidInputError(
-                "BulkImportOption.files must be a tuple of tuples of paths; build the option with "
-                "new_bulk_import_option(...)",
-                value=self.files,
-                field="files",
-            )
-        normalize_files(self.files)
+            keep("db_name", check_name(self.db_name, "database name", required=True, header=True))
         if not isinstance(self.options, tuple):
             raise InvalidInputError(
                 "BulkImportOption.options must be a tuple of (key, value) pairs; use with_option(...)",
@@ -489,17 +498,18 @@ class BulkImportOption:
                     value=mask_pairs([pair]),
                     field="options",
                 )
-            check_option(*pair)
+        keep("options", tuple(check_option(*pair) for pair in self.options))
         if self.idempotency_key is not None:
-            check_idempotency_key(self.idempotency_key)
+            keep("idempotency_key", check_idempotency_key(self.idempotency_key))
         if self.api_key is not None:
-            check_api_key(self.api_key)
+            keep("api_key", check_api_key(self.api_key))
 
     def idempotency_keys(self, fresh: Iterable[str]) -> tuple[str, ...]:
-        """One key per group: the user's key (suffixed per group when there are several) or the fresh ones."""
+        """One key per group: the user's key (suffixed per group when there are several), or else the first of
+        ``fresh`` (an iterable of keys, possibly endless), each a valid idempotency key."""
         count = len(self.files)
         if self.idempotency_key is None:
-            return tuple(itertools.islice(fresh, count))
+            return _fresh_keys(fresh, count)
         if count == 1:
             return (self.idempotency_key,)
         keys = tuple(f"{self.idempotency_key}#{i}" for i in range(count))
@@ -514,6 +524,27 @@ class BulkImportOption:
         return keys
 
 
+def _fresh_keys(fresh: object, count: int) -> tuple[str, ...]:
+    if isinstance(fresh, (str, bytes)) or not isinstance(fresh, Iterable):
+        raise InvalidInputError(
+            f"fresh must be an iterable of idempotency keys, got {type(fresh).__name__}", value=fresh, field="fresh"
+        )
+    try:
+        keys = tuple(itertools.islice(iter(fresh), count))
+    except Exception as error:
+        raise InvalidInputError(
+            f"fresh idempotency keys could not be read: iterating the {type(fresh).__name__} given raised "
+            f"{type(error).__name__}",
+            value=fresh,
+            field="fresh",
+        ) from error
+    if len(keys) < count:
+        raise InvalidInputError(
+            f"{len(keys)} fresh idempotency key(s) for {count} file groups", value=len(keys), field="fresh"
+        )
+    return tuple(check_idempotency_key(key) for key in keys)
+
+
 def new_bulk_import_option(uri: str, collection_name: str, files: Sequence[Sequence[str]]) -> BulkImportOption:
     """Start an option like Go's ``NewBulkImportOption(uri, collectionName, files)``.
 
@@ -521,10 +552,17 @@ def new_bulk_import_option(uri: str, collection_name: str, files: Sequence[Seque
     ``.parquet``, ``.csv``) or the ``.npy`` files of one column-based import (one per field). Each group becomes one
     Import request, i.e. one job on Milvus 2.4+. Raises :class:`InvalidInputError` for input that cannot be right.
     """
+    return BulkImportOption(uri=uri, collection_name=collection_name, files=files)  # type: ignore[arg-type]
+
+
+def _check_uri(uri: object) -> str:
+    """An option's URI: '' (the client's, or ``$MILVUS_URI``) or one that can be right, with a password for a user."""
     if not isinstance(uri, str):
         parse_uri(uri)  # raises, naming the URI with its credentials masked
+        raise AssertionError("unreachable")  # pragma: no cover
+    uri = str.__str__(uri)
     if uri.strip():
-        target = parse_uri(uri)  # fail now on a URI that cannot be right; '' means "the client's or $MILVUS_URI"
+        target = parse_uri(uri)
         if target.user is not None and target.password is None:
             raise InvalidInputError(
                 f"the URI {target.display!r} has a user name but no password, so no credentials would be sent. "
@@ -532,5 +570,4 @@ def new_bulk_import_option(uri: str, collection_name: str, files: Sequence[Seque
                 value=target.display,
                 field="uri",
             )
-    collection = check_name(collection_name, "collection name", required=True)
-    return BulkImportOption(uri=uri, collection_name=collection, files=normalize_files(files))
+    return uri

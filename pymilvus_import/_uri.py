@@ -122,12 +122,30 @@ def _query_names(query: str) -> list[str]:
     return [pair.partition("=")[0] for pair in query.split("&")]
 
 
+#: DNS limits (RFC 1035): a name of at most 253 characters, each dot-separated label 1 to 63. A longer name can never
+#: resolve; gRPC would try to resolve it until the deadline (measured: a 5,000-character host waits out the timeout).
+_MAX_HOST_CHARS = 253
+_MAX_LABEL_CHARS = 63
+
+
 def _is_host(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        return bool(host) and set(host) <= _HOST_CHARS and host[0] not in ".-" and host[-1] != "-"
+        labels = host.removesuffix(".").split(".")
+        return (
+            bool(host)
+            and set(host) <= _HOST_CHARS
+            and host[0] not in ".-"
+            and host[-1] != "-"
+            and len(host) <= _MAX_HOST_CHARS
+            and all(0 < len(label) <= _MAX_LABEL_CHARS for label in labels)
+        )
     return True
+
+
+def shown_host(host: str) -> str:
+    return repr(host) if len(host) <= 80 else repr(host[:60]) + f"... ({len(host)} characters)"
 
 
 def _format_host(host: str) -> str:
@@ -265,8 +283,9 @@ def _host(parts: SplitResult, text: str) -> str:
     if not _is_host(host):
         raise _bad(
             text,
-            f"the host {host!r} is not a host name or IP address (letters, digits, '-', '.' and '_' only; give an "
-            "international name in its 'xn--' form)",
+            f"the host {shown_host(host)} is not a host name or IP address (letters, digits, '-', '.' and '_' only, "
+            f"labels of 1-{_MAX_LABEL_CHARS} characters, {_MAX_HOST_CHARS} in all; give an international name in its "
+            "'xn--' form)",
         )
     return host
 

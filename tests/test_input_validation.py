@@ -40,11 +40,12 @@ def test_undecodable_path_in_group_1_is_refused_by_the_builder_naming_group_and_
 def test_an_option_built_around_the_builder_still_sends_nothing(
     server: Milvus24TestServer, client: pi.ImportClient
 ) -> None:
-    """Today group 0's job is created and then a raw UnicodeEncodeError escapes without created_job_ids."""
-    sneaky = dataclasses.replace(
-        helpers.option([["/data/a.json"], ["/data/b.json"]]), files=(("/data/a.json",), (BAD,))
-    )
+    """Once group 0's job was created and then a raw UnicodeEncodeError escaped without created_job_ids; now the
+    option is refused when it is built (``dataclasses.replace`` checks every field, as the builders do)."""
     with pytest.raises(pi.InvalidInputError, match="file group 1"):
+        sneaky = dataclasses.replace(
+            helpers.option([["/data/a.json"], ["/data/b.json"]]), files=(("/data/a.json",), (BAD,))
+        )
         client.bulk_import(sneaky)
     assert server.requests == []
     assert server.import_count() == 0
@@ -85,8 +86,8 @@ def test_every_unencodable_value_is_refused_by_its_builder(what: str, build: Cal
 def test_a_replaced_field_that_cannot_be_encoded_never_reaches_the_server(
     server: Milvus24TestServer, client: pi.ImportClient, field_values: dict[str, Any]
 ) -> None:
-    sneaky = dataclasses.replace(helpers.option([["/data/a.json"], ["/data/b.json"]]), **field_values)
     with pytest.raises(pi.InvalidInputError):
+        sneaky = dataclasses.replace(helpers.option([["/data/a.json"], ["/data/b.json"]]), **field_values)
         client.bulk_import(sneaky)
     assert server.requests == []
 
