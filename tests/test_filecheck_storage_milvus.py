@@ -204,7 +204,7 @@ def test_a_large_parquet_key_is_checked_from_its_footer_with_ranged_reads_only(
     with pi.ImportClient(milvus_s3.uri) as client:
         report = client.check_files(option, storage=storage)
     assert [v.status for v in report.verdicts] == ["ok"]
-    assert read and sum(read) < size // 100, (sum(read), size)
+    assert read and sum(read) <= 1 << 17 < size // 100, (sum(read), size)
 
     # The same footer with a column missing is refused, again from a few ranged reads.
     read.clear()
@@ -213,7 +213,8 @@ def test_a_large_parquet_key_is_checked_from_its_footer_with_ranged_reads_only(
     with pi.ImportClient(milvus_s3.uri) as client:
         problems = client.check_files(pi.new_bulk_import_option("", s3_collection, [[bad]]), storage=storage).problems
     assert [(p.file, p.field) for p in problems] == [(bad, "vec")]
-    assert sum(read) < bad_size // 100, (sum(read), bad_size)
+    # A footer read (pyarrow asks for the last 64 KiB first), whatever the object's size.
+    assert sum(read) <= 1 << 17 < bad_size // 30, (sum(read), bad_size)
 
 
 def test_cli_check_storage_exits_2_on_a_bad_key_and_0_on_a_good_one(
