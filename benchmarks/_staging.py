@@ -176,7 +176,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", action="store_true", help="the table on stderr, the results as one JSON line")
+    parser.add_argument("--end-to-end", action="store_true", help="only the end-to-end row (Milvus on SeaweedFS)")
     args = parser.parse_args()
+    if args.end_to_end:
+        end_to_end_main()
+        return
     big, small_n, restage_n, verify_n = (64 * MIB, 4, 10, 100) if args.quick else (1024 * MIB, 64, 100, 1000)
     results: dict[str, Any] = {"big_mib": big // MIB, "small_files": small_n, "rows": []}
     import boto3
@@ -244,11 +248,146 @@ def main() -> None:
             finally:
                 forwarder.terminate()
                 forwarder.join(5)
+        with machine_lock(600):
+            if args.quick:
+                results["end_to_end"] = end_to_end(root, 2, 1000, 8)
+            else:
+                results["end_to_end"] = end_to_end(root, E2E_GROUPS, E2E_ROWS, E2E_DIM)
     out = Path(__file__).with_name("results-staging-quick.json" if args.quick else "results-staging.json")
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print_table(results, sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(results))
+
+
+# -- end to end: local files -> completed import on Milvus-on-S3 --------------------------------------------------
+
+E2E_BUCKET = "e2e-bucket"
+
+
+def _e2e_ours(uri: str, endpoint: str, collection: str, groups: list[list[str]]) -> None:
+    from pymilvus_import import ObjectStorage, bulk_import, new_bulk_import_option, wait_for_import
+
+    storage = ObjectStorage(
+        f"s3://{E2E_BUCKET}/ours-{uuid.uuid4().hex[:6]}",
+        endpoint=endpoint,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+    )
+    response = bulk_import(new_bulk_import_option(uri, collection, groups), storage=storage, upload=True)
+    final = wait_for_import(uri, response, timeout=600)
+    if any(p.state != "Completed" for p in final):
+        raise RuntimeError(f"ours: not completed: {final}")
+
+
+def _e2e_pymilvus(uri: str, endpoint: str, collection: str, groups: list[list[str]]) -> None:
+    """What a pymilvus user does: RemoteBulkWriter's upload (``minio`` ``fput_object``, one file at a time), then
+    ``utility.do_bulk_insert`` per group and polling ``get_bulk_insert_state`` until each task is done."""
+    from minio import Minio
+    from pymilvus import BulkInsertState, connections, utility
+
+    client = Minio(endpoint.split("//", 1)[1], access_key=ACCESS_KEY, secret_key=SECRET_KEY, secure=False)
+    prefix = f"pymilvus-{uuid.uuid4().hex[:6]}"
+    alias = f"e2e-{uuid.uuid4().hex[:6]}"
+    connections.connect(alias, uri=uri)
+    try:
+        tasks = []
+        for i, group in enumerate(groups):
+            keys = []
+            for path in group:
+                key = f"{prefix}/{i}/{Path(path).name}"
+                client.fput_object(E2E_BUCKET, key, path)
+                keys.append(key)
+            tasks.append(utility.do_bulk_insert(collection, files=keys, using=alias))
+        for task in tasks:
+            while True:
+                state = utility.get_bulk_insert_state(task, using=alias)
+                if state.state == BulkInsertState.ImportCompleted:
+                    break
+                if state.state in (BulkInsertState.ImportFailed, BulkInsertState.ImportFailedAndCleaned):
+                    raise RuntimeError(f"pymilvus: task {task} failed: {state.failed_reason}")
+                time.sleep(0.5)  # pymilvus's examples poll every few seconds; 0.5 s favours it
+    finally:
+        connections.disconnect(alias)
+
+
+def end_to_end(root: Path, groups_n: int, rows: int, dim: int) -> dict[str, Any]:
+    """Local NumPy groups -> completed import on the embedded Milvus 2.3.5 over SeaweedFS, ours vs pymilvus's path,
+    each into a fresh collection (rows counted on the server)."""
+    import numpy as np
+
+    from tools.demo import drop_collection, pymilvus_client, row_count
+    from tools.milvus_launcher import MilvusServer
+
+    groups: list[list[str]] = []
+    for g in range(groups_n):
+        directory = root / "e2e" / f"g{g}"
+        directory.mkdir(parents=True)
+        ids = np.arange(g * rows, (g + 1) * rows, dtype=np.int64)
+        np.save(directory / "id.npy", ids)
+        np.save(directory / "vec.npy", np.random.default_rng(g).random((rows, dim), dtype=np.float32))
+        groups.append([str(directory / "id.npy"), str(directory / "vec.npy")])
+    size = sum(os.path.getsize(p) for g in groups for p in g)
+    result: dict[str, Any] = {"groups": groups_n, "rows": groups_n * rows, "dim": dim, "mib": size / MIB}
+    with SeaweedFS(root / "e2e-s3") as s3:
+        import boto3
+
+        boto3.client(
+            "s3",
+            endpoint_url=s3.endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name="us-east-1",
+        ).create_bucket(Bucket=E2E_BUCKET)
+        milvus = MilvusServer(root / "e2e-milvus", s3.milvus_args(E2E_BUCKET))
+        milvus.start(timeout=180)
+        try:
+            for name, run in (("ours", _e2e_ours), ("pymilvus", _e2e_pymilvus)):
+                collection = f"e2e_{name}_{uuid.uuid4().hex[:6]}"
+                from pymilvus import DataType
+
+                with pymilvus_client(milvus.uri) as client:
+                    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+                    schema.add_field("id", DataType.INT64, is_primary=True)
+                    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=dim)
+                    index = client.prepare_index_params()
+                    index.add_index("vec", index_type="FLAT", metric_type="L2")
+                    client.create_collection(collection, schema=schema, index_params=index)
+                wall, cpu = _measure(lambda r=run, c=collection: r(milvus.uri, s3.endpoint, c, groups))  # type: ignore[misc]
+                counted = row_count(milvus.uri, collection)
+                if counted != groups_n * rows:
+                    raise RuntimeError(f"{name}: the server counts {counted} rows, expected {groups_n * rows}")
+                result[name] = {"wall_s": wall, "client_cpu_s": cpu, "rows_counted": counted}
+                print(json.dumps({"end_to_end": name, **result[name]}), file=sys.stderr, flush=True)
+                drop_collection(milvus.uri, collection)
+        finally:
+            milvus.stop(grace=3.0)
+            milvus.remove_binaries()
+    return result
+
+
+def end_to_end_main() -> None:
+    """``python -m benchmarks._staging --end-to-end``: only the end-to-end row, merged into the results file."""
+    out = Path(__file__).with_name("results-staging.json")
+    with tempfile.TemporaryDirectory(prefix="staging-e2e-") as tmp, machine_lock(600):
+        row = end_to_end(Path(tmp), E2E_GROUPS, E2E_ROWS, E2E_DIM)
+    results = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {"rows": []}
+    results["end_to_end"] = row
+    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print_end_to_end(row, sys.stdout)
+
+
+E2E_GROUPS, E2E_ROWS, E2E_DIM = 4, 50_000, 128
+
+
+def print_end_to_end(row: dict[str, Any], stream: Any) -> None:
+    o, p = row["ours"], row["pymilvus"]
+    print(
+        f"| end to end: {row['groups']} NumPy groups, {row['rows']:,} rows x dim {row['dim']} ({row['mib']:.0f} MiB), "
+        f"local files -> completed import on Milvus-on-S3 | ours {o['wall_s']:.1f} s ({o['client_cpu_s']:.1f} CPU s) | "
+        f"pymilvus {p['wall_s']:.1f} s ({p['client_cpu_s']:.1f} CPU s) | {p['wall_s'] / o['wall_s']:.2f}x |",
+        file=stream,
+    )
 
 
 def print_table(results: dict[str, Any], stream: Any) -> None:
@@ -268,6 +407,8 @@ def print_table(results: dict[str, Any], stream: Any) -> None:
             f"{o['mb_s'] / f['mb_s']:.2f}x | {o['mb_s'] / p['mb_s']:.2f}x |",
             file=stream,
         )
+    if "end_to_end" in results:
+        print_end_to_end(results["end_to_end"], stream)
     for row in results["rows"]:
         if "restage_s" in row:
             print(

@@ -34,6 +34,7 @@ from ._transport import (
     check_async_channel,
     check_async_interceptors,
     check_sync_channel,
+    check_sync_interceptors,
     dial,
     intercept,
 )
@@ -329,9 +330,11 @@ class _staged_keys_on_errors:
 
 
 def _with_storage(result: BulkImportResponse | ImportPlan, prepared: PreparedFiles) -> BulkImportResponse | ImportPlan:
-    """A dry run's plan also shows the storage side: keys, what would be uploaded, what was verified."""
+    """The response says which keys were imported and staged; a dry run's plan also shows the storage side: keys,
+    what would be uploaded, what was verified."""
     if isinstance(result, BulkImportResponse):
-        return result
+        data = dataclasses.replace(result.data, files=prepared.groups, staged_keys=prepared.staged_keys)
+        return dataclasses.replace(result, data=data)
     from ._storage import StorageImportPlan
 
     fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
@@ -365,7 +368,8 @@ class ImportClient(_BaseClient):
         if channel is not None:
             self._transport = SyncTransport(check_sync_channel(channel, interceptors), self._session, owned=False)
         else:
-            self._transport = SyncTransport(intercept(dial(grpc, config), interceptors), self._session, owned=True)
+            checked = check_sync_interceptors(interceptors)
+            self._transport = SyncTransport(intercept(dial(grpc, config), checked), self._session, owned=True)
 
     def __enter__(self) -> ImportClient:
         return self

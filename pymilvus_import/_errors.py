@@ -473,7 +473,8 @@ def milvus_status(rpc: str, code: int, reason: str) -> type[MilvusImportError] |
 #   │   └── StagingInterruptedError  ... by Ctrl-C (also a KeyboardInterrupt, so `except KeyboardInterrupt` sees it)
 #   └── InvalidInputError
 #       └── PreflightError
-#           └── ObjectNotFoundError  a file key Milvus would not find in its bucket (.keys, .bucket, .local_files)
+#           ├── ObjectNotFoundError  a file key Milvus would not find in its bucket (.keys, .bucket, .local_files)
+#           └── EmptyObjectError     a file key whose object is 0 bytes, which Milvus fails (.keys, .bucket)
 
 
 class StorageError(MilvusImportError):
@@ -520,3 +521,18 @@ class ObjectNotFoundError(PreflightError):
         self.keys = tuple(keys)
         self.bucket = bucket
         self.local_files = tuple(local_files)
+
+
+class EmptyObjectError(PreflightError):
+    """A file key of the request names an object of 0 bytes in Milvus's bucket, so the job would fail (2.3: "the
+    file '...' size is zero"; 2.4+: the format's own end-of-file error); no Import was sent. ``keys`` are the empty
+    objects' keys (``value`` the first), ``bucket`` the bucket."""
+
+    def __init__(
+        self, message: str, *, keys: Sequence[str], bucket: str, collection_name: str = "", db_name: str = ""
+    ) -> None:
+        super().__init__(
+            message, collection_name=collection_name, db_name=db_name, value=keys[0] if keys else None, field="files"
+        )
+        self.keys = tuple(keys)
+        self.bucket = bucket

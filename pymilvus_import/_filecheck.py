@@ -20,6 +20,7 @@ asked (once per channel) only when some file can be read.
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
@@ -141,6 +142,8 @@ def access_for(
             value=type(sources).__name__,
             field="sources",
         )
+    if callable(sources) and not isinstance(sources, Mapping):
+        _check_source_function(sources)
     if read_local_files is not None and not isinstance(read_local_files, bool):
         raise InvalidInputError(
             f"read_local_files must be True, False or None, got {shown(read_local_files)}",
@@ -149,6 +152,30 @@ def access_for(
         )
     local = is_local_address(address) if read_local_files is None else read_local_files
     return FileAccess(read_local=local, sources=sources, storage=storage)
+
+
+def _check_source_function(sources: Callable[..., object]) -> None:
+    """A callable ``sources`` is called as ``sources(path)`` (never awaited): checked up front, like ``on_progress``,
+    so a wrong one is an InvalidInputError before any RPC, not a TypeError in the middle of the check."""
+    kind = type(sources).__name__
+    if inspect.iscoroutinefunction(sources):
+        raise InvalidInputError(
+            "sources must be a plain function path -> Source or None (it is never awaited), got a coroutine function",
+            value=kind,
+            field="sources",
+        )
+    try:
+        signature = inspect.signature(sources)
+    except Exception:  # no signature to read (some builtins): taken as it is
+        return
+    try:
+        signature.bind("path")
+    except TypeError:
+        raise InvalidInputError(
+            f"sources must be callable as sources(path) -> Source or None; the {kind} given cannot take one argument",
+            value=kind,
+            field="sources",
+        ) from None
 
 
 def _options_of(option: BulkImportOption) -> dict[str, str]:

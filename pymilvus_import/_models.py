@@ -36,10 +36,17 @@ class FrozenInfos(dict[str, str]):
 
 @dataclass(frozen=True)
 class BulkImportData:
-    """``data`` of a :class:`BulkImportResponse`: the first job id and every job id, in file-group order."""
+    """``data`` of a :class:`BulkImportResponse`: the first job id and every job id, in file-group order.
+
+    With ``storage`` (and ``upload=True``) also what went into the bucket: ``files`` are the file groups the
+    Imports carried (object keys of Milvus's bucket, in the option's shape: a staged local file replaced by its key)
+    and ``staged_keys`` the keys staged by this call (uploaded now or found already there), the same as an error's
+    ``staged_keys``. Both are empty without ``storage``."""
 
     job_id: str
     job_ids: tuple[str, ...]
+    files: tuple[tuple[str, ...], ...] = ()
+    staged_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,14 +70,25 @@ class BulkImportResponse:
     def job_ids(self) -> tuple[str, ...]:
         return self.data.job_ids
 
+    @property
+    def files(self) -> tuple[tuple[str, ...], ...]:
+        """The key groups the Imports carried, with ``storage`` (empty without)."""
+        return self.data.files
+
+    @property
+    def staged_keys(self) -> tuple[str, ...]:
+        """The keys staged by this call with ``upload=True`` (empty otherwise)."""
+        return self.data.staged_keys
+
     def to_dict(self) -> dict[str, Any]:
         """The Go SDK's JSON shape, plus every job id: ``{"status": 0, "message": "", "data": {"jobId": "1",
-        "jobIds": ["1", "2"]}}`` (``jobId`` is the first; a Go-style caller reading only it would miss groups 2..N)."""
-        return {
-            "status": self.status,
-            "message": self.message,
-            "data": {"jobId": self.data.job_id, "jobIds": list(self.data.job_ids)},
-        }
+        "jobIds": ["1", "2"]}}`` (``jobId`` is the first; a Go-style caller reading only it would miss groups 2..N).
+        With ``storage``, ``data`` also has ``files`` (the key groups imported) and ``stagedKeys``."""
+        data: dict[str, Any] = {"jobId": self.data.job_id, "jobIds": list(self.data.job_ids)}
+        if self.data.files:
+            data["files"] = [list(g) for g in self.data.files]
+            data["stagedKeys"] = list(self.data.staged_keys)
+        return {"status": self.status, "message": self.message, "data": data}
 
 
 @dataclass(frozen=True)

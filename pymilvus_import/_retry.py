@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ._calls import MAX_SECONDS, is_positive_number
 from ._effects import Flow, Rpc, Sleep
 from ._errors import InvalidInputError, ServerUnavailableError, deadline_passed
-from ._secrets import shown
+from ._secrets import describe, shown
 
 if TYPE_CHECKING:
     import random
@@ -44,15 +44,18 @@ class Retry:
                     value=value,
                     field=name,
                 )
-        if self.multiplier < 1 or self.initial > self.maximum:
+        if type(self.attempts) is not int or self.attempts < 1:
             raise InvalidInputError(
-                f"Retry needs multiplier >= 1 and initial <= maximum, got {self!r}", value=self, field="retry"
-            )
-        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
-            raise InvalidInputError(
-                f"Retry(attempts=...) must be an integer >= 1, got {self.attempts!r}",
+                f"Retry(attempts=...) must be an integer >= 1, got {shown(self.attempts)}",
                 value=self.attempts,
                 field="attempts",
+            )
+        if self.multiplier < 1 or self.initial > self.maximum:
+            given = ", ".join(f"{name}={shown(getattr(self, name))}" for name in ("initial", "maximum", "multiplier"))
+            raise InvalidInputError(
+                f"Retry needs multiplier >= 1 and initial <= maximum, got {given}",
+                value=describe((self.initial, self.maximum, self.multiplier, self.attempts)),
+                field="retry",
             )
 
     def delays(self, rng: random.Random | None = None) -> Iterator[float]:

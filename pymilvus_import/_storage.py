@@ -29,12 +29,16 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from ._errors import (
+    EmptyObjectError,
     InvalidInputError,
     MilvusImportError,
     ObjectNotFoundError,
     StagingInterruptedError,
     StorageError,
 )
+from ._inputs import fspath_of, items_of
+from ._secrets import describe, shown
+from ._uri import mask_uri
 
 if TYPE_CHECKING:
     import io
@@ -45,7 +49,9 @@ __all__ = [
     "ObjectStorage",
     "StagedFiles",
     "StagingProgress",
+    "key_check",
     "key_verdicts",
+    "unchanged",
     "normalize_key",
     "plan_uploads",
     "stage_files",
@@ -87,13 +93,31 @@ def _mask(value: str | None) -> str | None:
 
 
 def _mask_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None and parts.username is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    return parts._replace(netloc=f"***@{host}").geturl()
+    """``url`` as shown: the one masking rule for URLs (:func:`_uri.mask_uri`: user info up to the last "@", query
+    values, fragment), so a password holding "/", "?" or "@" is hidden too."""
+    return mask_uri(str.__str__(url))
+
+
+def _check_endpoint(endpoint: str) -> None:
+    """An ``http(s)://HOST[:PORT]`` URL that reads back as written (a "@" outside the user info means a password
+    with an unencoded "/", "?" or "#"; whitespace and control characters are dropped by urlsplit); refused naming
+    only the masked value."""
+    try:
+        parts = urlsplit(endpoint)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # a port that is not a number, or out of range, raises ValueError
+    except ValueError:
+        usable = False
+    else:
+        misread = "@" in parts.path + parts.query + parts.fragment  # or urlsplit drops tabs and newlines:
+        usable = usable and not misread and endpoint.isprintable() and not any(c.isspace() for c in endpoint)
+    if not usable:
+        raise InvalidInputError(
+            f"storage endpoint must be an http:// or https:// URL (percent-encode special characters of a password),"
+            f" got {_mask_url(endpoint)!r}",
+            value=_mask_url(endpoint),
+            field="endpoint",
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -142,16 +166,18 @@ class ObjectStorage:
                 raise InvalidInputError(
                     f"ObjectStorage {name} must be a str, not {type(value).__name__}", value=None, field=name
                 )
+            if value is not None:
+                given[name] = str.__str__(value)  # a plain str: a subclass's own methods never run later
             if value is None and scheme == "s3":
                 given[name] = os.environ.get(_ENV[name]) or None
         if given["endpoint"] is not None:
-            parts = urlsplit(given["endpoint"])
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise InvalidInputError(
-                    f"storage endpoint must be an http:// or https:// URL, got {_mask_url(given['endpoint'])!r}",
-                    value=_mask_url(given["endpoint"]),
-                    field="endpoint",
-                )
+            _check_endpoint(given["endpoint"])
+        if type(virtual_hosted_style) is not bool:
+            raise InvalidInputError(
+                f"ObjectStorage virtual_hosted_style must be True or False, not {type(virtual_hosted_style).__name__}",
+                value=describe(virtual_hosted_style),
+                field="virtual_hosted_style",
+            )
         if (given["access_key"] is None) != (given["secret_key"] is None):
             missing = "secret_key (AWS_SECRET_ACCESS_KEY)" if given["secret_key"] is None else "access_key"
             raise InvalidInputError(
@@ -159,10 +185,10 @@ class ObjectStorage:
                 value=None,
                 field=missing.split(" ")[0],
             )
-        object.__setattr__(self, "url", url)
+        object.__setattr__(self, "url", str.__str__(url))
         for name, value in given.items():
             object.__setattr__(self, name, value)
-        object.__setattr__(self, "virtual_hosted_style", bool(virtual_hosted_style))
+        object.__setattr__(self, "virtual_hosted_style", virtual_hosted_style)
         object.__setattr__(self, "scheme", scheme)
         object.__setattr__(self, "bucket", bucket)
         object.__setattr__(self, "prefix", prefix)
@@ -244,7 +270,15 @@ def _rebuild_storage(url: str, settings: dict[str, Any]) -> ObjectStorage:
 def _parse_url(url: object) -> tuple[str, str, str]:
     if not isinstance(url, str):
         raise InvalidInputError(f"storage url must be a str like 's3://bucket/prefix', not {type(url).__name__}")
-    parts = urlsplit(url)
+    url = str.__str__(url)  # a plain str: a subclass's own methods never run
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise InvalidInputError(
+            f"storage url must look like 's3://BUCKET/PREFIX', got {_mask_url(url)!r}",
+            value=_mask_url(url),
+            field="url",
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES or not parts.netloc or parts.query or parts.fragment:
         raise InvalidInputError(
@@ -339,11 +373,22 @@ def staged_key(prefix: str, digest: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class LocalFile:
-    """A local file to stage: its path, size and content digest (hex SHA-256)."""
+    """A local file to stage: its path, size and content digest (hex SHA-256), and its modification time
+    (``os.stat``'s ``st_mtime_ns``, None when not known) when it was looked at, to see a change before it is sent."""
 
     path: str
     size: int
     digest: str
+    mtime_ns: int | None = None
+
+
+def unchanged(planned: LocalFile, size: int, mtime_ns: int, sent_digest: str | None) -> bool:
+    """Pure: whether the file sent is still the one planned. ``size``/``mtime_ns`` are a stat after the upload;
+    ``sent_digest`` the SHA-256 of the bytes sent (None when they were not all hashed). A file that changed between
+    hashing and upload would put other content under its digest's key."""
+    if sent_digest is not None and sent_digest != planned.digest:
+        return False
+    return size == planned.size and (planned.mtime_ns is None or mtime_ns == planned.mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -421,26 +466,53 @@ class StagingProgress:
 
 @dataclass(frozen=True)
 class KeyCheck:
-    """The verdict on one key: ``present``, ``missing``, or ``unverified`` (the storage credentials could not tell,
-    e.g. 401/403: Milvus has its own credentials, so this is no verdict); ``reason`` says why when not present."""
+    """The verdict on one key: ``present``, ``missing``, ``empty`` (the object is 0 bytes, which Milvus fails), or
+    ``unverified`` (the storage credentials could not tell, e.g. 401/403: Milvus has its own credentials, so this is
+    no verdict); ``reason`` says why when not present."""
 
     key: str
-    outcome: Literal["present", "missing", "unverified"]
+    outcome: Literal["present", "missing", "empty", "unverified"]
     reason: str = ""
+
+
+def key_check(key: str, size: int | None) -> KeyCheck:
+    """Pure: the verdict on ``key`` from what a HEAD said (``size`` None: no such object). Milvus stats the key
+    first and fails a job for a missing key ("The specified key does not exist") and, on 2.3, for a 0-byte object
+    ("the file '...' size is zero"; 2.4+ fails it with the format's end-of-file error)."""
+    if size is None:
+        return KeyCheck(key, "missing", "no such key")
+    if size == 0:
+        return KeyCheck(key, "empty", "the object is 0 bytes")
+    return KeyCheck(key, "present")
+
+
+def _shown(keys: Sequence[str]) -> str:
+    return ", ".join(repr(k) for k in keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
 
 
 def key_verdicts(storage: ObjectStorage, checks: Sequence[KeyCheck], *, is_local_file: Callable[[str], bool]) -> None:
     """Pure: raise :class:`ObjectNotFoundError` naming every missing key (with a hint for keys that are files on
-    this machine); ``unverified`` keys are not a verdict."""
+    this machine, and naming the empty ones too), else :class:`EmptyObjectError` naming every key whose object is
+    0 bytes; ``unverified`` keys are not a verdict."""
     missing = [c.key for c in checks if c.outcome == "missing"]
+    empty = [c.key for c in checks if c.outcome == "empty"]
     if not missing:
+        if empty:
+            raise EmptyObjectError(
+                f"{len(empty)} file key(s) in Milvus's bucket {storage.bucket!r} hold an empty (0-byte) object: "
+                f"{_shown(empty)}; Milvus fails such a job ('the file ... size is zero'): write the file's content "
+                f"there (or stage the local file) and pass that key",
+                keys=empty,
+                bucket=storage.bucket,
+            )
         return
     local = [k for k in missing if is_local_file(k)]
-    shown = ", ".join(repr(k) for k in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     message = (
-        f"{len(missing)} file key(s) not found in Milvus's bucket {storage.bucket!r}: {shown}; Milvus imports object "
-        f"keys of its own bucket, and the job would fail with 'The specified key does not exist'"
+        f"{len(missing)} file key(s) not found in Milvus's bucket {storage.bucket!r}: {_shown(missing)}; Milvus "
+        f"imports object keys of its own bucket, and the job would fail with 'The specified key does not exist'"
     )
+    if empty:
+        message += f"; also empty (0-byte) objects, which Milvus fails: {_shown(empty)}"
     if local:
         message += (
             f". {', '.join(repr(k) for k in local[:3])} {'is a file' if len(local) == 1 else 'are files'} on this "
@@ -466,16 +538,25 @@ def _check_groups(files: object) -> list[list[str]]:
             "files must be a list of file groups, e.g. [['rows.json'], ['id.npy', 'vec.npy']]", value=files
         )
     groups: list[list[str]] = []
-    for group in files:
+    for group in items_of(files, "files", "files"):
         if isinstance(group, (str, bytes, os.PathLike)) or not isinstance(group, Iterable):
             raise InvalidInputError(
-                f"each file group must be a list of paths, got {group!r}: wrap it as [{group!r}]", value=group
+                f"each file group must be a list of paths, got {shown(group)}: wrap it as [{shown(group)}]",
+                value=group,
+                field="files",
             )
         paths = []
-        for path in group:
+        for path in items_of(group, "a file group", "files"):
             if not isinstance(path, (str, os.PathLike)):
-                raise InvalidInputError(f"a file path must be a str or os.PathLike, got {path!r}", value=path)
-            paths.append(os.fspath(path))
+                raise InvalidInputError(
+                    f"a file path must be a str or os.PathLike, got {shown(path)}", value=path, field="files"
+                )
+            text = str.__str__(path) if isinstance(path, str) else fspath_of(path, "a file path", "files")
+            if not isinstance(text, str):
+                raise InvalidInputError(
+                    f"a file path must be text, got {type(text).__name__} from __fspath__", value=None, field="files"
+                )
+            paths.append(text)
         if not paths:
             raise InvalidInputError("a file group is empty", value=[])
         groups.append(paths)
@@ -484,7 +565,7 @@ def _check_groups(files: object) -> list[list[str]]:
     return groups
 
 
-def _stat_local(path: str) -> int:
+def _stat_local(path: str) -> os.stat_result:
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -497,7 +578,7 @@ def _stat_local(path: str) -> int:
             value=path,
             field="files",
         )
-    return info.st_size
+    return info
 
 
 def _digest(path: str, cancel: threading.Event) -> str:
@@ -599,16 +680,33 @@ def _exact_key(key: str) -> bool:
     return bool(key) and not key.startswith("/") and not key.endswith("/") and "//" not in key
 
 
+def _check_keys(storage: object, keys: object) -> list[str]:
+    """What :func:`verify_keys` takes, checked before any request: an ObjectStorage and an iterable of str keys."""
+    if not isinstance(storage, ObjectStorage):
+        raise InvalidInputError(f"storage must be an ObjectStorage, not {type(storage).__name__}", value=None)
+    if isinstance(keys, (str, bytes, bytearray)) or not isinstance(keys, Iterable):
+        raise InvalidInputError(
+            f"keys must be a list of object keys (str), got {type(keys).__name__} {shown(keys)}",
+            value=keys,
+            field="keys",
+        )
+    items = items_of(keys, "keys", "keys")
+    for key in items:
+        if not isinstance(key, str):
+            raise InvalidInputError(
+                f"each key must be a str, got {type(key).__name__} {shown(key)}", value=key, field="keys"
+            )
+    return [str.__str__(key) for key in items]
+
+
 def _check_key(storage: ObjectStorage, store: Any, key: str) -> KeyCheck:
     answer = _head(storage, store, key)
     if isinstance(answer, KeyCheck):
         return answer
-    if answer is None:
-        if not _exact_key(key) and not _local_file(key):
-            # What was asked is not exactly what Milvus will ask for: no verdict on a guess.
-            return KeyCheck(key, "unverified", "the key has a leading/trailing '/' or an empty segment")
-        return KeyCheck(key, "missing", "no such key")
-    return KeyCheck(key, "present")
+    if answer is None and not _exact_key(key) and not _local_file(key):
+        # What was asked is not exactly what Milvus will ask for: no verdict on a guess.
+        return KeyCheck(key, "unverified", "the key has a leading/trailing '/' or an empty segment")
+    return key_check(key, None if answer is None else answer.size)
 
 
 # -- the effects: verification -------------------------------------------------------------------------------------
@@ -616,9 +714,10 @@ def _check_key(storage: ObjectStorage, store: Any, key: str) -> KeyCheck:
 
 def verify_keys(storage: ObjectStorage, keys: Iterable[str]) -> tuple[KeyCheck, ...]:
     """HEAD every key in parallel; raise :class:`ObjectNotFoundError` when some are not in the bucket (naming them,
-    with a hint for those that are local files). Keys the credentials cannot read (401/403), or that the storage did
-    not answer, are ``unverified`` — never a refusal. Returns one :class:`KeyCheck` per distinct key, in order."""
-    unique = list(dict.fromkeys(keys))
+    with a hint for those that are local files), :class:`EmptyObjectError` when some hold 0 bytes. Keys the
+    credentials cannot read (401/403), or that the storage did not answer, are ``unverified`` — never a refusal.
+    Returns one :class:`KeyCheck` per distinct key, in order."""
+    unique = list(dict.fromkeys(_check_keys(storage, keys)))
     store = _store(storage)
     with concurrent.futures.ThreadPoolExecutor(min(HEADS_IN_FLIGHT, max(1, len(unique)))) as pool:
         checks = tuple(pool.map(lambda k: _check_key(storage, store, k), unique))
@@ -707,14 +806,25 @@ class _Progress:
 
 
 class _Reader:
-    """A file as the library reads it for a multipart upload: counts bytes, stops when the call is cancelled, and
-    keeps the exception that stopped it (the library wraps it in an OSError)."""
+    """A file as the library reads it for a multipart upload: counts bytes, hashes them as they go (the library
+    reads in order; any other order leaves :attr:`digest` None), stops when the call is cancelled, and keeps the
+    exception that stopped it (the library wraps it in an OSError)."""
 
     def __init__(self, path: str, progress: _Progress, cancel: threading.Event) -> None:
         self._file: io.BufferedReader = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._progress = progress
         self._cancel = cancel
+        self._sha = hashlib.sha256()
+        self._hashed = 0  # bytes hashed, from the start, in order
+        self._in_order = True
         self.error: BaseException | None = None
+
+    @property
+    def digest(self) -> str | None:
+        """SHA-256 of the bytes read, when they were read in order up to the end of the file; else None."""
+        if not self._in_order or self._hashed != os.fstat(self._file.fileno()).st_size:
+            return None
+        return self._sha.hexdigest()
 
     def readable(self) -> bool:
         return True
@@ -732,7 +842,13 @@ class _Reader:
         try:
             if self._cancel.is_set():
                 raise _Cancelled
+            at = self._file.tell()
             data = self._file.read(size)
+            if at == self._hashed:
+                self._sha.update(data)
+                self._hashed += len(data)
+            elif at + len(data) > self._hashed:
+                self._in_order = False  # bytes past what was hashed, out of order: no digest of what was sent
             self._progress.add(len(data))  # an on_progress that raises stops the upload with its own error
         except BaseException as exc:  # KeyboardInterrupt included: remembered, then re-raised by the caller
             self.error = exc
@@ -772,9 +888,31 @@ def _upload(
             bucket=storage.bucket,
             key=key,
         ) from None
+    else:
+        sent_digest = reader.digest
     finally:
         reader.close()
+    after = os.stat(local.path)
+    if not unchanged(local, after.st_size, after.st_mtime_ns, sent_digest):
+        _remove_changed(storage, store, key, local)
     progress.add(file_done=True)
+
+
+def _remove_changed(storage: ObjectStorage, store: Any, key: str, local: LocalFile) -> None:
+    """The file changed while it was staged: the object under its (stale) digest key is deleted, then
+    :class:`StorageError` names the file."""
+    where = f"{storage.scheme}://{storage.bucket}/{key}"
+    try:
+        _obstore().delete(store, key)
+        left = f"the object written to {where} was deleted"
+    except Exception as exc:
+        left = f"deleting the object written to {where} failed ({storage._scrub(_first_line(exc))}): delete it"
+    raise StorageError(
+        f"{local.path!r} changed while it was staged (between hashing and the end of its upload), so its content "
+        f"no longer matches the digest in its key; {left}. Stage it again once it is no longer being written",
+        bucket=storage.bucket,
+        key=key,
+    )
 
 
 def stage_files(
@@ -815,7 +953,7 @@ def _stage(
         )
     groups = _check_groups(files)
     paths = list(dict.fromkeys(p for g in groups for p in g))
-    sizes = {p: _stat_local(p) for p in paths}
+    stats = {p: _stat_local(p) for p in paths}
     done: list[str] = []  # keys in the bucket so far (uploaded or found), for errors
     uploaded: list[str] = []
     store = _store(storage)
@@ -824,7 +962,7 @@ def _stage(
         known = digests or {}
         todo = [p for p in paths if p not in known]
         found = dict(zip(todo, pool.map(lambda p: _digest(p, cancel), todo), strict=True))
-        local = [LocalFile(p, sizes[p], known.get(p) or found[p]) for p in paths]
+        local = [LocalFile(p, stats[p].st_size, known.get(p) or found[p], stats[p].st_mtime_ns) for p in paths]
         candidate_keys = [staged_key(storage.prefix, f.digest, Path(f.path).name) for f in local]
         heads = dict(zip(candidate_keys, pool.map(lambda k: _head(storage, store, k), candidate_keys), strict=True))
         remote = {k: v for k, v in heads.items() if isinstance(v, RemoteObject)}
@@ -909,7 +1047,7 @@ async def verify_keys_async(storage: ObjectStorage, keys: Iterable[str]) -> tupl
     """:func:`verify_keys` for asyncio (in a worker thread)."""
     import asyncio
 
-    return await asyncio.to_thread(verify_keys, storage, list(keys))
+    return await asyncio.to_thread(verify_keys, storage, _check_keys(storage, keys))
 
 
 # -- files of an import: what bulk_import(..., storage=, upload=) does before the first Import -----------------------

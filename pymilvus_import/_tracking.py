@@ -24,6 +24,7 @@ from ._errors import (
     seconds_text,
 )
 from ._identity import Identity, decide
+from ._inputs import items_of
 from ._models import FAILED, BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import check_name
 from ._secrets import shown
@@ -58,7 +59,7 @@ def job_ids_of(jobs: BulkImportResponse | Iterable[object] | str | int) -> tuple
     elif isinstance(jobs, (str, int)):
         ids = [jobs]
     elif isinstance(jobs, Iterable) and not isinstance(jobs, (bytes, bytearray, memoryview)):
-        ids = list(jobs)
+        ids = items_of(jobs, "wait_for_import(jobs=...)", "jobs")
     else:
         raise InvalidInputError(
             f"expected a BulkImportResponse, a job id or a list of job ids, got {type(jobs).__name__} {shown(jobs)}",

@@ -23,6 +23,7 @@ import grpc.aio
 from ._connection import ConnectionConfig
 from ._effects import Effect, Flow, Notify, Rpc, T, Work
 from ._errors import ClientClosedError, InvalidInputError, TransportError, WrongEventLoopError, from_grpc_error
+from ._inputs import items_of
 from ._session import Session
 
 
@@ -236,7 +237,7 @@ def check_sync_channel(channel: object, interceptors: Sequence[Any] | None) -> g
             field="channel",
         )
     # Anything with unary_unary works as a channel (grpc's own wrappers, test doubles); grpc types it as Channel.
-    return intercept(cast(grpc.Channel, channel), interceptors)
+    return intercept(cast(grpc.Channel, channel), check_sync_interceptors(interceptors))
 
 
 _SYNC_INTERCEPTORS = (
@@ -247,26 +248,37 @@ _SYNC_INTERCEPTORS = (
 )
 
 
-def _check_sequence(interceptors: object) -> None:
-    if interceptors is not None and (isinstance(interceptors, (str, bytes)) or not isinstance(interceptors, Iterable)):
+def _interceptors_of(interceptors: object, kinds: tuple[type, ...], expected: str) -> list[Any]:
+    """The caller's ``interceptors`` (None: none), read once (:func:`items_of`), each one of ``kinds``: the one rule
+    for every client, applied before any channel is dialled."""
+    if interceptors is None:
+        return []
+    if isinstance(interceptors, (str, bytes)) or not isinstance(interceptors, Iterable):
         raise InvalidInputError(
-            f"interceptors must be a sequence of grpc client interceptors, got {type(interceptors).__name__}",
+            f"interceptors must be a sequence of {expected}, got {type(interceptors).__name__}",
             value=type(interceptors).__name__,
             field="interceptors",
         )
-
-
-def intercept(channel: grpc.Channel, interceptors: Sequence[Any] | None) -> grpc.Channel:
-    """``channel`` with ``interceptors`` (grpc client interceptors) around it."""
-    _check_sequence(interceptors)
-    for interceptor in interceptors or ():
-        if not isinstance(interceptor, _SYNC_INTERCEPTORS):
+    items = items_of(interceptors, "interceptors", "interceptors")
+    for interceptor in items:
+        if not isinstance(interceptor, kinds):
             raise InvalidInputError(
-                f"interceptors must be grpc client interceptors (e.g. grpc.UnaryUnaryClientInterceptor), got "
-                f"{type(interceptor).__name__}",
+                f"interceptors must be {expected}, got {type(interceptor).__name__}",
                 value=type(interceptor).__name__,
                 field="interceptors",
             )
+    return items
+
+
+def check_sync_interceptors(interceptors: Sequence[Any] | None) -> list[Any]:
+    """:class:`ImportClient`'s interceptors, checked (grpc client interceptors)."""
+    return _interceptors_of(
+        interceptors, _SYNC_INTERCEPTORS, "grpc client interceptors (e.g. grpc.UnaryUnaryClientInterceptor)"
+    )
+
+
+def intercept(channel: grpc.Channel, interceptors: list[Any]) -> grpc.Channel:
+    """``channel`` with ``interceptors`` (checked by :func:`check_sync_interceptors`) around it."""
     return grpc.intercept_channel(channel, *interceptors) if interceptors else channel
 
 
@@ -280,24 +292,17 @@ def check_async_channel(channel: object, interceptors: Sequence[Any] | None) -> 
             value=type(channel).__name__,
             field="channel",
         )
-    _check_sequence(interceptors)
-    if interceptors:
+    checked = check_async_interceptors(interceptors)
+    if checked:
         raise InvalidInputError(
             "interceptors cannot be added to an existing grpc.aio channel: pass them to "
             "grpc.aio.insecure_channel/secure_channel(interceptors=...) when you create it",
-            value=len(interceptors),
+            value=len(checked),
             field="interceptors",
         )
     return channel
 
 
 def check_async_interceptors(interceptors: Sequence[Any] | None) -> list[Any] | None:
-    _check_sequence(interceptors)
-    for interceptor in interceptors or ():
-        if not isinstance(interceptor, grpc.aio.ClientInterceptor):
-            raise InvalidInputError(
-                f"AsyncImportClient takes grpc.aio client interceptors, got {type(interceptor).__name__}",
-                value=type(interceptor).__name__,
-                field="interceptors",
-            )
-    return list(interceptors or ()) or None
+    """:class:`AsyncImportClient`'s interceptors, checked (grpc.aio client interceptors); None for none."""
+    return _interceptors_of(interceptors, (grpc.aio.ClientInterceptor,), "grpc.aio client interceptors") or None

@@ -508,6 +508,7 @@ def _real_errors(server: Milvus24TestServer) -> list[pi.MilvusImportError]:
     errors.append(pi.StorageError("upload failed", bucket="b-1", key="p/d/a.json", staged_keys=["p/e/b.json"]))
     errors.append(pi.StagingInterruptedError("interrupted", bucket="b-1", staged_keys=["p/e/b.json"]))
     errors.append(pi.ObjectNotFoundError("missing", keys=["k/a.json"], bucket="b-1", local_files=["/d/a.json"]))
+    errors.append(pi.EmptyObjectError("empty", keys=["k/e.json"], bucket="b-1"))
     return errors
 
 

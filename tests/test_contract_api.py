@@ -12,7 +12,7 @@ The secrets half of the contract is ``test_contract_secrets.py``.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -131,20 +131,17 @@ def test_any_value_for_any_parameter_meets_the_contract(
 # ------------------------------------------------------------------------------------------ known defects
 # Found by the suite in modules of the i15-core restructuring; each is one strict xfail, so
 # the fix shows up as an XPASS to remove it (and its entry in contract.KNOWN_DEFECTS).
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="_tracking.job_ids_of: list(jobs) unguarded")
-def test_known_defect_wait_for_import_jobs_whose_iteration_raises(ctx: Context) -> None:
+def test_wait_for_import_jobs_whose_iteration_raises_is_invalid_input(ctx: Context) -> None:
     with pytest.raises(pi.InvalidInputError):
         ctx.client.wait_for_import(contract.BoolRaises())  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="_retry.Retry: repr(attempts) in the message")
-def test_known_defect_retry_attempts_whose_repr_raises() -> None:
+def test_retry_attempts_whose_repr_raises_is_invalid_input() -> None:
     with pytest.raises(pi.InvalidInputError):
         pi.Retry(attempts=contract.StrRaises())  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="_transport.intercept: `interceptors or ()`")
-def test_known_defect_interceptors_whose_truth_value_raises(ctx: Context) -> None:
+def test_interceptors_whose_truth_value_raises_is_invalid_input(ctx: Context) -> None:
     with pytest.raises(pi.InvalidInputError):
         pi.ImportClient(ctx.server.uri, interceptors=contract.BoolRaises())  # type: ignore[arg-type]
 
@@ -152,51 +149,117 @@ def test_known_defect_interceptors_whose_truth_value_raises(ctx: Context) -> Non
 _STORAGE = {"url": "s3://bucket/prefix", "endpoint": "http://127.0.0.1:9"}
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="_storage.ObjectStorage: a str subclass's repr runs")
-def test_known_defect_object_storage_url_whose_repr_raises() -> None:
+def test_object_storage_url_whose_repr_raises_is_invalid_input() -> None:
     with pytest.raises(pi.InvalidInputError):
         pi.ObjectStorage(contract.HostileStr("not-a-bucket-url"))
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="_storage.ObjectStorage: bool(virtual_hosted_style)")
-def test_known_defect_object_storage_flag_whose_truth_value_raises() -> None:
+def test_object_storage_flag_that_is_not_a_bool_is_invalid_input() -> None:
     with pytest.raises(pi.InvalidInputError):
         pi.ObjectStorage(**_STORAGE, virtual_hosted_style=contract.BoolRaises())  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="_storage.ObjectStorage: urlsplit's ValueError escapes")
-def test_known_defect_object_storage_endpoint_urlsplit_cannot_read() -> None:
+def test_object_storage_endpoint_urlsplit_cannot_read_is_invalid_input() -> None:
     with pytest.raises(pi.InvalidInputError):
         pi.ObjectStorage("s3://bucket/prefix", endpoint="http://[not-an-address]:9")
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="_storage.verify_keys: keys not checked (TypeError)")
-def test_known_defect_verify_keys_with_keys_that_are_not_a_list() -> None:
+def test_verify_keys_with_keys_that_are_not_a_list_is_invalid_input() -> None:
     """Found trying the nasty values on the storage operations by hand (they need an object store, so they are not
     in the generative tests): an int, a lambda or a lock as ``keys`` is a TypeError; no request is made."""
     with pytest.raises(pi.InvalidInputError):
         pi.verify_keys(pi.ObjectStorage(**_STORAGE), object())  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="_storage.stage_files: files iterated unguarded")
-def test_known_defect_stage_files_with_files_whose_iteration_raises() -> None:
+def test_stage_files_with_files_whose_iteration_raises_is_invalid_input() -> None:
     with pytest.raises(pi.InvalidInputError):
         pi.stage_files(pi.ObjectStorage(**_STORAGE), contract.BoolRaises())  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="_files: LocalFile(path) unchecked (os.fspath's TypeError)")
-def test_known_defect_local_file_with_a_path_that_is_not_one() -> None:
+def test_local_file_with_a_path_that_is_not_one_is_invalid_input() -> None:
     with pytest.raises(pi.InvalidInputError):
         pi.LocalFile(None)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="_filecheck: a callable sources is called unchecked")
-def test_known_defect_check_files_with_sources_taking_no_argument(ctx: Context) -> None:
+def test_check_files_with_sources_taking_no_argument_is_invalid_input(ctx: Context) -> None:
     with pytest.raises(pi.InvalidInputError):
         ctx.client.check_files(ctx.option, sources=lambda: None, timeout=10)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------------ rules it led to
+ANY_TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(password=ANY_TEXT, user=st.sampled_from(["", "minio", "a:b"]), tail=st.sampled_from(["", "/", "/x?y=1"]))
+def test_a_storage_endpoint_password_is_never_shown_whatever_it_holds(password: str, user: str, tail: str) -> None:
+    """A password in an endpoint's user info ("/", "?", "#", "@", "[" or control characters in it) is masked in the
+    value's repr and str, or in the error refusing it, by the one URL masking rule (_uri.mask_uri)."""
+    secret = "Pw9x" + password
+    endpoint = f"http://{user}:{secret}@127.0.0.1:9{tail}"
+    try:
+        storage = pi.ObjectStorage("s3://bucket/prefix", endpoint=endpoint)
+    except pi.InvalidInputError as error:
+        shown = [str(error), repr(error.value), repr(error.args)]
+    else:
+        shown = [repr(storage), str(storage)]
+    assert not any(secret in text for text in shown), shown
+
+
+def _would_request(value: Any) -> bool:
+    """A value verify_keys accepts as keys and would send HEADs for (each failed one is retried for ~1.5 s)."""
+    if isinstance(value, (list, tuple)):
+        return all(isinstance(item, str) for item in value)
+    return isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray))
+
+
+def _storage_inputs() -> list[tuple[str, Any]]:
+    return [(label, make()) for label, make in NASTY.items()]
+
+
+@pytest.mark.parametrize("operation", ["verify_keys", "stage_files"])
+def test_storage_operations_refuse_any_bad_input_before_any_request(operation: str) -> None:
+    """The nasty values and arbitrary ones as ``keys``/``files``/``on_progress``/``storage``: the package's
+    InvalidInputError (plain ``.value``, pickles), decided before any request (none can succeed here: the endpoint
+    is a closed port, so a request would end in StorageError after retries)."""
+    storage = pi.ObjectStorage(**_STORAGE)
+    verdicts = Verdicts(None)
+
+    def attempt(label: str, value: Any) -> None:
+        if operation == "verify_keys":
+            if _would_request(value):
+                return
+            calls = [("keys", lambda: pi.verify_keys(storage, value))]
+        else:
+            calls = [("files", lambda: pi.stage_files(storage, value))]
+            if not callable(value) and value is not None:
+                calls.append(("on_progress", lambda: pi.stage_files(storage, [[__file__]], on_progress=value)))
+        if not isinstance(value, pi.ObjectStorage):
+            calls.append(
+                ("storage", lambda: getattr(pi, operation)(value, [["k"]] if operation == "stage_files" else ["k"]))
+            )
+        for parameter, call in calls:
+            try:
+                call()
+            except pi.InvalidInputError as error:
+                verdicts.judge_error(f"{operation}({parameter}={label})", error, rpcs=0)
+            except BaseException as error:
+                verdicts.failures.append(f"{operation}({parameter}={label}): {type(error).__name__}")
+            else:
+                verdicts.failures.append(f"{operation}({parameter}={label}): accepted")
+
+    for label, value in _storage_inputs():
+        attempt(label, value)
+
+    @GENERATED
+    @given(value=contract.arbitrary())
+    def generated(value: Any) -> None:
+        attempt(contract.label_of(value), value)
+
+    generated()
+    assert not verdicts.failures, verdicts.report()
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     label=st.integers(min_value=64, max_value=300),
@@ -268,7 +331,13 @@ VALUE_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "create_time": st.none() | st.datetimes(),
     "infos": st.dictionaries(TEXT, TEXT, max_size=3),
     "job_ids": st.lists(TEXT, max_size=3).map(tuple),
-    "data": st.builds(pi.BulkImportData, job_id=TEXT, job_ids=st.lists(TEXT, max_size=3).map(tuple)),
+    "data": st.builds(
+        pi.BulkImportData,
+        job_id=TEXT,
+        job_ids=st.lists(TEXT, max_size=3).map(tuple),
+        files=st.lists(st.lists(TEXT, min_size=1, max_size=2).map(tuple), max_size=2).map(tuple),
+        staged_keys=st.lists(TEXT, max_size=3).map(tuple),
+    ),
     "authenticated": st.booleans(),
     "schema_checked": st.booleans(),
     "requests": st.lists(PLANNED, max_size=2).map(tuple),
@@ -278,13 +347,14 @@ VALUE_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "groups": st.lists(st.lists(TEXT, max_size=2).map(tuple), max_size=2).map(tuple),
     "uploaded": st.lists(TEXT, max_size=3).map(tuple),
     "skipped": st.lists(TEXT, max_size=3).map(tuple),
+    "staged_keys": st.lists(TEXT, max_size=3).map(tuple),
     "bytes_uploaded": st.integers(0, 2**63),
     "dry_run": st.booleans(),
     "bytes_done": st.integers(0, 2**63),
     "bytes_total": st.integers(0, 2**63),
     "files_done": st.integers(0, 2**31),
     "files_total": st.integers(0, 2**31),
-    "outcome": st.sampled_from(["present", "missing", "unverified"]),
+    "outcome": st.sampled_from(["present", "missing", "empty", "unverified"]),
     "full": st.booleans(),
     "group_index": st.integers(0, 2**31),
     "problems": st.lists(st.builds(pi.FileProblem, file=TEXT, field=st.none() | TEXT, message=TEXT), max_size=2).map(

@@ -4,6 +4,7 @@ that ``import pymilvus_import`` does not load the storage library."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import pickle
 import string
 import subprocess
@@ -22,10 +23,12 @@ from pymilvus_import._storage import (
     LocalFile,
     RemoteObject,
     check_unique_keys,
+    key_check,
     key_verdicts,
     normalize_key,
     plan_uploads,
     split_for_upload,
+    unchanged,
     yaml_section,
 )
 
@@ -148,6 +151,25 @@ def test_the_same_content_under_the_same_name_is_uploaded_once_but_refused_as_tw
         check_unique_keys([["/x/rows.json"], ["/y/rows.json"]], keys)
 
 
+@given(
+    st.integers(1, 2**40),
+    st.integers(0, 2**62),
+    st.integers(0, 2),
+    st.integers(0, 2),
+    st.sampled_from(["same", "other", None]),
+)
+def test_a_file_is_unchanged_only_with_its_size_mtime_and_the_digest_of_the_bytes_sent(
+    size: int, mtime: int, size_delta: int, mtime_delta: int, sent: str | None
+) -> None:
+    planned = LocalFile("/d/a.json", size, "d" * 64, mtime)
+    sent_digest = {"same": planned.digest, "other": "e" * 64, None: None}[sent]
+    verdict = unchanged(planned, size + size_delta, mtime + mtime_delta, sent_digest)
+    assert verdict == (size_delta == 0 and mtime_delta == 0 and sent != "other")
+    # Without a known mtime, size and the digest sent still decide.
+    unknown = LocalFile("/d/a.json", size, "d" * 64)
+    assert unchanged(unknown, size + size_delta, mtime, sent_digest) == (size_delta == 0 and sent != "other")
+
+
 def test_split_for_upload_keeps_keys_and_stages_local_files() -> None:
     storage = ObjectStorage("s3://milvus-bucket/p")
     groups = [["/local/a.json"], ["s3://milvus-bucket/k/b.json"], ["/local/id.npy", "milvus-bucket/k/vec.npy"]]
@@ -171,10 +193,53 @@ def test_verdicts_name_missing_keys_and_local_files_and_ignore_unverified() -> N
     assert pickle.loads(pickle.dumps(error)).keys == error.keys
 
 
+@given(st.lists(st.tuples(st.sampled_from([None, 0, 1, 7, 2**40]), st.booleans()), min_size=1, max_size=12))
+def test_a_key_is_refused_exactly_when_its_object_is_missing_or_empty(heads: list[tuple[int | None, bool]]) -> None:
+    # Milvus 2.3.5 fails a job for a missing key and for a 0-byte object (tests/test_storage_milvus.py): the
+    # verdict refuses both, names every such key, and passes any object with content.
+    storage = ObjectStorage("s3://milvus-bucket/p")
+    checks = [key_check(f"k/{i}.json", size) for i, (size, _) in enumerate(heads)]
+    missing = tuple(c.key for c, (size, _) in zip(checks, heads, strict=True) if size is None)
+    empty = tuple(c.key for c, (size, _) in zip(checks, heads, strict=True) if size == 0)
+    if not missing and not empty:
+        key_verdicts(storage, checks, is_local_file=lambda k: False)
+        assert {c.outcome for c in checks} == {"present"}
+        return
+    with pytest.raises(pi.PreflightError) as info:
+        key_verdicts(storage, checks, is_local_file=lambda k: False)
+    error = info.value
+    if missing:
+        assert isinstance(error, pi.ObjectNotFoundError) and error.keys == missing
+    else:
+        assert isinstance(error, pi.EmptyObjectError) and error.keys == empty and error.value == empty[0]
+        assert "size is zero" in str(error)
+    assert error.bucket == "milvus-bucket" and "milvus-bucket" in str(error)
+    assert all(repr(k) in str(error) for k in missing[:5] + empty[:5])
+    assert pickle.loads(pickle.dumps(error)).keys == error.keys
+
+
 def test_storage_errors_show_the_staged_keys_and_are_keyboard_interrupts_when_interrupted() -> None:
     error = pi.StagingInterruptedError("stopped", bucket="b", staged_keys=["p/1/a.json"])
     assert isinstance(error, KeyboardInterrupt) and isinstance(error, pi.StorageError)
     assert "p/1/a.json" in str(error) and pickle.loads(pickle.dumps(error)).staged_keys == ("p/1/a.json",)
+
+
+def test_a_response_with_staged_keys_keeps_the_go_shape_and_pickles() -> None:
+    plain = pi.BulkImportResponse(0, "", pi.BulkImportData("7", ("7", "8")))
+    assert plain.to_dict() == {"status": 0, "message": "", "data": {"jobId": "7", "jobIds": ["7", "8"]}}
+    assert plain.files == () and plain.staged_keys == ()
+    files = (("p/aa/rows.json",), ("p/bb/id.npy", "k/vec.npy"))
+    staged = pi.BulkImportResponse(0, "", pi.BulkImportData("7", ("7", "8"), files, ("p/aa/rows.json", "p/bb/id.npy")))
+    assert staged.to_dict()["data"] == {
+        "jobId": "7",
+        "jobIds": ["7", "8"],
+        "files": [["p/aa/rows.json"], ["p/bb/id.npy", "k/vec.npy"]],
+        "stagedKeys": ["p/aa/rows.json", "p/bb/id.npy"],
+    }
+    for value in (plain, staged):
+        assert pickle.loads(pickle.dumps(value)) == value and hash(copy.deepcopy(value)) == hash(value)
+        assert dataclasses.asdict(pickle.loads(pickle.dumps(value))) == dataclasses.asdict(value)
+    assert dataclasses.asdict(staged)["data"]["files"] == files
 
 
 # -- milvus.yaml ---------------------------------------------------------------------------------------------------

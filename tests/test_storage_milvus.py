@@ -110,11 +110,17 @@ def test_upload_true_stages_and_imports_in_one_call_and_restaging_uploads_nothin
         helpers.write_npy_group(tmp_path / "npy", 70, dim=DIM, start_id=100),
     ]
     option = pi.new_bulk_import_option(milvus_s3.uri, s3_collection, files)
-    final = wait_all(milvus_s3.uri, pi.bulk_import(option, storage=storage, upload=True))
+    response = pi.bulk_import(option, storage=storage, upload=True)
+    final = wait_all(milvus_s3.uri, response)
     assert [p.state for p in final] == ["Completed"] * 2
     assert helpers.count_rows(milvus_s3.uri, s3_collection) == 120
     again = pi.stage_files(storage, files)
     assert again.uploaded == () and len(again.skipped) == 3
+    # The response says which keys were imported (the option's shape) and staged.
+    assert response.files == again.groups and response.data.files == again.groups
+    assert sorted(response.staged_keys) == sorted(again.keys)
+    assert response.to_dict()["data"]["files"] == [list(g) for g in again.groups]
+    assert response.to_dict()["data"]["jobIds"] == list(response.job_ids)
 
     # A changed file gets a new key, and imports its own rows.
     helpers.write_json_rows(tmp_path / "rows.json", 5, dim=DIM, start_id=10_000)
@@ -175,7 +181,9 @@ def test_bucket_forms_of_a_key_are_normalised_and_another_bucket_is_refused(
     # The server fails both bucket forms (first test); normalised, they import.
     for form in (f"s3://{BUCKET}/{key}", f"{BUCKET}/{key}"):
         option = pi.new_bulk_import_option(milvus_s3.uri, s3_collection, [[form]])
-        final = wait_all(milvus_s3.uri, pi.bulk_import(option, storage=storage))
+        response = pi.bulk_import(option, storage=storage)
+        assert response.files == ((key,),) and response.staged_keys == ()  # the key sent, nothing staged
+        final = wait_all(milvus_s3.uri, response)
         assert [p.state for p in final] == ["Completed"]
     assert helpers.count_rows(milvus_s3.uri, s3_collection) == 14
 
@@ -193,14 +201,22 @@ def test_an_empty_file_is_refused_before_upload_and_before_any_job(
     assert s3_client(s3).list_objects_v2(Bucket=BUCKET, Prefix=storage.prefix).get("KeyCount", 0) == 0
 
 
-def test_the_server_fails_an_empty_object(
+def test_an_empty_object_fails_on_the_server_and_is_refused_before_any_job_with_storage(
     milvus_s3: MilvusServer, s3: SeaweedFS, s3_collection: str, storage: ObjectStorage
 ) -> None:
-    # Why an empty file is refused: the server fails it.
-    s3_client(s3).put_object(Bucket=BUCKET, Key=f"{storage.prefix}/empty.json", Body=b"")
-    option = pi.new_bulk_import_option(milvus_s3.uri, s3_collection, [[f"{storage.prefix}/empty.json"]])
+    key = f"{storage.prefix}/empty.json"
+    s3_client(s3).put_object(Bucket=BUCKET, Key=key, Body=b"")
+    option = pi.new_bulk_import_option(milvus_s3.uri, s3_collection, [[key]])
+    # Without the client's check, the server creates a job and fails it.
     with pytest.raises(pi.ImportFailedError, match="size is zero"):
         wait_all(milvus_s3.uri, pi.bulk_import(option, preflight=False))
+    # With the storage, the HEAD's size refuses it before the first Import.
+    before = job_ids(milvus_s3.uri, s3_collection)
+    with pytest.raises(pi.EmptyObjectError) as info:
+        pi.bulk_import(option, storage=storage)
+    assert isinstance(info.value, pi.PreflightError)
+    assert info.value.keys == (key,) and info.value.bucket == BUCKET
+    assert job_ids(milvus_s3.uri, s3_collection) == before
 
 
 def test_storage_credentials_that_cannot_read_give_no_verdict_and_the_import_completes(
@@ -241,6 +257,8 @@ def test_async_client_stages_and_imports(
         async with pi.AsyncImportClient(milvus_s3.uri, storage=storage) as client:
             option = pi.new_bulk_import_option("", s3_collection, [[local]])
             response = await client.bulk_import(option, upload=True)
+            assert isinstance(response, pi.BulkImportResponse)
+            assert response.files == ((response.staged_keys[0],),) and response.staged_keys[0].endswith("/rows.json")
             return await client.wait_for_import(response, timeout=120)
 
     assert [p.state for p in asyncio.run(main())] == ["Completed"]
@@ -266,6 +284,7 @@ def test_cli_submit_upload_wait_and_a_missing_key_refused(
     assert done.code == 0, done
     document = done.json()
     assert document["staged"]["groups"][0][0].endswith("/rows.json")
+    assert document["files"] == document["staged"]["groups"] and document["staged_keys"] == [document["files"][0][0]]
     assert [j["state"] for j in document["jobs"]] == ["Completed"]
     assert helpers.count_rows(milvus_s3.uri, s3_collection) == 17
     assert s3.secret_key not in done.out + done.err

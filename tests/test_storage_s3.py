@@ -21,6 +21,7 @@ import pytest
 from s3_server import s3_client, storage_for
 
 from pymilvus_import import (
+    EmptyObjectError,
     InvalidInputError,
     ObjectNotFoundError,
     ObjectStorage,
@@ -146,6 +147,47 @@ def test_many_files_at_once(s3: SeaweedFS, bucket: str, storage: ObjectStorage, 
     assert [k.rsplit("/", 1)[1] for k in staged.keys] == [Path(p).name for p in paths]
 
 
+def test_a_file_changed_during_its_upload_leaves_no_object_under_the_stale_key(
+    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    before = write(tmp_path / "a.json", b"already staged")
+    earlier = stage_files(storage, [[before]]).keys[0]
+    data = os.urandom(3 * 8 * 1024 * 1024)  # three parts: the file is rewritten after the first one is read
+    path = write(tmp_path / "big.parquet", data)
+
+    def rewrite_once(progress: StagingProgress) -> None:
+        if not getattr(rewrite_once, "done", False):
+            rewrite_once.done = True  # type: ignore[attr-defined]
+            with open(path, "r+b") as f:  # same size, other bytes in the last part
+                f.seek(len(data) - 10)
+                f.write(b"0123456789")
+
+    with pytest.raises(StorageError) as info:
+        stage_files(storage, [[before], [path]], on_progress=rewrite_once)
+    assert path in str(info.value) and "changed" in str(info.value)
+    stale = f"staged/{hashlib.sha256(data).hexdigest()}/big.parquet"
+    assert info.value.key == stale and info.value.staged_keys == (earlier,)
+    assert keys_in(s3, bucket) == [earlier] and pending_uploads(s3, bucket) == []
+
+
+def test_a_file_changed_after_its_bytes_were_read_is_refused(
+    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "rows.json", b"version one")
+
+    def append_at_the_end(progress: StagingProgress) -> None:
+        if progress.bytes_done == progress.bytes_total and progress.files_done == 0:
+            with open(path, "ab") as f:
+                f.write(b" and more")
+
+    with pytest.raises(StorageError, match="changed while it was staged") as info:
+        stage_files(storage, [[path]], on_progress=append_at_the_end)
+    assert info.value.staged_keys == () and keys_in(s3, bucket) == []
+    # Once it is no longer written, it stages under the digest of its new content.
+    staged = stage_files(storage, [[path]])
+    assert staged.keys == (f"staged/{hashlib.sha256(b'version one and more').hexdigest()}/rows.json",)
+
+
 # -- verification ----------------------------------------------------------------------------------------------
 
 
@@ -160,6 +202,21 @@ def test_verify_finds_every_missing_key_and_names_the_bucket(
     assert info.value.keys == ("staged/nope.json", "import/also-missing.json")
     assert info.value.bucket == bucket and bucket in str(info.value) and "staged/nope.json" in str(info.value)
     assert info.value.local_files == ()
+
+
+def test_verify_refuses_a_key_whose_object_is_empty(
+    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    full = stage_files(storage, [[write(tmp_path / "a.json", b"a")]]).keys[0]
+    s3_client(s3).put_object(Bucket=bucket, Key="import/empty.json", Body=b"")
+    with pytest.raises(EmptyObjectError) as info:
+        verify_keys(storage, [full, "import/empty.json"])
+    assert info.value.keys == ("import/empty.json",) and info.value.bucket == bucket
+    assert "import/empty.json" in str(info.value) and bucket in str(info.value)
+    # Missing keys come first, and the message names the empty ones too.
+    with pytest.raises(ObjectNotFoundError, match=r"import/empty\.json") as missing:
+        verify_keys(storage, ["import/nope.json", "import/empty.json"])
+    assert missing.value.keys == ("import/nope.json",)
 
 
 def test_a_local_path_given_as_a_key_is_refused_with_how_to_upload_it(storage: ObjectStorage, tmp_path: Path) -> None:

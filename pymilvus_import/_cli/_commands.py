@@ -352,6 +352,8 @@ def _submit(run: _Run, client: ImportClient) -> int:
     run.submitted = True
     run.job_ids = response.job_ids
     run.result["job_ids"] = list(response.job_ids)
+    if response.files:  # with --storage: the key groups the Imports carried (staged files as their keys)
+        run.result["files"] = [list(g) for g in response.files]
     noun = "job" if len(response.job_ids) == 1 else "jobs"
     # The ids on the first line too: `| head -1` shows them.
     ids = " ".join(response.job_ids)

@@ -11,6 +11,10 @@ import os
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
+from .._errors import InvalidInputError
+from .._inputs import fspath_of
+from .._secrets import shown
+
 
 class SourceUnreadable(OSError):
     """The client cannot read this file (missing locally, no permission, a storage error): no verdict for it."""
@@ -31,7 +35,7 @@ class LocalFile:
     """A file on this machine's disk, opened per read (no handle is kept open between calls)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
+        self.path = _path_text(path)
         self.name = self.path
 
     def __repr__(self) -> str:
@@ -50,6 +54,26 @@ class LocalFile:
                 return handle.read(length)
         except OSError as error:
             raise SourceUnreadable(f"cannot read {self.path!r}: {error.strerror or error}") from error
+
+
+def _path_text(path: object) -> str:
+    """``LocalFile``'s path as a plain str (a str, or an os.PathLike giving one; no NUL, which no file name holds),
+    or an InvalidInputError naming what was given."""
+    if isinstance(path, str):
+        text: object = str.__str__(path)
+    elif isinstance(path, os.PathLike):
+        text = fspath_of(path, "LocalFile(path)", "path")
+    else:
+        raise InvalidInputError(
+            f"LocalFile(path) must be a str or os.PathLike, got {type(path).__name__} {shown(path)}",
+            value=path,
+            field="path",
+        )
+    if not isinstance(text, str) or not text or "\x00" in text:
+        raise InvalidInputError(
+            f"LocalFile(path) must be a non-empty file path without NUL, got {shown(text)}", value=text, field="path"
+        )
+    return text
 
 
 class BytesSource:
