@@ -139,7 +139,62 @@ def run(quick: bool = False) -> dict[str, Any]:
     return out
 
 
+def bad_file_latency(repeats: int = 5, lock_wait: float = 600.0) -> dict[str, Any]:
+    """Time to learn of a bad file (a JSON file without the vector field) on the real Milvus 2.3.5: ours (the
+    header check, FileMismatchError before any job) against the server's (``validate="off"``: the job is created,
+    then followed until it is Failed). Starts its own server under the machine lock."""
+    import uuid
+
+    import pymilvus_import as pi
+
+    from ._completion import create_collection
+    from ._milvus import EmbeddedMilvus, machine_lock
+
+    ours: list[float] = []
+    server_s: list[float] = []
+    with machine_lock(lock_wait), tempfile.TemporaryDirectory(prefix="bench-badfile-") as tmp:
+        server = EmbeddedMilvus(Path(tmp) / "milvus")
+        try:
+            server.start()
+            collection = f"bench_{uuid.uuid4().hex[:10]}"
+            create_collection(server.uri, collection)
+            bad = (server.data_dir / "bench" / "bad.json").resolve()
+            bad.parent.mkdir(parents=True, exist_ok=True)
+            bad.write_text(json.dumps({"rows": [{"id": i} for i in range(1000)]}))
+            option = pi.new_bulk_import_option(server.uri, collection, [[str(bad)]])
+            with pi.ImportClient(server.uri) as client:
+                client.server_version()  # the channel is up: both sides start from a connected client
+                for _ in range(repeats):
+                    started = time.perf_counter()
+                    try:
+                        client.bulk_import(option)
+                    except pi.FileMismatchError:
+                        ours.append(time.perf_counter() - started)
+                    else:
+                        raise AssertionError("the bad file was not refused")
+                    started = time.perf_counter()
+                    response = client.bulk_import(option, validate="off")
+                    try:
+                        client.wait_for_import(response, timeout=300, poll_initial=0.05, poll_max=0.2)
+                    except pi.ImportFailedError:
+                        server_s.append(time.perf_counter() - started)
+                    else:
+                        raise AssertionError("the server accepted the bad file")
+        finally:
+            server.stop()
+    return {
+        "server": "milvus 2.3.5 (embedded)",
+        "repeats": repeats,
+        "ours_ms_median": statistics.median(ours) * 1000,
+        "server_ms_median": statistics.median(server_s) * 1000,
+        "server_ms_max": max(server_s) * 1000,
+    }
+
+
 if __name__ == "__main__":
     import sys
 
-    print(json.dumps(run("--quick" in sys.argv), indent=1))
+    if "--bad-file" in sys.argv:
+        print(json.dumps(bad_file_latency(), indent=1))
+    else:
+        print(json.dumps(run("--quick" in sys.argv), indent=1))

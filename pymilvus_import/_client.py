@@ -138,8 +138,10 @@ class _BaseClient:
         preflight: bool | None,
         dry_run: bool,
         validate: object = None,
+        storage: ObjectStorage | None = None,
     ) -> Flow[BulkImportResponse | ImportPlan]:
-        """The flow of one ``bulk_import`` of (checked, see :func:`check_is_option`) ``option``."""
+        """The flow of one ``bulk_import`` of (checked, see :func:`check_is_option`) ``option``; with ``storage``
+        the option's files are keys of that bucket and the file checks read them there."""
         mode = check_validate(validate) or self._validate
         for name, flag in (("preflight", preflight), ("dry_run", dry_run)):
             if flag is not None and not isinstance(flag, bool):
@@ -157,7 +159,7 @@ class _BaseClient:
                 )
         identity = self._identity.for_option(option)
         check = self._preflight if preflight is None else preflight
-        files = file_check_flow(self._session, identity, option, call, self._files, mode)
+        files = file_check_flow(self._session, identity, option, call, self._files.with_storage(storage), mode)
         return import_flow(
             self._session, identity, option, call, self._schemas, preflight=check, dry_run=dry_run, files=files
         )
@@ -169,12 +171,18 @@ class _BaseClient:
         full: object,
         sources: SourcesArg,
         read_local_files: bool | None,
+        storage: ObjectStorage | None = None,
     ) -> Flow[FileReport]:
         option = check_is_option(option)
         if not isinstance(full, bool):
             raise InvalidInputError(f"full must be True or False, got {shown(full)}", value=full, field="full")
         local = self._files.read_local if read_local_files is None else read_local_files
-        access = access_for(self._address, local, sources)
+        if storage is not None:
+            from ._storage import key_groups
+
+            # The keys Milvus would read, as bulk_import(..., storage=) verifies them.
+            option = dataclasses.replace(option, files=key_groups(storage, option.files))
+        access = access_for(self._address, local, sources, storage)
         identity = self._identity.for_option(option)
         return check_files_flow(self._session, identity, option, call, self._schemas, access, full=full)
 
@@ -216,6 +224,9 @@ class _BaseClient:
                 field="storage",
             )
         return chosen
+
+    def _storage_of(self, storage: object) -> ObjectStorage | None:
+        return _check_storage(storage) if storage is not None else self._storage
 
     def _required_storage(self, storage: ObjectStorage | None) -> ObjectStorage:
         chosen = _check_storage(storage) if storage is not None else self._storage
@@ -455,7 +466,7 @@ class ImportClient(_BaseClient):
         prepared = prepare_files(chosen, option.files, upload=upload, verify=self._verifies(preflight), dry_run=dry_run)
         option = dataclasses.replace(option, files=prepared.groups)
         with _staged_keys_on_errors(prepared):
-            result = self._transport.run(self._bulk_import(option, call, preflight, dry_run, validate))
+            result = self._transport.run(self._bulk_import(option, call, preflight, dry_run, validate, chosen))
         return _with_storage(result, prepared)
 
     def stage_files(
@@ -478,6 +489,7 @@ class ImportClient(_BaseClient):
         full: bool = False,
         sources: SourcesArg = None,
         read_local_files: bool | None = None,
+        storage: ObjectStorage | None = None,
         timeout: float | None = None,
         metadata: MetadataArg = None,
         credentials: grpc.CallCredentials | None = None,
@@ -490,10 +502,14 @@ class ImportClient(_BaseClient):
         ``full=True`` reads every value (streaming); otherwise headers and first rows only. Files are read from
         ``sources`` (a mapping path -> Source with ``size()``/``read(offset, length)``, or a callable), else from
         local paths when the server is on this machine (``read_local_files`` forces it on or off). A file that
-        cannot be read gets the verdict "not readable" (no verdict). Raises like the preflight for an unknown
-        collection."""
+        cannot be read gets the verdict "not readable" (no verdict). With ``storage`` (default: the client's) the
+        option's paths are keys of that bucket (normalised as ``bulk_import`` verifies them), read there with ranged
+        GETs: the ``.npy`` header, the Parquet footer, the first bytes of CSV/JSON; a key that is missing or that
+        the storage credentials cannot read gets no verdict. Raises like the preflight for an unknown collection."""
         call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-        return self._transport.run(self._check_files(option, call, full, sources, read_local_files))
+        return self._transport.run(
+            self._check_files(option, call, full, sources, read_local_files, self._storage_of(storage))
+        )
 
     def get_import_progress(
         self,
@@ -658,7 +674,7 @@ class AsyncImportClient(_BaseClient):
         )
         option = dataclasses.replace(option, files=prepared.groups)
         with _staged_keys_on_errors(prepared):
-            result = await self._transport.run(self._bulk_import(option, call, preflight, dry_run, validate))
+            result = await self._transport.run(self._bulk_import(option, call, preflight, dry_run, validate, chosen))
         return _with_storage(result, prepared)
 
     async def stage_files(
@@ -680,6 +696,7 @@ class AsyncImportClient(_BaseClient):
         full: bool = False,
         sources: SourcesArg = None,
         read_local_files: bool | None = None,
+        storage: ObjectStorage | None = None,
         timeout: float | None = None,
         metadata: MetadataArg = None,
         credentials: grpc.CallCredentials | None = None,
@@ -688,7 +705,9 @@ class AsyncImportClient(_BaseClient):
     ) -> FileReport:
         """:meth:`ImportClient.check_files`, awaited (files are read in a worker thread)."""
         call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-        return await self._transport.run(self._check_files(option, call, full, sources, read_local_files))
+        return await self._transport.run(
+            self._check_files(option, call, full, sources, read_local_files, self._storage_of(storage))
+        )
 
     async def get_import_progress(
         self,

@@ -5,10 +5,12 @@ The verdicts themselves are pure (:mod:`._files.check`); this module decides wha
 - ``bulk_import`` runs the **header check** with its preflight by default (``validate="header"``): for every file
   the client can read, before any Import. ``validate="full"`` reads every value (streaming); ``validate="off"``
   (or ``preflight=False``) skips it.
-- **Which files can be read**: sources you give (``sources=``: a mapping path -> Source, or a callable); otherwise
-  local paths, but only when the server is on this machine (a loopback address or a unix socket), because then
-  an import path *is* a local path. ``read_local_files=True`` reads local paths for any server (a shared mount),
-  ``False`` never. A file the client cannot read gets no verdict.
+- **Which files can be read**: sources you give (``sources=``: a mapping path -> Source, or a callable); with a
+  ``storage`` (an :class:`~._storage.ObjectStorage`: the bucket Milvus reads), the option's paths are keys of that
+  bucket, read with ranged GETs (:func:`~._storage.open_key`; local paths are then not read: Milvus reads the
+  bucket, not this disk); otherwise local paths, but only when the server is on this machine (a loopback address
+  or a unix socket), because then an import path *is* a local path. ``read_local_files=True`` reads local paths
+  for any server (a shared mount), ``False`` never. A file the client cannot read gets no verdict.
 - Problems raise one :class:`~._errors.FileMismatchError` with every ``(file, field, message)``; ``check_files``
   returns the report instead.
 
@@ -38,6 +40,7 @@ from ._versions import parse_version
 if TYPE_CHECKING:
     from . import _wire
     from ._files.check import FileReport, Opener
+    from ._storage import ObjectStorage
 
 #: What ``validate=`` takes.
 VALIDATE_MODES = ("header", "full", "off")
@@ -81,18 +84,20 @@ def check_validate(validate: object) -> str | None:
 
 
 class FileAccess:
-    """How a client reaches file contents: ``sources`` given by the caller, and whether local paths are read."""
+    """How a client reaches file contents: ``sources`` given by the caller, the bucket Milvus reads (``storage``:
+    the option's paths are its keys), and whether local paths are read (never with a storage)."""
 
-    __slots__ = ("read_local", "sources")
+    __slots__ = ("read_local", "sources", "storage")
 
-    def __init__(self, *, read_local: bool, sources: SourcesArg = None) -> None:
-        self.read_local = read_local
+    def __init__(self, *, read_local: bool, sources: SourcesArg = None, storage: ObjectStorage | None = None) -> None:
+        self.read_local = read_local and storage is None
         self.sources = sources
+        self.storage = storage
 
     def opener(self) -> Opener:
         from ._files.source import LocalFile
 
-        sources, read_local = self.sources, self.read_local
+        sources, read_local, storage = self.sources, self.read_local, self.storage
 
         def open_source(path: str) -> Source | None:
             if isinstance(sources, Mapping):
@@ -103,19 +108,34 @@ class FileAccess:
                 found = sources(path)
                 if found is not None:
                     return found
+            if storage is not None:
+                from ._storage import open_key
+
+                return open_key(storage, path)
             if read_local and os.path.isfile(path):
                 return LocalFile(path)
             return None
 
         return open_source
 
+    def with_storage(self, storage: ObjectStorage | None) -> FileAccess:
+        """This access reading the option's paths as keys of ``storage`` (itself when None)."""
+        if storage is None:
+            return self
+        return FileAccess(read_local=False, sources=self.sources, storage=storage)
+
     def can_read_any(self, option: BulkImportOption) -> bool:
-        if self.sources is not None:
+        if self.sources is not None or self.storage is not None:
             return True
         return self.read_local and any(os.path.isfile(p) for group in option.files for p in group)
 
 
-def access_for(address: str | None, read_local_files: bool | None, sources: SourcesArg) -> FileAccess:
+def access_for(
+    address: str | None,
+    read_local_files: bool | None,
+    sources: SourcesArg,
+    storage: ObjectStorage | None = None,
+) -> FileAccess:
     if sources is not None and not (isinstance(sources, Mapping) or callable(sources)):
         raise InvalidInputError(
             f"sources must be a mapping of path -> Source or a callable, got {type(sources).__name__}",
@@ -131,7 +151,7 @@ def access_for(address: str | None, read_local_files: bool | None, sources: Sour
             field="read_local_files",
         )
     local = is_local_address(address) if read_local_files is None else read_local_files
-    return FileAccess(read_local=local, sources=sources)
+    return FileAccess(read_local=local, sources=sources, storage=storage)
 
 
 def _check_source_function(sources: Callable[..., object]) -> None:

@@ -725,6 +725,64 @@ def verify_keys(storage: ObjectStorage, keys: Iterable[str]) -> tuple[KeyCheck, 
     return checks
 
 
+# -- the effects: reading keys for the file checks (ranged reads) --------------------------------------------------
+
+
+class StorageObject:
+    """One key of the bucket as a file-check :class:`~._files.source.Source`: ``size()`` is the HEAD's, ``read``
+    a ranged GET of exactly the bytes asked (the ``.npy`` header, the Parquet footer, the first bytes of a CSV or
+    JSON file): the object is never downloaded whole for a header check. Storage errors become
+    :class:`~._files.source.SourceUnreadable` (no verdict for the file)."""
+
+    def __init__(self, storage: ObjectStorage, key: str, size: int) -> None:
+        self.storage = storage
+        self.key = key
+        self.name = key
+        self._size = size
+
+    def __repr__(self) -> str:
+        return f"StorageObject({self.storage.bucket!r}, {self.key!r}, {self._size} bytes)"
+
+    def size(self) -> int:
+        return self._size
+
+    def read(self, offset: int, length: int) -> bytes:
+        from ._files.source import SourceUnreadable
+
+        end = min(self._size, offset + max(0, length))
+        if offset >= end:
+            return b""
+        obstore = _obstore()
+        try:
+            return bytes(obstore.get_range(_store(self.storage), self.key, start=offset, end=end))
+        except Exception as exc:
+            reason = self.storage._scrub(_first_line(exc))
+            raise SourceUnreadable(
+                f"cannot read key {self.key!r} of bucket {self.storage.bucket!r}: {reason}"
+            ) from None
+
+
+def open_key(storage: ObjectStorage, key: str) -> StorageObject:
+    """HEAD ``key`` and return it as a :class:`StorageObject`; raise
+    :class:`~._files.source.SourceUnreadable` (no verdict) when it is missing or the storage credentials cannot
+    read it (401/403): whether a key exists is the key verification's verdict, not the file check's."""
+    from ._files.source import SourceUnreadable
+
+    answer = _head(storage, _store(storage), key)
+    if isinstance(answer, RemoteObject):
+        return StorageObject(storage, key, answer.size)
+    if answer is None:
+        raise SourceUnreadable(f"no key {key!r} in bucket {storage.bucket!r}")
+    raise SourceUnreadable(f"cannot read key {key!r}: {answer.reason}")
+
+
+def key_groups(storage: ObjectStorage, groups: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], ...]:
+    """Pure: the option's paths as the keys Milvus reads (:func:`normalize_key`, one object per call)."""
+    _local, keys = split_for_upload(storage, groups, upload=False, is_local=_is_upload_candidate)
+    check_unique_keys(groups, keys)
+    return tuple(tuple(keys[p] for p in g) for g in groups)
+
+
 # -- the effects: staging ------------------------------------------------------------------------------------------
 
 

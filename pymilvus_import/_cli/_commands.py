@@ -519,7 +519,9 @@ def _wait(run: _Run, client: ImportClient) -> int:
 def _check(run: _Run, client: ImportClient) -> int:
     args = run.args
     option = build_option(args.collection, args.groups or (), options=args.options)
-    report = client.check_files(option, full=args.full, read_local_files=True, timeout=run.remaining())
+    # With --storage the files are keys of that bucket (ranged reads); otherwise local paths.
+    storage = _storage_arg(args)
+    report = client.check_files(option, full=args.full, read_local_files=True, storage=storage, timeout=run.remaining())
     run.result.update(
         collection=args.collection,
         ok=report.ok,

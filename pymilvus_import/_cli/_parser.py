@@ -375,13 +375,16 @@ def build_parser() -> argparse.ArgumentParser:
             "Check the files of each GROUP against the collection's schema and the server's version, as the\n"
             "server would (NumPy headers, Parquet footers, the CSV header, the first JSON rows; --full: every\n"
             "value), and print every problem of every file. No import is sent. Files are read from this\n"
-            "machine's disk; a file that cannot be read gets no verdict. Exit 0 when no problem was found,\n"
+            "machine's disk, or with --storage as keys of that bucket (ranged reads, never a whole object);\n"
+            "a file that cannot be read gets no verdict. Exit 0 when no problem was found,\n"
             "2 when one was."
         ),
         epilog=(
             "examples:\n"
             "  milvus-import check -c books /data/books.json /data/npy/id.npy,/data/npy/vec.npy\n"
-            "  milvus-import check -c books --full --json /data/books.parquet\n\n" + _EXIT_CODES
+            "  milvus-import check -c books --full --json /data/books.parquet\n"
+            "  milvus-import check -c books --storage s3://milvus-bucket data/books.parquet   # keys in the bucket\n\n"
+            + _EXIT_CODES
         ),
     )
     check.set_defaults(command_parser=check)
@@ -398,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="import option the check reads too (sep=';', nullkey=...), repeatable",
     )
     check.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="time limit (default: no limit)")
+    _storage_options(check, required=False)
     _group_arguments(check)
 
     progress = commands.add_parser(
