@@ -181,3 +181,18 @@ def s3(s3_harness: s3_server.S3Harness) -> s3_server.SeaweedFS:
 def milvus_s3(milvus_harness: MilvusHarness, s3: s3_server.SeaweedFS) -> MilvusServer:
     """Milvus 2.3.5 whose storage is ``s3_server.BUCKET`` on the session's SeaweedFS."""
     return s3_server.milvus_on_s3(milvus_harness, s3)
+
+
+@pytest.fixture
+def s3_collection(milvus_s3: MilvusServer) -> Iterator[str]:
+    """A fresh collection ``{id INT64 pk, vec FLOAT_VECTOR(8)}`` on the Milvus on S3, dropped afterwards."""
+    name = f"s3_{uuid.uuid4().hex[:12]}"
+    helpers.create_collection(milvus_s3.uri, name, dim=8)
+    yield name
+    helpers.drop_collection(milvus_s3.uri, name)
+
+
+@pytest.fixture
+def storage(s3: s3_server.SeaweedFS, milvus_s3: MilvusServer) -> pi.ObjectStorage:
+    """The bucket the Milvus on S3 reads, with a fresh prefix for this test's staged files."""
+    return s3_server.storage_for(s3, s3_server.BUCKET, f"staged-{uuid.uuid4().hex[:8]}")

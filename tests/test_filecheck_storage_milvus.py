@@ -10,8 +10,7 @@ get no verdict and the import goes ahead; a large Parquet key is judged from its
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,20 +27,7 @@ from tools.seaweedfs_launcher import SeaweedFS
 
 pytestmark = [pytest.mark.milvus, pytest.mark.milvus_restart]  # Milvus on S3: another server state
 
-DIM = 8
-
-
-@pytest.fixture
-def s3_collection(milvus_s3: MilvusServer) -> Iterator[str]:
-    name = f"keys_{uuid.uuid4().hex[:12]}"
-    helpers.create_collection(milvus_s3.uri, name, dim=DIM)
-    yield name
-    helpers.drop_collection(milvus_s3.uri, name)
-
-
-@pytest.fixture
-def storage(s3: SeaweedFS, milvus_s3: MilvusServer) -> ObjectStorage:
-    return storage_for(s3, BUCKET, f"checked-{uuid.uuid4().hex[:8]}")
+DIM = 8  # the vector dim of the conftest s3_collection
 
 
 def write_parquet(path: Path, n: int, *, with_vec: bool = True, row_group_size: int | None = None) -> str:

@@ -9,8 +9,6 @@ show the server's own behaviour that the client's verdicts rest on (a missing ke
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import helpers
@@ -25,20 +23,7 @@ from tools.seaweedfs_launcher import SeaweedFS
 
 pytestmark = [pytest.mark.milvus, pytest.mark.milvus_restart]  # Milvus on S3: another server state
 
-DIM = 8
-
-
-@pytest.fixture
-def s3_collection(milvus_s3: MilvusServer) -> Iterator[str]:
-    name = f"s3_{uuid.uuid4().hex[:12]}"
-    helpers.create_collection(milvus_s3.uri, name, dim=DIM)
-    yield name
-    helpers.drop_collection(milvus_s3.uri, name)
-
-
-@pytest.fixture
-def storage(s3: SeaweedFS, milvus_s3: MilvusServer) -> ObjectStorage:
-    return storage_for(s3, BUCKET, f"staged-{uuid.uuid4().hex[:8]}")
+DIM = 8  # the vector dim of the conftest s3_collection
 
 
 def write_parquet(path: Path, n: int, start_id: int = 0) -> str:
