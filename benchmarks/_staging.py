@@ -183,8 +183,6 @@ def main() -> None:
         return
     big, small_n, restage_n, verify_n = (64 * MIB, 4, 10, 100) if args.quick else (1024 * MIB, 64, 100, 1000)
     results: dict[str, Any] = {"big_mib": big // MIB, "small_files": small_n, "rows": []}
-    import boto3
-
     from pymilvus_import import ObjectNotFoundError, ObjectStorage, stage_files, verify_keys
 
     with tempfile.TemporaryDirectory(prefix="staging-bench-") as tmp:
@@ -204,13 +202,7 @@ def main() -> None:
             forwarder.start()
             time.sleep(1.0)
             try:
-                client = boto3.client(
-                    "s3",
-                    endpoint_url=s3.endpoint,
-                    aws_access_key_id=ACCESS_KEY,
-                    aws_secret_access_key=SECRET_KEY,
-                    region_name="us-east-1",
-                )
+                client = s3.boto3_client()
                 bucket = "staging-bench"
                 client.create_bucket(Bucket=bucket)
                 links = {"loopback": s3.endpoint, "emulated 20 ms / 25 MB/s": f"http://127.0.0.1:{FORWARD_PORT}"}
@@ -330,15 +322,7 @@ def end_to_end(root: Path, groups_n: int, rows: int, dim: int) -> dict[str, Any]
     size = sum(os.path.getsize(p) for g in groups for p in g)
     result: dict[str, Any] = {"groups": groups_n, "rows": groups_n * rows, "dim": dim, "mib": size / MIB}
     with SeaweedFS(root / "e2e-s3") as s3:
-        import boto3
-
-        boto3.client(
-            "s3",
-            endpoint_url=s3.endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name="us-east-1",
-        ).create_bucket(Bucket=E2E_BUCKET)
+        s3.boto3_client().create_bucket(Bucket=E2E_BUCKET)
         milvus = MilvusServer(root / "e2e-milvus", s3.milvus_args(E2E_BUCKET))
         milvus.start(timeout=180)
         try:

@@ -146,15 +146,7 @@ def main() -> None:
         big_file = [write_file(root / "big.bin", big)]
         small_files = [write_file(root / f"s{i:03d}.bin", PART) for i in range(small_n)]
         with SeaweedFS(root / "s3") as s3:
-            import boto3
-
-            boto3.client(
-                "s3",
-                endpoint_url=s3.endpoint,
-                aws_access_key_id=ACCESS_KEY,
-                aws_secret_access_key=SECRET_KEY,
-                region_name="us-east-1",
-            ).create_bucket(Bucket=BUCKET)
+            s3.boto3_client().create_bucket(Bucket=BUCKET)
             for name, upload in UPLOADERS.items():
                 row: dict[str, Any] = {
                     "first_use_ms": import_ms(name, runs),

@@ -71,15 +71,7 @@ def milvus_on_s3(milvus: MilvusHarness, s3: SeaweedFS) -> MilvusServer:
 
 
 def s3_client(s3: SeaweedFS) -> Any:
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint,
-        aws_access_key_id=s3.access_key,
-        aws_secret_access_key=s3.secret_key,
-        region_name="us-east-1",
-    )
+    return s3.boto3_client()
 
 
 def storage_for(s3: SeaweedFS, bucket: str, prefix: str, **overrides: Any) -> ObjectStorage:

@@ -32,6 +32,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from tools.milvus_launcher import HOST, LaunchError, PortBusyError, listening, stop_process_group
 
@@ -200,6 +201,18 @@ class SeaweedFS:
         for key, value in settings.items():
             args += ["--extra-config", f"{key}={value}"]
         return tuple(args)
+
+    def boto3_client(self) -> Any:
+        """A boto3 S3 client for this server's account (test and benchmark set-up: buckets, reading objects back)."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+        )
 
     def log_tail(self, n: int = 40) -> str:
         try:
