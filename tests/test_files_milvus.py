@@ -512,11 +512,12 @@ def test_a_binary_vector_row_of_the_wrong_length_shifts_the_vectors_silently_and
     assert stored == [[b"\x01\x02"], [b"\x03\x04"], [b"\x05\x06"]]  # ...but rows 1 and 2 hold shifted bytes
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "npy"])
 def test_invalid_utf8_is_imported_by_2_3_5_and_then_breaks_every_query_of_the_field(
-    milvus: MilvusServer, import_dir: Path
+    milvus: MilvusServer, import_dir: Path, fmt: str
 ) -> None:
-    """2.3.5 (before the 2.5.8 check) imports a Parquet string that is not UTF-8; from then on a query returning that
-    field fails on the server. The full check refuses the file against 2.3.5 for that reason."""
+    """2.3.5 (before the 2.5.8 check) imports a Parquet or NumPy ``S`` string that is not UTF-8; from then on a query
+    returning that field fails on the server. The full check refuses the file against 2.3.5 for that reason."""
     from pymilvus import DataType
 
     name = f"files_utf8_{uuid.uuid4().hex[:8]}"
@@ -529,18 +530,22 @@ def test_invalid_utf8_is_imported_by_2_3_5_and_then_breaks_every_query_of_the_fi
         index.add_index("vec", index_type="FLAT", metric_type="L2")
         client.create_collection(name, schema=schema, index_params=index)
     try:
-        files = parquet(
-            import_dir / "utf8" / "t.parquet",
-            id=pa.array([1, 2, 3], pa.int64()),
-            s=invalid_utf8([b"ok", b"\xffbad", b"ok"]),
-            vec=vec_array(3),
-        )
+        values = [b"ok", b"\xffbad", b"ok"]
+        if fmt == "parquet":
+            files = parquet(
+                import_dir / "utf8" / "t.parquet",
+                id=pa.array([1, 2, 3], pa.int64()),
+                s=invalid_utf8(values),
+                vec=vec_array(3),
+            )
+        else:
+            files = npy(import_dir / "utf8", id=np.arange(1, 4), s=np.array(values), vec=np.zeros((3, DIM), np.float32))
         option = pi.new_bulk_import_option(milvus.uri, name, [files])
         with pytest.raises(FileMismatchError) as info:
             pi.bulk_import(option, timeout=30, validate="full")
         ((file, field, message),) = info.value.problems
-        assert (os.path.basename(file), field) == ("t.parquet", "s")
-        assert message.startswith("row 1: b'\\xffbad'") and "every query returning field 's' fails" in message
+        assert (os.path.basename(file), field) == ({"parquet": "t.parquet", "npy": "s.npy"}[fmt], "s")
+        assert message.startswith("row 1") and "every query returning field 's' fails" in message
 
         final = pi.wait_for_import(milvus.uri, pi.bulk_import(option, timeout=30, validate="off"), timeout=120)
         assert sum(p.imported_rows for p in final) == 3  # accepted...

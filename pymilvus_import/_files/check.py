@@ -823,10 +823,17 @@ def _check_numpy_sources(
             if f is not None:
                 try:
                     for rule, message in check_numpy_values(ctx.version, f, sources[path], header):
-                        ctx.add(rule, path, f.name, message)
+                        ctx.add(rule, path, f.name, _with_outcome(ctx, rule, f.name, message))
                 except SourceUnreadable as error:
                     unreadable[path] = str(error)
         _check_numpy_json(ctx, sources, headers, unreadable)
+
+
+def _with_outcome(ctx: _Context, rule: str, name: str, message: str) -> str:
+    """A value-utf8 message says what the server would do (fail the job, or import it and fail queries later)."""
+    from .full import utf8_outcome
+
+    return f"{message}; {utf8_outcome(ctx.version, name)}" if rule == "value-utf8" else message
 
 
 def _check_numpy_json(
