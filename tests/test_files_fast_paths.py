@@ -1,0 +1,105 @@
+"""The full check's fast paths give the verdicts of the plain, value-by-value way (no server).
+
+The NumPy full check scans whole pieces with ``isfinite(...).all()`` and locates the row only when that fails; local
+files are read into one reused buffer. These tests hold it to a row-by-row Python scan, on random arrays with NaN and
+Inf sprinkled in, across piece sizes and the three kinds of source (in memory, local file, ranged reads only).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import tempfile
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pymilvus_import._files import full, npy
+from pymilvus_import._files.source import BytesSource, LocalFile
+from pymilvus_import._wire import FieldInfo
+
+
+class RangedOnly:
+    """A source with ``read`` only, as an object-storage key is (no ``readinto``)."""
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name = name
+        self._data = data
+
+    def size(self) -> int:
+        return len(self._data)
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self._data[offset : offset + length]
+
+
+def slow_first_bad_row(array: np.ndarray) -> int | None:
+    """The first row holding NaN or Inf, found one value at a time."""
+    for index, row in enumerate(array):
+        if not all(math.isfinite(x) for x in np.atleast_1d(row).tolist()):
+            return index
+    return None
+
+
+@st.composite
+def sprinkled(draw: st.DrawFn) -> np.ndarray:
+    rows = draw(st.integers(0, 80))
+    width = draw(st.sampled_from([0, 1, 3, 8]))  # 0: a 1-D scalar column
+    dtype = np.dtype(draw(st.sampled_from(["<f2", "<f4", "<f8", ">f4", ">f8"])))
+    shape = (rows,) if width == 0 else (rows, width)
+    seed = draw(st.integers(0, 2**32 - 1))
+    array = (np.random.default_rng(seed).standard_normal(shape) * 1e3).astype(dtype)
+    cells = max(1, array.size)
+    spots = draw(st.lists(st.tuples(st.integers(0, cells - 1), st.sampled_from([np.nan, np.inf, -np.inf])), max_size=4))
+    flat = array.reshape(-1)
+    for spot, value in spots:
+        if flat.size:
+            flat[spot] = value
+    return array
+
+
+@settings(max_examples=150, deadline=None)
+@given(sprinkled(), st.integers(1, 9), st.sampled_from(["memory", "local", "ranged"]))
+def test_the_fast_nan_scan_finds_the_row_a_value_by_value_scan_finds(
+    array: np.ndarray, rows_per_piece: int, kind: str
+) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    data = buffer.getvalue()
+    width = array.shape[1] if array.ndim == 2 else 0
+    field = FieldInfo("vec", "FloatVector", type_params={"dim": str(width)}) if width else FieldInfo("x", "Double")
+    expected = slow_first_bad_row(array)
+    assert full.first_non_finite(array) == expected
+    row_bytes = array.itemsize * max(1, width)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "vec.npy"
+        path.write_bytes(data)
+        source = {"memory": BytesSource, "ranged": RangedOnly}.get(kind, lambda _n, _d: LocalFile(path))(
+            "vec.npy", data
+        )
+        header = npy.read_header(source)
+        # Small pieces: a bad row falls in any piece, at any place in it, and the last piece is short.
+        with mock.patch.object(full, "PIECE", rows_per_piece * row_bytes), \
+                mock.patch.object(full, "LOCAL_PIECE", rows_per_piece * row_bytes):  # fmt: skip
+            found = list(full.check_numpy_values((2, 5, 0), field, source, header))
+    if expected is None:
+        assert found == []
+    else:
+        ((rule, message),) = found
+        assert rule == "value-nan" and message.startswith(f"row {expected} holds NaN or Inf")
+
+
+def test_pieces_from_a_local_file_reuse_one_buffer_and_cover_every_row() -> None:
+    array = np.arange(10 * 4, dtype=np.float32).reshape(10, 4)
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    source = BytesSource("v.npy", buffer.getvalue())
+    header = npy.read_header(source)
+    with mock.patch.object(full, "LOCAL_PIECE", 3 * 16):
+        seen = [(first, piece.copy(), piece.ctypes.data) for first, piece in full._pieces(source, header)]
+    assert [first for first, _, _ in seen] == [0, 3, 6, 9]
+    assert np.array_equal(np.concatenate([piece for _, piece, _ in seen]), array)
+    assert len({address for _, _, address in seen}) == 1  # one buffer, no allocation per piece
