@@ -1,5 +1,7 @@
 """The full check's fast paths give the verdicts of the plain, value-by-value way (no server).
 
+JSON and CSV vectors are checked with one pass over the item types when they are all plain numbers.
+
 The NumPy full check scans whole pieces with ``isfinite(...).all()`` and locates the row only when that fails; local
 files are read into one reused buffer. These tests hold it to a row-by-row Python scan, on random arrays with NaN and
 Inf sprinkled in, across piece sizes and the three kinds of source (in memory, local file, ranged reads only).
@@ -11,15 +13,20 @@ import io
 import math
 import tempfile
 from pathlib import Path
+from random import Random
 from unittest import mock
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pymilvus_import._files import full, npy
+from pymilvus_import._files import check, full, npy
 from pymilvus_import._files.source import BytesSource, LocalFile
-from pymilvus_import._wire import FieldInfo
+from pymilvus_import._wire import CollectionSchema, FieldInfo
+
+PLAIN = CollectionSchema(
+    "books", (FieldInfo("id", "Int64", is_primary=True), FieldInfo("vec", "FloatVector", type_params={"dim": "4"}))
+)
 
 
 class RangedOnly:
@@ -103,3 +110,38 @@ def test_pieces_from_a_local_file_reuse_one_buffer_and_cover_every_row() -> None
     assert [first for first, _, _ in seen] == [0, 3, 6, 9]
     assert np.array_equal(np.concatenate([piece for _, piece, _ in seen]), array)
     assert len({address for _, _, address in seen}) == 1  # one buffer, no allocation per piece
+
+
+_ITEMS = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=3),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@given(st.lists(st.one_of(st.integers(), st.floats()), max_size=40), st.lists(_ITEMS, max_size=3), st.randoms())
+def test_the_fast_number_scan_of_a_json_vector_agrees_with_the_item_by_item_one(
+    numbers: list[object], others: list[object], random: Random
+) -> None:
+    values = numbers + others
+    random.shuffle(values)
+    assert check._all_numbers(values) == all(check._is_number(x) for x in values)
+
+
+@given(st.lists(_ITEMS, min_size=1, max_size=5))
+def test_a_json_vector_with_a_non_number_names_it_as_before(values: list[object]) -> None:
+    ctx = check._Context(PLAIN, (2, 5, 0), True, {})
+    vec = PLAIN.fields[1]
+    found = list(check.value_problems(ctx, vec, values))
+    bad = [x for x in values if not check._is_number(x)]
+    if len(values) != 4:
+        assert [rule for rule, _ in found] == ["json-vector-length"]
+    elif bad:
+        assert found == [("json-value", f"field 'vec' (FloatVector) takes numbers, got element {check._show(bad[0])}")]
+    else:
+        assert found == []
+    (message,) = [m for _, m in check.value_problems(ctx, vec, "text")]
+    assert message == "field 'vec' (FloatVector) takes a list of numbers, got string 'text'"
