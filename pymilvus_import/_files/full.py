@@ -4,7 +4,7 @@ batches, JSON and CSV row by row in :mod:`.check`). Needs the ``files`` extra (n
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .rules import FLOAT_TYPES, Version, vector_width
@@ -44,14 +44,14 @@ def _pieces(source: Source, header: NpyHeader) -> Iterator[tuple[int, Any]]:
     row_bytes = dtype.itemsize * row_values
     if row_bytes == 0 or not header.shape:
         return
-    readinto = getattr(source, "readinto", None)
+    readinto: Callable[[int, memoryview], int] | None = getattr(source, "readinto", None)
     rows_per_piece = max(1, (PIECE if readinto is None else LOCAL_PIECE) // row_bytes)
-    buffer = memoryview(bytearray(rows_per_piece * row_bytes)) if readinto is not None else None
+    buffer = memoryview(bytearray(rows_per_piece * row_bytes if readinto is not None else 0))
     row = 0
     while row < header.shape[0]:
         count = min(rows_per_piece, header.shape[0] - row)
         offset = header.data_offset + row * row_bytes
-        if buffer is not None:
+        if readinto is not None:
             data: Any = buffer
             got = readinto(offset, buffer[: count * row_bytes])
         else:
