@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pymilvus_import._files import check, full, npy
+from pymilvus_import._files import csv as csv_format
 from pymilvus_import._files.source import BytesSource, LocalFile
 from pymilvus_import._wire import CollectionSchema, FieldInfo
 
@@ -145,3 +146,23 @@ def test_a_json_vector_with_a_non_number_names_it_as_before(values: list[object]
         assert found == []
     (message,) = [m for _, m in check.value_problems(ctx, vec, "text")]
     assert message == "field 'vec' (FloatVector) takes a list of numbers, got string 'text'"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.text(st.sampled_from('ab,"\n\r\ufeffé'), max_size=6), min_size=1, max_size=4),
+    st.integers(0, 70_000),
+    st.sampled_from(["", "\n", "\n\n", "\r\n"]),
+    st.sampled_from([",", ";"]),
+)
+def test_the_csv_header_read_from_the_first_bytes_is_the_one_read_from_the_budget(
+    names: list[str], padding: int, blank: str, sep: str
+) -> None:
+    # A header that ends anywhere around the first read (64 KiB): before, across or after it.
+    names = [*names, "x" * padding]
+    line = sep.join('"' + n.replace('"', '""') + '"' if set(n) & set(f'{sep}"\n\r') else n for n in names)
+    data = (blank + line + "\n" + "1,2\n" * 20_000).encode()
+    expected = csv_format.parse_header(
+        data[: csv_format.HEADER_BUDGET], sep, complete=len(data) <= csv_format.HEADER_BUDGET
+    )
+    assert csv_format.read_header(BytesSource("a.csv", data), sep) == expected
