@@ -112,19 +112,28 @@ def digest_metadata(scheme: str) -> str:
 
 
 def _check_azure_key(key: str) -> None:
-    """An Azure storage account key is base64 text (of 64 bytes for a real account); refused without showing it."""
-    import base64
-    import binascii
-
-    try:
-        base64.b64decode(key.encode("ascii"), validate=True)
-    except (UnicodeEncodeError, binascii.Error, ValueError):
+    """An Azure storage account key is base64 text (of 64 bytes for a real account); refused without showing it
+    (nor chaining an exception that holds it)."""
+    if not _is_base64(key):
         raise InvalidInputError(
             "for az:// the secret_key is the storage account key, which is base64 text; the one given is not "
             "(value not shown)",
             value=None,
             field="secret_key",
-        ) from None
+        )
+
+
+def _is_base64(text: str) -> bool:
+    import base64
+    import binascii
+
+    if not text.isascii():
+        return False
+    try:
+        base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
 #: What each scheme takes, for the error naming an argument it does not use.
