@@ -311,6 +311,15 @@ class ObjectStorage:
             raise InvalidInputError(
                 f"the Milvus config {str(path)!r} has no minio.bucketName", value=str(path), field="minio.bucketName"
             )
+        if section.get("cloudProvider", "").lower() == "azure":
+            # Milvus on Azure reads minio.* in its own way (account name, key, endpoint suffix); not mapped here.
+            raise InvalidInputError(
+                f"the Milvus config {str(path)!r} uses Azure (minio.cloudProvider: azure), which from_milvus_config "
+                f"does not read: use ObjectStorage('az://{bucket}/{prefix.strip('/')}', access_key=ACCOUNT_NAME, "
+                "secret_key=ACCOUNT_KEY)",
+                value=str(path),
+                field="minio.cloudProvider",
+            )
         address = section.get("address") or "localhost"
         port = section.get("port") or ""
         secure = section.get("useSSL", "false").lower() == "true"
