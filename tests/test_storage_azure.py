@@ -198,3 +198,22 @@ def test_arguments_azure_does_not_use_are_refused() -> None:
     with pytest.raises(InvalidInputError, match="base64") as not_base64:
         ObjectStorage("az://c1c/p", access_key="acct", secret_key="Kq9Zt not base64")
     assert "Kq9Zt" not in str(not_base64.value) and not_base64.value.value is None
+
+
+def test_the_cli_stages_into_azure_with_the_account_from_the_environment(
+    azurite: Azurite, container: Any, tmp_path: Path
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    rows = write(tmp_path / "rows.json", b"rows")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AZURE_", "MILVUS_"))}
+    env.update(AZURE_STORAGE_ACCOUNT_NAME=azurite.account, AZURE_STORAGE_ACCOUNT_KEY=azurite.account_key)
+    argv = [sys.executable, "-m", "pymilvus_import", "stage", "--json"]
+    argv += ["--storage", f"az://{container.container_name}/cli", "--storage-endpoint", azurite.endpoint, rows]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    keys = json.loads(done.stdout)["staged"]["groups"][0]
+    assert keys == [f"cli/{hashlib.sha256(b'rows').hexdigest()}/rows.json"] and blobs(container) == keys
+    assert azurite.account_key not in done.stdout + done.stderr
