@@ -377,6 +377,26 @@ def _check_parquet(ctx: _Context, path: str, facts: Any) -> None:
 # --- values (JSON rows, CSV cells) ----------------------------------------------------------------------------------
 
 
+class _Wrong:
+    """The "field F takes X, got V" message of one value, written only when there is a problem (``repr`` of a long
+    vector costs more than checking it)."""
+
+    __slots__ = ("field", "value")
+
+    def __init__(self, f: FieldInfo, value: Any) -> None:
+        self.field, self.value = f, value
+
+    def format(self, want: str) -> str:
+        f, value = self.field, self.value
+        return f"field {f.name!r} ({f.data_type}) takes {want}, got {_kind(value)} {_show(value)}"
+
+
+def _all_numbers(values: list[Any]) -> bool:
+    """``_is_number`` of every item: one pass in C over the item types when they are plain ints and floats (what a
+    JSON decoder gives), item by item otherwise."""
+    return set(map(type, values)) <= {int, float} or all(_is_number(x) for x in values)
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
@@ -404,26 +424,6 @@ def _int_fits(value: Any, bits: int) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-class _Wrong:
-    """The "field F takes X, got V" message of one value, written only when there is a problem (``repr`` of a long
-    vector costs more than checking it)."""
-
-    __slots__ = ("field", "value")
-
-    def __init__(self, f: FieldInfo, value: Any) -> None:
-        self.field, self.value = f, value
-
-    def format(self, want: str) -> str:
-        f, value = self.field, self.value
-        return f"field {f.name!r} ({f.data_type}) takes {want}, got {_kind(value)} {_show(value)}"
-
-
-def _all_numbers(values: list[Any]) -> bool:
-    """``_is_number`` of every item: one pass in C over the item types when they are plain ints and floats (what a
-    JSON decoder gives), item by item otherwise."""
-    return set(map(type, values)) <= {int, float} or all(_is_number(x) for x in values)
 
 
 def value_problems(ctx: _Context, f: FieldInfo, value: Any) -> Iterator[tuple[str, str]]:
