@@ -1,6 +1,8 @@
 """The full check's fast paths give the verdicts of the plain, value-by-value way (no server).
 
-JSON and CSV vectors are checked with one pass over the item types when they are all plain numbers.
+JSON and CSV vectors are checked with one pass over the item types when they are all plain numbers; NumPy strings
+are measured on their code points (max_length) and decoded a piece at a time (UTF-8); the CSV header comes from the
+first 64 KiB when it is complete there.
 
 The NumPy full check scans whole pieces with ``isfinite(...).all()`` and locates the row only when that fails; local
 files are read into one reused buffer. These tests hold it to a row-by-row Python scan, on random arrays with NaN and
@@ -17,7 +19,7 @@ from random import Random
 from unittest import mock
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pymilvus_import._files import check, full, npy
@@ -166,3 +168,73 @@ def test_the_csv_header_read_from_the_first_bytes_is_the_one_read_from_the_budge
         data[: csv_format.HEADER_BUDGET], sep, complete=len(data) <= csv_format.HEADER_BUDGET
     )
     assert csv_format.read_header(BytesSource("a.csv", data), sep) == expected
+
+
+def slow_first_too_long(array: np.ndarray, max_length: int) -> tuple[int, int] | None:
+    for index, value in enumerate(array.tolist()):
+        size = len(str(value).encode("utf-8", "surrogatepass"))
+        if size > max_length:
+            return index, size
+    return None
+
+
+def slow_first_bad_utf8(array: np.ndarray) -> int | None:
+    for index, value in enumerate(array.tolist()):
+        try:
+            bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return index
+    return None
+
+
+# Every plane, lone surrogates and NULs (inside a value and at its end, which NumPy drops) included.
+_CHARS = st.one_of(st.characters(blacklist_categories=()), st.sampled_from(["\x00", "a", "é", "€", "😀", "\ud800"]))
+
+
+@settings(max_examples=200, deadline=None)
+@example(["a\x00\x00b", "x"], 3, "<", 1)  # the NULs inside a value count, the ones at its end do not
+@example(["x", "\ud800\U0001f600é"], 8, ">", 1)
+@given(
+    st.lists(st.text(_CHARS, max_size=8), max_size=30),
+    st.integers(0, 16),
+    st.sampled_from(["<", ">"]),
+    st.integers(1, 7),
+)
+def test_the_vectorized_max_length_scan_measures_what_encoding_each_value_measures(
+    values: list[str], max_length: int, order: str, rows_per_piece: int
+) -> None:
+    array = np.array(values, dtype=f"{order}U{max(1, *map(len, values)) if values else 1}")
+    expected = slow_first_too_long(array, max_length)
+    assert full.first_too_long(array, max_length) == expected
+    field = FieldInfo("s", "VarChar", type_params={"max_length": str(max_length)})
+    found = _check_in_pieces(array, field, rows_per_piece)
+    if expected is None:
+        assert found == []
+    else:
+        assert found == [("value-max-length", f"row {expected[0]} holds {expected[1]} UTF-8 bytes, over max_length "
+                          f"{max_length} of 's'")]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.binary(max_size=6) | st.sampled_from([b"\xc3", b"\xa9", b"\xc3\xa9", b"a\x00\xe2\x82"]), max_size=30),
+    st.integers(1, 7),
+)
+def test_the_one_call_utf8_scan_finds_the_value_decoding_each_value_finds(
+    values: list[bytes], rows_per_piece: int
+) -> None:
+    array = np.array(values, dtype=f"S{max(1, *map(len, values)) if values else 1}")
+    expected = slow_first_bad_utf8(array)
+    assert full.first_bad_utf8(array) == expected
+    found = _check_in_pieces(array, FieldInfo("s", "VarChar", type_params={"max_length": "64"}), rows_per_piece)
+    assert [message for _, message in found] == ([] if expected is None else [f"row {expected} is not valid UTF-8"])
+
+
+def _check_in_pieces(array: np.ndarray, field: FieldInfo, rows_per_piece: int) -> list[tuple[str, str]]:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    source = BytesSource("s.npy", buffer.getvalue())
+    header = npy.read_header(source)
+    piece = rows_per_piece * max(1, array.dtype.itemsize)
+    with mock.patch.object(full, "PIECE", piece), mock.patch.object(full, "LOCAL_PIECE", piece):
+        return list(full.check_numpy_values((2, 5, 0), field, source, header))

@@ -78,6 +78,51 @@ def first_non_finite(piece: Any) -> int | None:
     return int(np.argmin(finite))
 
 
+def first_too_long(piece: Any, max_length: int) -> tuple[int, int] | None:
+    """(index, UTF-8 bytes) of the first value of a ``U`` piece longer than ``max_length`` bytes, or None; a lone
+    surrogate counts 3 bytes (``surrogatepass``). A 1-D piece is measured on its code points without making a str
+    of each value; the values are measured one by one only when a code point is not one a str holds."""
+    np = _numpy()
+    chars = piece.dtype.itemsize // 4
+    if piece.ndim == 1 and chars:
+        codes = piece.view(np.dtype(piece.dtype.byteorder.replace("|", "=") + "u4")).reshape(len(piece), chars)
+        if not (codes > 0x10FFFF).any():
+            present = codes != 0
+            widths = present.astype(np.int32) + (codes >= 0x80) + (codes >= 0x800) + (codes >= 0x10000)
+            # NumPy drops trailing NULs from a value; a NUL before its last character is kept and is one byte.
+            last = np.where(present.any(axis=1), chars - np.argmax(present[:, ::-1], axis=1), 0)
+            sizes = widths.sum(axis=1) + (last - present.sum(axis=1))
+            over = np.flatnonzero(sizes > max_length)
+            return (int(over[0]), int(sizes[over[0]])) if over.size else None
+    for offset, value in enumerate(piece.tolist()):
+        size = len(str(value).encode("utf-8", "surrogatepass"))
+        if size > max_length:
+            return offset, size
+    return None
+
+
+def first_bad_utf8(piece: Any) -> int | None:
+    """The index of the first value of an ``S`` piece that is not valid UTF-8, or None. A 1-D piece is decoded in
+    one call when no value starts with a continuation byte (then no character can run from one value into the next,
+    so the whole is valid exactly when every value is); the values are decoded one by one only when that fails."""
+    np = _numpy()
+    size = piece.dtype.itemsize
+    if piece.ndim == 1 and size:
+        starts = piece.view(np.uint8).reshape(len(piece), size)[:, 0]
+        if not ((starts & 0xC0) == 0x80).any():
+            try:
+                piece.tobytes().decode("utf-8")
+                return None
+            except UnicodeDecodeError:
+                pass
+    for offset, value in enumerate(piece.tolist()):
+        try:
+            bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return offset
+    return None
+
+
 def check_numpy_values(
     version: Version | None, f: FieldInfo, source: Source, header: NpyHeader
 ) -> Iterator[tuple[str, str]]:
@@ -99,18 +144,13 @@ def check_numpy_values(
             if at is not None:
                 bad_float = first + at
         if strings and too_long is None and header.kind == "U":
-            for offset, value in enumerate(piece.tolist()):
-                size = len(str(value).encode("utf-8", "surrogatepass"))
-                if size > (f.max_length or 0):
-                    too_long = (first + offset, size)
-                    break
+            long_at = first_too_long(piece, f.max_length or 0)
+            if long_at is not None:
+                too_long = (first + long_at[0], long_at[1])
         if utf8 and bad_utf8 is None:
-            for offset, value in enumerate(piece.tolist()):
-                try:
-                    bytes(value).decode("utf-8")
-                except UnicodeDecodeError:
-                    bad_utf8 = first + offset
-                    break
+            at = first_bad_utf8(piece)
+            if at is not None:
+                bad_utf8 = first + at
         if (
             (bad_float is not None or not floats)
             and (too_long is not None or not strings)
