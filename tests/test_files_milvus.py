@@ -237,7 +237,7 @@ BAD = [
     Bad("json-meta-invalid-json", "dyn", lambda d: json_file(d / "rows.json", [{"id": 1, "vec": [0.5] * DIM, "$meta": "{oops"}]), "failed to parse value '{oops' for JSON field '$meta'", "rows.json", "$meta", full=True),
     Bad("parquet-meta-invalid-json", "dyn", lambda d: dyn_parquet(d / "t.parquet", ['{"a": 1}', "{oops"]), "invalid character 'o' looking for beginning of object key string", "t.parquet", "$meta", full=True),
     Bad("npy-meta-invalid-json", "dyn", lambda d: dyn_npy(d, ['{"a": 1}', "{oops"]), "failed to parse value '{oops' for JSON field '$meta'", "$meta.npy", "$meta", full=True),
-    Bad("parquet-binary-vector-row-short", "bin", lambda d: bin_parquet(d / "t.parquet", [b"\x01\x02", b"\x03", b"\x04\x05"]), "data block's row count mismatch: 3 vs 2", "t.parquet", "bvec", full=True),
+    Bad("parquet-binary-vector-row-short", "bin", lambda d: bin_parquet(d / "t.parquet", [b"\x01\x02", b"\x03", b"\x04\x05"]), "data block's row count mismatch: ", "t.parquet", "bvec", full=True),
     Bad("parquet-short-vector-row", "plain", lambda d: parquet(d / "t.parquet", id=pa.array([1, 2], pa.int64()), vec=pa.array([[0.5] * DIM, [0.5] * 3], pa.list_(pa.float32()))), "float vector is irregular", "t.parquet", "vec", full=True),
 ]  # fmt: skip
 
