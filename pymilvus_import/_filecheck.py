@@ -87,17 +87,26 @@ class FileAccess:
     """How a client reaches file contents: ``sources`` given by the caller, the bucket Milvus reads (``storage``:
     the option's paths are its keys), and whether local paths are read (never with a storage)."""
 
-    __slots__ = ("read_local", "sources", "storage")
+    __slots__ = ("open_staged", "read_local", "sources", "storage")
 
-    def __init__(self, *, read_local: bool, sources: SourcesArg = None, storage: ObjectStorage | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        read_local: bool,
+        sources: SourcesArg = None,
+        storage: ObjectStorage | None = None,
+        open_staged: Callable[[str], Source | None] | None = None,
+    ) -> None:
         self.read_local = read_local and storage is None
         self.sources = sources
         self.storage = storage
+        #: With ``upload=True``: the local files about to be staged, read from this disk (``_import_flow.Staging``).
+        self.open_staged = open_staged
 
     def opener(self) -> Opener:
         from ._files.source import LocalFile
 
-        sources, read_local, storage = self.sources, self.read_local, self.storage
+        sources, read_local, storage, open_staged = self.sources, self.read_local, self.storage, self.open_staged
 
         def open_source(path: str) -> Source | None:
             if isinstance(sources, Mapping):
@@ -106,6 +115,10 @@ class FileAccess:
                     return found
             elif callable(sources):
                 found = sources(path)
+                if found is not None:
+                    return found
+            if open_staged is not None:
+                found = open_staged(path)
                 if found is not None:
                     return found
             if storage is not None:
@@ -118,11 +131,14 @@ class FileAccess:
 
         return open_source
 
-    def with_storage(self, storage: ObjectStorage | None) -> FileAccess:
-        """This access reading the option's paths as keys of ``storage`` (itself when None)."""
+    def with_storage(
+        self, storage: ObjectStorage | None, open_staged: Callable[[str], Source | None] | None = None
+    ) -> FileAccess:
+        """This access reading the option's paths as keys of ``storage`` (itself when None), and the local files
+        about to be staged through ``open_staged``."""
         if storage is None:
             return self
-        return FileAccess(read_local=False, sources=self.sources, storage=storage)
+        return FileAccess(read_local=False, sources=self.sources, storage=storage, open_staged=open_staged)
 
     def can_read_any(self, option: BulkImportOption) -> bool:
         if self.sources is not None or self.storage is not None:
@@ -206,7 +222,7 @@ def report_flow(
     def run() -> FileReport:
         return check_files(schema, version, groups, opener, options=options, full=full, server_version=version_text)
 
-    report: FileReport = yield Work(run)
+    report: FileReport = yield Work(run, what="check files")
     return report
 
 
