@@ -401,6 +401,20 @@ def table(results: dict[str, Any]) -> str:
                 "≥ 0.7x floor",
                 _verdict(ratio >= 0.7),
             )
+        both = files.get("full_check_and_digest")
+        if both:
+            worst = max(part["ours_read_x"] for part in both.values())
+            row(
+                "7g",
+                'upload=True + validate="full": disk bytes read for the full check and the digest, per file byte',
+                ", ".join(f"{k} {p['ours_read_x']:.2f}x ({p['ours_ms']:.0f} ms)" for k, p in both.items()),
+                ", ".join(f"{k} {p['before_read_x']:.2f}x ({p['before_ms']:.0f} ms)" for k, p in both.items())
+                + " (check, then digest from the start)",
+                "",
+                f"{worst:.2f}x at most",
+                "one read of the file beyond what the check itself reads",
+                _verdict(all(p["ours_read_x"] <= p["before_read_x"] - 0.9 for p in both.values())),
+            )
     elif files:
         row("7", "file checks", files.get("error", files.get("skipped", "?")), "", "", "", "", "error")
     return "\n".join(rows)

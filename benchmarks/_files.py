@@ -2,7 +2,10 @@
 
 - header check per file and format (median of warm runs), and for 1,000 NumPy groups / JSON files;
 - a large Parquet file's header check: its time and the bytes read (the footer only, whatever the size);
-- full-check throughput (MB/s) against the floor: the same file read and scanned with numpy / pyarrow alone.
+- full-check throughput (MB/s) against the floor: the same file read and scanned with numpy / pyarrow alone;
+- ``upload=True`` + ``validate="full"``: the bytes read from disk for the full check *and* the SHA-256 of a file to
+  stage, per byte of the file (the digest is computed from the bytes the check reads: ``HashingLocalFile``), against
+  the check followed by a digest from the start (what staging did before).
 
 No server is involved: ``check_files`` is pure over its sources.
 """
@@ -23,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pymilvus_import._files.check import check_files
-from pymilvus_import._files.source import LocalFile
+from pymilvus_import._files.source import HashingLocalFile, LocalFile
 from pymilvus_import._wire import CollectionSchema, FieldInfo
 
 DIM = 128
@@ -47,6 +50,55 @@ class _Counting(LocalFile):
         _Counting.read_bytes += len(data)
         _Counting.reads += 1
         return data
+
+
+class _CountingHashing(HashingLocalFile):
+    def read(self, offset: int, length: int) -> bytes:
+        data = super().read(offset, length)
+        _Counting.read_bytes += len(data)
+        return data
+
+
+def full_check_and_digest(groups: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    """Per format: bytes read from disk (per byte of the files) and wall ms for the full check plus each file's
+    SHA-256, the digest computed from the check's reads (``ours``) or read again from the start (``before``)."""
+    import hashlib
+    import os
+    import threading
+
+    from pymilvus_import._storage import _digest
+
+    out: dict[str, dict[str, float]] = {}
+    for kind, group in groups.items():
+        size = sum(os.path.getsize(p) for p in group)
+        _Counting.read_bytes = 0
+        started = time.perf_counter()
+        check_files(SCHEMA, VERSION, [group], _Counting, full=True)
+        for path in group:
+            _digest(path, threading.Event())
+        before_ms, before = (time.perf_counter() - started) * 1000, _Counting.read_bytes + size
+        _Counting.read_bytes = 0
+        opened: dict[str, HashingLocalFile] = {}
+        started = time.perf_counter()
+        check_files(
+            SCHEMA, VERSION, [group], lambda p, o=opened: o.get(p) or o.setdefault(p, _CountingHashing(p)), full=True
+        )
+        rest, digests = 0, {}
+        for path in group:
+            info = os.stat(path)
+            state = opened[path].digest_state(info.st_size, info.st_mtime_ns)
+            rest += info.st_size - (state[1] if state is not None else 0)
+            digests[path] = _digest(path, threading.Event(), opened[path], info)
+        ours_ms, ours = (time.perf_counter() - started) * 1000, _Counting.read_bytes + rest
+        assert all(d == hashlib.sha256(Path(p).read_bytes()).hexdigest() for p, d in digests.items())
+        out[kind] = {
+            "mb": size / 1e6,
+            "ours_read_x": ours / size,
+            "before_read_x": before / size,
+            "ours_ms": ours_ms,
+            "before_ms": before_ms,
+        }
+    return out
 
 
 def _median_ms(fn: Callable[[], object], runs: int) -> float:
@@ -136,6 +188,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
         floor = _median_ms(parquet_floor, 3)
         out["full_parquet"] = {"mb": size_mb, "ours_mb_s": size_mb / ours * 1000, "floor_mb_s": size_mb / floor * 1000}
+        out["full_check_and_digest"] = full_check_and_digest(groups)
     return out
 
 

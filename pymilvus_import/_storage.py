@@ -1081,7 +1081,8 @@ def head_objects(storage: ObjectStorage, keys: Sequence[str]) -> dict[str, Remot
     if not keys:
         return {}
     store = _store(storage)
-    with concurrent.futures.ThreadPoolExecutor(min(HEADS_IN_FLIGHT, len(keys))) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(min(HEADS_IN_FLIGHT, len(keys)))
+    with _guarded(storage, pool, threading.Event(), ()):  # Ctrl-C here: StagingInterruptedError, as while uploading
         return dict(zip(keys, pool.map(lambda k: _head(storage, store, k), keys), strict=True))
 
 

@@ -324,6 +324,15 @@ ERROR_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
         ).map(tuple),
     ),
 }
+STAGED = st.builds(
+    pi.StagedFiles,
+    bucket=TEXT,
+    groups=st.lists(st.lists(TEXT, min_size=1, max_size=2).map(tuple), max_size=2).map(tuple),
+    uploaded=st.lists(TEXT, max_size=3).map(tuple),
+    skipped=st.lists(TEXT, max_size=3).map(tuple),
+    bytes_uploaded=st.integers(0, 2**63),
+    dry_run=st.booleans(),
+)
 VALUE_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "progress": st.integers(0, 100),
     "status": st.integers(),
@@ -337,6 +346,7 @@ VALUE_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
         job_ids=st.lists(TEXT, max_size=3).map(tuple),
         files=st.lists(st.lists(TEXT, min_size=1, max_size=2).map(tuple), max_size=2).map(tuple),
         staged_keys=st.lists(TEXT, max_size=3).map(tuple),
+        staged=st.none() | STAGED,
     ),
     "authenticated": st.booleans(),
     "schema_checked": st.booleans(),
@@ -350,6 +360,7 @@ VALUE_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "staged_keys": st.lists(TEXT, max_size=3).map(tuple),
     "bytes_uploaded": st.integers(0, 2**63),
     "dry_run": st.booleans(),
+    "staged": st.none() | STAGED,
     "bytes_done": st.integers(0, 2**63),
     "bytes_total": st.integers(0, 2**63),
     "files_done": st.integers(0, 2**31),
