@@ -216,9 +216,8 @@ class Staging:
             key_of.update((path, plan.keys[path]) for path in self.local)
             _storage.check_unique_keys(option.files, key_of)  # refused before anything is uploaded
             groups = [[path] for path in self.local]
-            staged = yield from _storage.upload_flow(
-                storage, plan, groups, self.on_progress, self.done, dry_run=dry_run
-            )
+            done = [] if dry_run else self.done  # a dry run stages nothing, so it names no key staged
+            staged = yield from _storage.upload_flow(storage, plan, groups, self.on_progress, done, dry_run=dry_run)
         to_verify = [key_of[p] for g in option.files for p in g if p not in self.local]
         checks: tuple[Any, ...] = ()
         if self.verify and to_verify:

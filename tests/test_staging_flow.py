@@ -270,6 +270,16 @@ def test_a_dry_run_plans_the_uploads_verifies_the_keys_and_sends_nothing(
     assert ("PUT", key) not in bucket.log and server.rpcs("Import") == []
 
 
+def test_a_dry_run_refuses_a_missing_key_and_names_no_key_staged(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    local = rows_json(tmp_path / "rows.json")
+    FakeBucket(monkeypatch, {f"staged/{sha(local)}/rows.json": Path(local).read_bytes()})  # found: would be skipped
+    with pytest.raises(pi.ObjectNotFoundError) as raised:
+        run_import(MockTransport(answers()), [[local], ["import/nope.json"]], dry_run=True)
+    assert not getattr(raised.value, "staged_keys", ())
+
+
 def test_a_file_already_in_the_bucket_is_not_sent_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     local = rows_json(tmp_path / "rows.json")
     key = f"staged/{sha(local)}/rows.json"
