@@ -411,3 +411,79 @@ def test_ctrl_c_in_the_cli_prints_the_keys_already_staged(s3: SeaweedFS, bucket:
     small_key = f"cli/{hashlib.sha256(b'small file').hexdigest()}/small.json"
     assert f"keys already staged: {small_key}" in err or f"'{small_key}'" in err, err
     assert keys_in(s3, bucket) == [small_key]
+
+
+# -- staging as a step of bulk_import: cancelled or closed mid-upload ------------------------------------------------
+
+
+def _half_way(total_files: int) -> tuple[Any, Any]:
+    """An on_upload_progress that sets the returned event once the last file is half-way out."""
+    import threading
+
+    half = threading.Event()
+
+    def progress(p: StagingProgress) -> None:
+        if p.files_done == total_files - 1 and p.bytes_done >= p.bytes_total // 2:
+            half.set()
+
+    return progress, half
+
+
+@pytest.mark.slow
+def test_cancelling_an_async_bulk_import_mid_upload_aborts_it_and_names_the_keys_staged(
+    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    import asyncio
+
+    import pymilvus_import as pi
+
+    data = b'{"rows": []}'
+    small = write(tmp_path / "small.json", data)
+    big = big_file(tmp_path / "big.json", 256 * 1024 * 1024)
+    progress, half = _half_way(2)
+    small_key = f"staged/{hashlib.sha256(data).hexdigest()}/small.json"
+
+    async def main() -> BaseException:
+        # No preflight: nothing is asked of Milvus (the URI is never dialled) before the uploads.
+        async with pi.AsyncImportClient("http://127.0.0.1:9", preflight=False) as client:
+            option = pi.new_bulk_import_option("", "coll", [[small], [big]])
+            task = asyncio.ensure_future(
+                client.bulk_import(option, storage=storage, upload=True, on_upload_progress=progress)
+            )
+            await asyncio.to_thread(half.wait, 120)
+            task.cancel()
+            try:
+                await task
+            except BaseException as error:  # the cancellation is what is looked at
+                return error
+            raise AssertionError("the import was not cancelled")
+
+    error = asyncio.run(main())
+    assert isinstance(error, asyncio.CancelledError)
+    assert getattr(error, "staged_keys", ()) == (small_key,)
+    # The cancellation waited for the abort: nothing partial is left, right away.
+    assert pending_uploads(s3, bucket) == [] and keys_in(s3, bucket) == [small_key]
+
+
+@pytest.mark.slow
+def test_closing_the_client_mid_upload_aborts_it_and_names_the_keys_staged(
+    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    import threading
+
+    import pymilvus_import as pi
+
+    data = b'{"rows": [1]}'
+    small = write(tmp_path / "small.json", data)
+    big = big_file(tmp_path / "big.json", 256 * 1024 * 1024)
+    progress, half = _half_way(2)
+    client = pi.ImportClient("http://127.0.0.1:9", preflight=False)
+    closer = threading.Thread(target=lambda: (half.wait(120), client.close()))
+    closer.start()
+    option = pi.new_bulk_import_option("", "coll", [[small], [big]])
+    with pytest.raises(pi.StagingInterruptedError) as raised:
+        client.bulk_import(option, storage=storage, upload=True, on_upload_progress=progress)
+    closer.join()
+    small_key = f"staged/{hashlib.sha256(data).hexdigest()}/small.json"
+    assert raised.value.staged_keys == (small_key,)
+    assert pending_uploads(s3, bucket) == [] and keys_in(s3, bucket) == [small_key]
