@@ -67,24 +67,44 @@ class Runner:
             self._flow.close()
 
 
-async def run_cancellable(work: Work, working: set[threading.Event] | None = None) -> Any:
+def _boxed(function: Callable[..., Any], *args: Any) -> tuple[Any, BaseException | None]:
+    """``function(*args)`` in a worker thread, its outcome as a value: an exception that is a KeyboardInterrupt
+    (an aborted staging) must not pass through asyncio's task machinery, which would stop the event loop."""
+    try:
+        return function(*args), None
+    except BaseException as error:
+        return None, error
+
+
+async def run_cancellable(
+    work: Work,
+    working: set[threading.Event] | None = None,
+    stopped: Callable[[BaseException], BaseException] | None = None,
+) -> Any:
     """Run a cancellable ``work`` in a worker thread (its event in ``working`` meanwhile, for ``close()`` to set);
     when the awaiting task is cancelled, set the event and wait for the thread (uploads in flight abort, nothing is
-    left writing) before the cancellation goes on."""
+    left writing) before the cancellation goes on. A work that stopped with a KeyboardInterrupt (its event was set
+    by a ``close()``) raises ``stopped(that error)`` instead (default: a CancelledError caused by it): a
+    KeyboardInterrupt raised in a task would stop the whole event loop."""
     cancel = threading.Event()
     if working is not None:
         working.add(cancel)
-    task = asyncio.ensure_future(asyncio.to_thread(work.perform, cancel))
+    future = asyncio.get_running_loop().run_in_executor(None, _boxed, work.perform, cancel)
     try:
-        return await asyncio.shield(task)
+        value, error = await asyncio.shield(future)
     except asyncio.CancelledError:
         cancel.set()
         with contextlib.suppress(BaseException):
-            await task
+            await future
         raise
     finally:
         if working is not None:
             working.discard(cancel)
+    if error is None:
+        return value
+    if isinstance(error, KeyboardInterrupt):
+        raise (stopped(error) if stopped is not None else asyncio.CancelledError()) from error
+    raise error
 
 
 def run_work(flow: Flow[T], cancel: threading.Event | None = None) -> T:
@@ -258,9 +278,15 @@ class AsyncTransport:
         if isinstance(effect, Work):
             if not effect.cancellable:
                 return await asyncio.to_thread(effect.perform)
-            return await run_cancellable(effect, self._working)
+            return await run_cancellable(effect, self._working, self._stopped)
         await asyncio.sleep(effect.seconds)
         return None
+
+    def _stopped(self, error: BaseException) -> BaseException:
+        """What a cancellable Work stopped by ``close()`` raises in the task (not the work's KeyboardInterrupt)."""
+        return ClientClosedError(
+            f"this client of {self.session.target} was closed during the call; the work in flight was aborted ({error})"
+        )
 
     async def run(self, flow: Flow[T]) -> T:
         if self.closed:

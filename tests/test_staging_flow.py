@@ -430,18 +430,28 @@ def test_closing_a_client_from_another_thread_aborts_its_cancellable_work() -> N
     assert ended == ["wound down"]
 
 
-def test_closing_an_async_client_aborts_its_cancellable_work() -> None:
+def test_closing_an_async_client_aborts_its_cancellable_work_without_stopping_the_loop() -> None:
+    # The aborted work ends with a StagingInterruptedError, a KeyboardInterrupt: raised in a task it would stop the
+    # event loop. The task gets a ClientClosedError instead, and the loop goes on.
     started, ended = threading.Event(), []
     transport = AsyncTransport(MockTransport().session, connect=lambda: None)  # type: ignore[arg-type,return-value]
+    waits = _waits_for_cancel(started, ended)
+
+    def work(cancel: threading.Event) -> None:
+        waits(cancel)
+        raise pi.StagingInterruptedError("aborted", bucket="b", staged_keys=["k/1/a.json"])
 
     def flow() -> Any:
-        yield Work(_waits_for_cancel(started, ended), cancellable=True)
+        yield Work(work, cancellable=True)
 
-    async def main() -> None:
+    async def main() -> BaseException:
         task = asyncio.ensure_future(transport.run(flow()))
         await asyncio.to_thread(started.wait, 10)
         await transport.close()
-        await task
+        with pytest.raises(pi.ClientClosedError) as raised:
+            await task
+        await asyncio.sleep(0)  # the loop is still running
+        return raised.value
 
-    asyncio.run(main())
-    assert ended == ["wound down"]
+    error = asyncio.run(main())
+    assert ended == ["wound down"] and "k/1/a.json" in str(error)

@@ -487,3 +487,68 @@ def test_closing_the_client_mid_upload_aborts_it_and_names_the_keys_staged(
     small_key = f"staged/{hashlib.sha256(data).hexdigest()}/small.json"
     assert raised.value.staged_keys == (small_key,)
     assert pending_uploads(s3, bucket) == [] and keys_in(s3, bucket) == [small_key]
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_cli_submit_upload_aborts_the_upload_and_prints_the_keys_staged(
+    s3: SeaweedFS, bucket: str, tmp_path: Path
+) -> None:
+    # submit --upload stages through bulk_import(upload=True, on_upload_progress=...): the signal closes the client,
+    # which aborts the uploads in flight; no Milvus is reached (no preflight, and no Import is sent).
+    small = write(tmp_path / "small.json", b"small file")
+    big = big_file(tmp_path / "big.json", 256 * 1024 * 1024)
+    argv = [sys.executable, "-m", "pymilvus_import", "submit", "--uri", "http://127.0.0.1:9", "-c", "coll"]
+    argv += ["--no-preflight", "--storage", f"s3://{bucket}/cli", "--upload", small, big]
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(s3),
+        cwd=ROOT,
+        preexec_fn=default_sigint,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    for line in proc.stdout:
+        if "1 of 2 files" in line and "(5" in line:  # the small file is in, the big one half-way
+            break
+    proc.send_signal(signal.SIGINT)
+    err = proc.stderr.read()
+    assert proc.wait() == 130, err
+    small_key = f"cli/{hashlib.sha256(b'small file').hexdigest()}/small.json"
+    assert "no import was sent" in err and small_key in err, err
+    deadline = time.monotonic() + 5
+    while pending_uploads(s3, bucket) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pending_uploads(s3, bucket) == [] and keys_in(s3, bucket) == [small_key]
+
+
+@pytest.mark.slow
+def test_closing_an_async_client_mid_upload_aborts_it_and_names_the_keys_staged(
+    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    import asyncio
+
+    import pymilvus_import as pi
+
+    data = b'{"rows": [2]}'
+    small = write(tmp_path / "small.json", data)
+    big = big_file(tmp_path / "big.json", 256 * 1024 * 1024)
+    progress, half = _half_way(2)
+
+    async def main() -> BaseException:
+        client = pi.AsyncImportClient("http://127.0.0.1:9", preflight=False)
+        option = pi.new_bulk_import_option("", "coll", [[small], [big]])
+        task = asyncio.ensure_future(
+            client.bulk_import(option, storage=storage, upload=True, on_upload_progress=progress)
+        )
+        await asyncio.to_thread(half.wait, 120)
+        await client.close()
+        with pytest.raises(pi.ClientClosedError) as raised:
+            await task
+        return raised.value
+
+    error = asyncio.run(main())
+    small_key = f"staged/{hashlib.sha256(data).hexdigest()}/small.json"
+    assert getattr(error, "staged_keys", ()) == (small_key,)
+    assert pending_uploads(s3, bucket) == [] and keys_in(s3, bucket) == [small_key]
