@@ -179,7 +179,7 @@ class _BaseClient:
         access = self._files
         if chosen is not None:
             staging = Staging(chosen, option, upload=upload, verify=check, on_progress=on_upload_progress)
-            access = access.with_storage(chosen, staging.open_staged)
+            access = access.with_storage(chosen, staging.open_file)
         checked = staging.option if staging is not None else option
         files = file_check_flow(self._session, identity, checked, call, access, mode)
         return import_flow(

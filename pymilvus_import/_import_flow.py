@@ -44,7 +44,7 @@ from ._session import Session, server_version
 from ._versions import supports_idempotency, version_matters
 
 if TYPE_CHECKING:
-    from ._files.source import HashingLocalFile
+    from ._files.source import HashingLocalFile, Source
     from ._plan import ImportPlan
     from ._storage import ObjectStorage, PreparedFiles, StagingProgress
 
@@ -149,10 +149,21 @@ class Staging:
 
     ``option`` is what the preflight checks: the other paths as keys, the local files to stage as they are (their
     file names, which the verdicts read, are kept in their keys). The file checks read those local files through
-    :meth:`open_staged`, which hashes what it reads, so staging does not read them again for their digests.
+    :meth:`open_file`, which hashes what it reads, so staging does not read them again for their digests.
     """
 
-    __slots__ = ("_hashers", "done", "keys", "local", "on_progress", "option", "prepared", "storage", "verify")
+    __slots__ = (
+        "_hashers",
+        "_sizes",
+        "done",
+        "keys",
+        "local",
+        "on_progress",
+        "option",
+        "prepared",
+        "storage",
+        "verify",
+    )
 
     def __init__(
         self,
@@ -187,20 +198,31 @@ class Staging:
         self.done: list[str] = []
         self.prepared: PreparedFiles | None = None
         self._hashers: dict[str, HashingLocalFile] = {}
+        self._sizes: dict[str, int] = {}  # key -> its size, as the file checks' HEAD found it
 
     def _all_keys(self) -> list[tuple[str, str]]:
         return [(p, self.keys.get(p, p)) for p in (*self.local, *self.keys)]
 
-    def open_staged(self, path: str) -> HashingLocalFile | None:
-        """A local file to stage, as the file checks read it (hashing what they read); None for any other path."""
-        if path not in self.local:
-            return None
-        found = self._hashers.get(path)
-        if found is None:
-            from ._files.source import HashingLocalFile
+    def open_file(self, path: str) -> Source:
+        """A path of :attr:`option` as the file checks read it: a local file to stage from this disk (hashing what
+        is read), a key with ranged reads of the bucket (its size is kept: the key verification then needs no HEAD
+        of its own). Whether a key is missing or empty is the key verification's verdict, not the file check's:
+        such a key gets no file verdict (:class:`SourceUnreadable`) when the keys are verified."""
+        if path in self.local:
+            found = self._hashers.get(path)
+            if found is None:
+                from ._files.source import HashingLocalFile
 
-            found = self._hashers[path] = HashingLocalFile(path)
-        return found
+                found = self._hashers[path] = HashingLocalFile(path)
+            return found
+        from ._files.source import SourceUnreadable
+        from ._storage import open_key
+
+        source = open_key(self.storage, path)
+        self._sizes[path] = size = source.size()
+        if size == 0 and self.verify:
+            raise SourceUnreadable(f"key {path!r} holds 0 bytes: refused by the key verification")
+        return source
 
     def flow(self, *, dry_run: bool) -> Flow[BulkImportOption]:
         """Stage the local files (planned only in a ``dry_run``), then verify every other key (HEAD; with
@@ -221,8 +243,17 @@ class Staging:
         to_verify = [key_of[p] for g in option.files for p in g if p not in self.local]
         checks: tuple[Any, ...] = ()
         if self.verify and to_verify:
-            heads = functools.partial(_storage.head_keys, storage, to_verify)
-            checks, local_files = yield Work(heads, what="HEAD keys")
+            # A key the file checks read was HEADed then: its verdict from that size (no second request).
+            unseen = [k for k in dict.fromkeys(to_verify) if k not in self._sizes]
+            asked: tuple[Any, ...] = ()
+            local_files: frozenset[str] = frozenset()
+            if unseen:
+                heads = functools.partial(_storage.head_keys, storage, unseen)
+                asked, local_files = yield Work(heads, what="HEAD keys")
+            by_key = {c.key: c for c in asked}
+            checks = tuple(
+                by_key[k] if k in by_key else _storage.key_check(k, self._sizes[k]) for k in dict.fromkeys(to_verify)
+            )
             _storage.key_verdicts(storage, checks, is_local_file=local_files.__contains__)
         groups_out = tuple(tuple(key_of[p] for p in g) for g in option.files)
         self.prepared = _storage.PreparedFiles(storage, groups_out, staged, checks)

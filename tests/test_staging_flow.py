@@ -175,18 +175,46 @@ def test_checks_then_staging_then_verification_then_imports(monkeypatch: pytest.
         "hash local files",
         "HEAD staged keys",
         "upload",
-        "HEAD keys",
         "Import",
         "Import",
     ]
     key = f"staged/{sha(local)}/rows.json"
-    # The file check read the key in the bucket before anything was uploaded; the upload came before the Imports.
-    assert bucket.log == [("GET", "import/there.json"), ("HEAD", key), ("PUT", key), ("HEAD", "import/there.json")]
+    # The file check read the key in the bucket (its HEAD is also the key's verification) before anything was
+    # uploaded; the upload came before the Imports.
+    assert bucket.log == [("GET", "import/there.json"), ("HEAD", key), ("PUT", key)]
     assert [list(r.files) for r in server.requests()] == [[key], ["import/there.json"]]
     assert response.job_ids == ("1", "2")
     assert response.files == ((key,), ("import/there.json",)) and response.staged_keys == (key,)
     assert response.staged is not None and response.staged.uploaded == (key,) and response.staged.skipped == ()
     assert progress[-1].bytes_done == progress[-1].bytes_total == os.path.getsize(local)
+
+
+def test_keys_the_checks_did_not_read_are_verified_after_staging(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bucket = FakeBucket(monkeypatch, {"import/there.json": b'{"rows": [{"id": 9, "vec": [1, 2, 3, 4]}]}'})
+    local = rows_json(tmp_path / "rows.json")
+    server = MockTransport(answers(import_bytes(1), import_bytes(2)))
+    run_import(server, [[local], ["import/there.json"]], validate="off")
+    assert (
+        steps(server)
+        == ["DescribeCollection", "hash local files", "HEAD staged keys", "upload", "HEAD keys"] + ["Import"] * 2
+    )
+    key = f"staged/{sha(local)}/rows.json"
+    assert bucket.log == [("HEAD", key), ("PUT", key), ("HEAD", "import/there.json")]
+
+
+def test_an_empty_key_is_the_key_verifications_verdict_not_the_file_checks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    FakeBucket(monkeypatch, {"import/empty.json": b""})
+    local = rows_json(tmp_path / "rows.json")
+    server = MockTransport(answers())
+    with pytest.raises(pi.EmptyObjectError) as raised:
+        run_import(server, [[local], ["import/empty.json"]])
+    assert raised.value.keys == ("import/empty.json",)
+    assert raised.value.staged_keys == (f"staged/{sha(local)}/rows.json",)  # type: ignore[attr-defined]
+    assert server.rpcs("Import") == []
 
 
 def test_a_bad_local_file_is_refused_before_any_byte_is_uploaded(
