@@ -6,7 +6,10 @@ first use); its errors are mapped here, so callers see package errors only.
 
 Pure parts (no I/O): :class:`ObjectStorage` (the bucket, as an immutable value), :func:`normalize_key`,
 :func:`staged_key`, :func:`plan_uploads` (what to send, what to skip) and :func:`key_verdicts` (what a HEAD means).
-Effects: hashing local files, HEAD requests and multipart uploads, in :func:`stage_files` and :func:`verify_keys`.
+Effects: hashing local files (:func:`hash_local_files`), HEAD requests (:func:`head_objects`, :func:`head_keys`) and
+multipart uploads (:func:`upload_files`), each run as a ``Work`` effect of a flow: :func:`plan_staging_flow` and
+:func:`upload_flow` are the staging steps of both :func:`stage_files` (:func:`stage_flow`, run by
+``_transport.run_work``) and ``bulk_import(..., upload=True)`` (``_import_flow.Staging``).
 
 Staged files go to ``PREFIX/<sha256 of the content>/<file name>`` (the file name is kept: a NumPy file's stem is its
 field name). The digest is also kept in the object's metadata (``x-amz-meta-pmi-sha256``; an ETag is not a digest
