@@ -483,8 +483,9 @@ def _half_way(total_files: int) -> tuple[Any, Any]:
 
 
 @pytest.mark.slow
+@ON_SEAWEEDFS_ONLY
 def test_cancelling_an_async_bulk_import_mid_upload_aborts_it_and_names_the_keys_staged(
-    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path
 ) -> None:
     import asyncio
 
@@ -519,8 +520,9 @@ def test_cancelling_an_async_bulk_import_mid_upload_aborts_it_and_names_the_keys
 
 
 @pytest.mark.slow
+@ON_SEAWEEDFS_ONLY
 def test_closing_the_client_mid_upload_aborts_it_and_names_the_keys_staged(
-    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path
 ) -> None:
     import threading
 
@@ -543,8 +545,9 @@ def test_closing_the_client_mid_upload_aborts_it_and_names_the_keys_staged(
 
 
 @pytest.mark.slow
+@ON_SEAWEEDFS_ONLY
 def test_ctrl_c_in_cli_submit_upload_aborts_the_upload_and_prints_the_keys_staged(
-    s3: SeaweedFS, bucket: str, tmp_path: Path
+    s3: S3Server, bucket: str, tmp_path: Path
 ) -> None:
     # submit --upload stages through bulk_import(upload=True, on_upload_progress=...): the signal closes the client,
     # which aborts the uploads in flight; no Milvus is reached (no preflight, and no Import is sent).
@@ -577,8 +580,9 @@ def test_ctrl_c_in_cli_submit_upload_aborts_the_upload_and_prints_the_keys_stage
 
 
 @pytest.mark.slow
+@ON_SEAWEEDFS_ONLY
 def test_closing_an_async_client_mid_upload_aborts_it_and_names_the_keys_staged(
-    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path
 ) -> None:
     import asyncio
 
