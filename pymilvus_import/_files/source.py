@@ -1,4 +1,5 @@
-"""Where a reader gets its bytes: ``size()`` and ``read(offset, length)``, nothing else.
+"""Where a reader gets its bytes: ``size()`` and ``read(offset, length)``, nothing else (a source may also have
+``readinto(offset, buffer)``, which the full check uses to stream into one reused buffer).
 
 A local file is :class:`LocalFile`; bytes in memory :class:`BytesSource` (tests, files about to be staged); an
 object-storage key is any object with the same two methods (a ranged GET, a HEAD). A source that cannot be read
@@ -57,6 +58,21 @@ class LocalFile:
         except OSError as error:
             raise SourceUnreadable(f"cannot read {self.path!r}: {error.strerror or error}") from error
 
+    def readinto(self, offset: int, buffer: memoryview) -> int:
+        """Fill ``buffer`` with the bytes at ``offset`` (fewer only at the end of the file); the count read."""
+        try:
+            with open(self.path, "rb", buffering=0) as handle:
+                handle.seek(offset)
+                filled = 0
+                while filled < len(buffer):
+                    count = handle.readinto(buffer[filled:])
+                    if not count:
+                        break
+                    filled += count
+                return filled
+        except OSError as error:
+            raise SourceUnreadable(f"cannot read {self.path!r}: {error.strerror or error}") from error
+
 
 class HashingLocalFile(LocalFile):
     """A local file about to be staged: its SHA-256 (which its key needs) is computed from the bytes the file check
@@ -84,6 +100,16 @@ class HashingLocalFile(LocalFile):
 
     def read(self, offset: int, length: int) -> bytes:
         data = super().read(offset, length)
+        self._hash(offset, memoryview(data))
+        return data
+
+    def readinto(self, offset: int, buffer: memoryview) -> int:
+        count = super().readinto(offset, buffer)
+        self._hash(offset, buffer[:count])
+        return count
+
+    def _hash(self, offset: int, data: memoryview) -> None:
+        """Hash what of ``data`` (read at ``offset``) extends the hashed prefix (after a small gap, read here)."""
         with self._lock:
             if self.hashed < offset <= self.hashed + self.GAP:
                 gap = super().read(self.hashed, offset - self.hashed)
@@ -92,7 +118,6 @@ class HashingLocalFile(LocalFile):
             if offset <= self.hashed < offset + len(data):
                 self._sha.update(data[self.hashed - offset :])
                 self.hashed = offset + len(data)
-        return data
 
     def digest_state(self, size: int, mtime_ns: int) -> tuple[hashlib._Hash, int] | None:
         """``(a copy of the hash so far, bytes hashed)`` when the file is still the one read (same size and
@@ -138,6 +163,11 @@ class BytesSource:
 
     def read(self, offset: int, length: int) -> bytes:
         return self._data[offset : offset + length]
+
+    def readinto(self, offset: int, buffer: memoryview) -> int:
+        piece = memoryview(self._data)[offset : offset + len(buffer)]
+        buffer[: len(piece)] = piece
+        return len(piece)
 
 
 def chunks(source: Source, chunk_size: int = 1 << 20, start: int = 0) -> Iterator[bytes]:
