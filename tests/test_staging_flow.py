@@ -370,11 +370,20 @@ def test_on_upload_progress_that_is_async_or_takes_no_argument_is_refused(tmp_pa
 # -- one read of a file for its full check and its digest -------------------------------------------------------
 
 
+def numpy_group(directory: Path, n: int) -> list[str]:
+    import numpy as np
+
+    np.save(directory / "id.npy", np.arange(n, dtype=np.int64))
+    np.save(directory / "vec.npy", np.ones((n, DIM), dtype=np.float32))
+    return [str(directory / "id.npy"), str(directory / "vec.npy")]
+
+
+@pytest.mark.parametrize("kind", ["json", "numpy"])
 def test_a_full_check_hashes_the_files_to_stage_as_it_reads_them(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str
 ) -> None:
     FakeBucket(monkeypatch)
-    local = rows_json(tmp_path / "rows.json", n=2000)
+    group = [rows_json(tmp_path / "rows.json", n=2000)] if kind == "json" else numpy_group(tmp_path, 300_000)
     hashed: list[int] = []
     original = _storage._digest
 
@@ -384,9 +393,11 @@ def test_a_full_check_hashes_the_files_to_stage_as_it_reads_them(
         return original(path, cancel, started, stat)
 
     monkeypatch.setattr(_storage, "_digest", digest)
-    response = run_import(MockTransport(answers()), [[local]], validate="full")
-    assert hashed == [os.path.getsize(local)]  # the full check read (and hashed) it all: nothing left to read
-    assert response.staged_keys == (f"staged/{sha(local)}/rows.json",)
+    response = run_import(MockTransport(answers()), [group], validate="full")
+    # The full check read (and hashed) the file with values to check whole: nothing is left to read for its digest
+    # (an int64 id.npy has no value a rule reads: the check reads its header, the digest goes on from there).
+    assert max(hashed) == os.path.getsize(group[-1])
+    assert response.files == (tuple(f"staged/{sha(p)}/{Path(p).name}" for p in group),)
 
 
 def test_a_file_changed_after_its_check_is_hashed_again(tmp_path: Path) -> None:
