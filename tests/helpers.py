@@ -227,7 +227,7 @@ class MockTransport(SyncTransport):
             effect.callback(effect.progress)
             return None
         if isinstance(effect, Work):  # blocking work (reading files): run in place, as the sync transport does
-            return effect.function()
+            return effect.perform()
         queue = self.answers[_short(effect.method)]
         answer = queue.pop(0) if len(queue) > 1 else queue[0]
         if callable(answer) and not isinstance(answer, BaseException):
