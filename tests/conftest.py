@@ -19,7 +19,7 @@ The real embedded Milvus 2.3.5 (started only when a test asks for one of these; 
 - ``milvus``: the plain server (no extra args): ``.uri``, ``.address``, ``.data_dir``, ``.log_tail()``.
 - ``import_dir`` (function): a fresh empty directory under ``milvus.data_dir`` (files for Import must live there).
 - ``collection`` (function): a fresh collection ``{id INT64 pk, vec FLOAT_VECTOR(8)}`` in the default database,
-  dropped afterwards; the fixture value is its name.
+  indexed but not loaded (``helpers.create_collection``), dropped afterwards; the fixture value is its name.
 
 Every test runs without the ``MILVUS_URI``, ``MILVUS_TOKEN`` and ``MILVUS_PASSWORD`` of the shell that started
 pytest (``clean_environment``, autouse); a test that needs one sets it with ``monkeypatch``.
