@@ -36,13 +36,29 @@ typecheck: install
 
 check: lint typecheck check-generated
 
+# Every test, in two runs: the tests that need no real server in parallel (pytest-xdist, each file in one worker),
+# then the real-server tests (marker milvus) in one process, in the order tests/conftest.py gives them: Milvus and
+# SeaweedFS have fixed ports, one of each per machine. Fails when either run fails, or when neither ran a test
+# (pytest's exit 5 is fine for one of them only: a PYTEST_ARGS selection may have nothing of one kind). Select with
+# PYTEST_ARGS="-k ..." or file names, not with -m (the two runs select by marker).
+TEST_WORKERS ?= 3
+PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@unit=0; server=0; \
+	echo "== tests without a real server ($(TEST_WORKERS) workers)"; \
+	$(BIN)/python -m pytest -m "not milvus" $(PARALLEL) $(PYTEST_ARGS) || unit=$$?; \
+	echo "== real-server tests (one process)"; \
+	$(BIN)/python -m pytest -m milvus -p no:xdist $(PYTEST_ARGS) || server=$$?; \
+	case "$$unit:$$server" in \
+	  0:0|0:5|5:0) ;; \
+	  *) echo "make test FAILED: tests without a real server exit $$unit, real-server tests exit $$server" >&2; exit 1;; \
+	esac
 
 # The quick loop: every test that needs no real Milvus (the 2.4+ test server, pure flows, the CLI, wire checks) and
-# is not marked slow.
+# is not marked slow, in parallel.
 test-unit: install
-	$(BIN)/python -m pytest -m "not milvus and not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not milvus and not slow" $(PARALLEL) $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
