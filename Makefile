@@ -41,7 +41,7 @@ check: lint typecheck check-generated
 # SeaweedFS have fixed ports, one of each per machine. Fails when either run fails, or when neither ran a test
 # (pytest's exit 5 is fine for one of them only: a PYTEST_ARGS selection may have nothing of one kind). Select with
 # PYTEST_ARGS="-k ..." or file names, not with -m (the two runs select by marker).
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 2
 PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 
 test: install
