@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+from collections.abc import Callable
 
 import grpc
 import helpers
@@ -434,7 +435,9 @@ PASSWORD = "pw-Lq27-DISTINCT-SECRET-8805"
 
 
 def test_secrets_never_appear_in_reprs_errors_or_logs(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    start_test_server: Callable[..., Milvus24TestServer],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     monkeypatch.delenv("MILVUS_TOKEN", raising=False)
@@ -447,45 +450,44 @@ def test_secrets_never_appear_in_reprs_errors_or_logs(
                 texts.extend(repr(a) for a in obj.args)
                 texts.extend(repr(v) for v in vars(obj).values())
 
-    with Milvus24TestServer(version="v2.6.24", require_token=TOKEN) as srv:
-        srv.add_collection("coll")
-        option = pi.new_bulk_import_option(srv.uri, "coll", [["/d/a.json"], ["/d/b.json"]])
-        with pi.ImportClient(srv.uri, token=TOKEN) as c:
-            keep(c)
-            srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, after_receive=True))
-            keep(c.bulk_import(option))  # retried, with debug logs
-            for fault in (Fault.abort(grpc.StatusCode.INTERNAL), Fault.status(1100, "bad request")):
-                srv.inject("Import", fault)
-                with pytest.raises(pi.MilvusImportError) as err:
-                    c.bulk_import(option)
-                keep(err.value, err.value.__cause__)
-            with pytest.raises(pi.BulkImportError) as err:
-                c.bulk_import(pi.new_bulk_import_option("", "nope", [["/d/a.json"]]), preflight=False)
-            keep(err.value)
-            with pytest.raises(pi.CollectionNotFoundError) as refused:
-                c.bulk_import(pi.new_bulk_import_option("", "nope", [["/d/a.json"]]))
-            keep(refused.value)
+    srv = start_test_server(version="v2.6.24", require_token=TOKEN, collections=("coll",))
+    option = pi.new_bulk_import_option(srv.uri, "coll", [["/d/a.json"], ["/d/b.json"]])
+    with pi.ImportClient(srv.uri, token=TOKEN) as c:
+        keep(c)
+        srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, after_receive=True))
+        keep(c.bulk_import(option))  # retried, with debug logs
+        for fault in (Fault.abort(grpc.StatusCode.INTERNAL), Fault.status(1100, "bad request")):
+            srv.inject("Import", fault)
+            with pytest.raises(pi.MilvusImportError) as err:
+                c.bulk_import(option)
+            keep(err.value, err.value.__cause__)
+        with pytest.raises(pi.BulkImportError) as err:
+            c.bulk_import(pi.new_bulk_import_option("", "nope", [["/d/a.json"]]), preflight=False)
+        keep(err.value)
+        with pytest.raises(pi.CollectionNotFoundError) as refused:
+            c.bulk_import(pi.new_bulk_import_option("", "nope", [["/d/a.json"]]))
+        keep(refused.value)
 
-        keyed = option.with_api_key(TOKEN)
-        keep(keyed)
-        keep(pi.bulk_import(keyed))
+    keyed = option.with_api_key(TOKEN)
+    keep(keyed)
+    keep(pi.bulk_import(keyed))
 
-        srv.require_token = f"root:{PASSWORD}"
-        uri = f"http://root:{PASSWORD}@{srv.address}"
-        with_password = pi.new_bulk_import_option(uri, "coll", [["/d/c.json"]])
-        keep(with_password)
-        keep(pi.bulk_import(with_password))
-        with pi.ImportClient(uri) as c:
-            keep(c)
-            srv.require_token = "someone-else"
-            with pytest.raises(pi.AuthenticationError) as auth_err:
-                c.bulk_import(with_password)
-            keep(auth_err.value)
-        with pi.ImportClient(srv.uri, user="root", password=PASSWORD) as c:
-            keep(c)
-            with pytest.raises(pi.AuthenticationError) as auth_err:
-                c.bulk_import(option.with_api_key(TOKEN))
-            keep(auth_err.value)
+    srv.require_token = f"root:{PASSWORD}"
+    uri = f"http://root:{PASSWORD}@{srv.address}"
+    with_password = pi.new_bulk_import_option(uri, "coll", [["/d/c.json"]])
+    keep(with_password)
+    keep(pi.bulk_import(with_password))
+    with pi.ImportClient(uri) as c:
+        keep(c)
+        srv.require_token = "someone-else"
+        with pytest.raises(pi.AuthenticationError) as auth_err:
+            c.bulk_import(with_password)
+        keep(auth_err.value)
+    with pi.ImportClient(srv.uri, user="root", password=PASSWORD) as c:
+        keep(c)
+        with pytest.raises(pi.AuthenticationError) as auth_err:
+            c.bulk_import(option.with_api_key(TOKEN))
+        keep(auth_err.value)
 
     logged = [caplog.text] + [r.getMessage() for r in caplog.records] + [repr(r.args) for r in caplog.records]
     assert any("retrying" in text for text in logged)  # the debug logs were captured
