@@ -75,9 +75,11 @@ def test_user_idempotency_key_on_the_wire(server: Milvus24TestServer, client: pi
     assert keys == ["nightly-2024-05-01", "batch-7#0", "batch-7#1", "batch-7#2"]
 
 
-def test_a_repeated_call_with_the_same_key_returns_the_same_job_on_a_deduping_server() -> None:
-    with Milvus24TestServer(version="v3.0.2") as srv, pi.ImportClient(srv.uri) as c:
-        srv.add_collection("coll")
+def test_a_repeated_call_with_the_same_key_returns_the_same_job_on_a_deduping_server(
+    start_test_server: Callable[..., Milvus24TestServer],
+) -> None:
+    srv = start_test_server(version="v3.0.2", collections=("coll",))
+    with pi.ImportClient(srv.uri) as c:
         option = pi.new_bulk_import_option(srv.uri, "coll", THREE).with_idempotency_key("once")
         first = c.bulk_import(option)
         second = c.bulk_import(option)
@@ -120,11 +122,12 @@ def test_partial_failure_when_the_server_refuses_a_later_group(server: Milvus24T
     assert err.value.failed_group == ("/d/b.csv",)
 
 
-def test_too_many_active_jobs_is_retriable_and_keeps_earlier_ids() -> None:
-    with Milvus24TestServer(max_active_jobs=2) as srv, pi.ImportClient(srv.uri) as c:
-        srv.add_collection("coll")
-        with pytest.raises(pi.BulkImportError) as err:
-            c.bulk_import(pi.new_bulk_import_option(srv.uri, "coll", THREE))
+def test_too_many_active_jobs_is_retriable_and_keeps_earlier_ids(
+    start_test_server: Callable[..., Milvus24TestServer],
+) -> None:
+    srv = start_test_server(max_active_jobs=2, collections=("coll",))
+    with pi.ImportClient(srv.uri) as c, pytest.raises(pi.BulkImportError) as err:
+        c.bulk_import(pi.new_bulk_import_option(srv.uri, "coll", THREE))
     assert err.value.created_job_ids == (str(JOB_ID_BASE), str(JOB_ID_BASE + 1))
     assert (err.value.status, err.value.retriable, err.value.group_index) == (2100, True, 2)
 
@@ -296,9 +299,11 @@ def test_no_blind_retry_on_an_ambiguous_failure(server: Milvus24TestServer, clie
 
 
 @pytest.mark.parametrize("version", ["v2.6.24", "v3.0.2"])
-def test_retry_with_the_same_key_on_a_deduping_server(version: str) -> None:
-    with Milvus24TestServer(version=version) as srv, pi.ImportClient(srv.uri) as c:
-        srv.add_collection("coll")
+def test_retry_with_the_same_key_on_a_deduping_server(
+    start_test_server: Callable[..., Milvus24TestServer], version: str
+) -> None:
+    srv = start_test_server(version=version, collections=("coll",))
+    with pi.ImportClient(srv.uri) as c:
         srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "connection reset", after_receive=True))
         response = c.bulk_import(pi.new_bulk_import_option(srv.uri, "coll", [["/d/a.json"]]))
         imports = srv.requests_for("Import")
@@ -309,9 +314,9 @@ def test_retry_with_the_same_key_on_a_deduping_server(version: str) -> None:
         assert len(srv.requests_for("GetVersion")) == 1
 
 
-def test_version_is_asked_once_per_channel() -> None:
-    with Milvus24TestServer(version="v2.6.24") as srv, pi.ImportClient(srv.uri) as c:
-        srv.add_collection("coll")
+def test_version_is_asked_once_per_channel(start_test_server: Callable[..., Milvus24TestServer]) -> None:
+    srv = start_test_server(version="v2.6.24", collections=("coll",))
+    with pi.ImportClient(srv.uri) as c:
         for _ in range(3):
             srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, after_receive=False))
             c.bulk_import(pi.new_bulk_import_option(srv.uri, "coll", [["/d/a.json"]]))
