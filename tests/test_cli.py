@@ -217,9 +217,11 @@ def test_right_credentials_every_way(
     assert base64.b64encode(b"root:Milvus").decode() in headers
 
 
-def test_secrets_in_the_uri_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
-    with Milvus24TestServer(require_token="root:Milvus") as srv:
-        result = cli(capsys, "--uri", f"http://root:Hunter2pw@{srv.address}", "--debug", "list")
+def test_secrets_in_the_uri_are_masked(
+    start_test_server: Callable[..., Milvus24TestServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv = start_test_server(require_token="root:Milvus", collections=())
+    result = cli(capsys, "--uri", f"http://root:Hunter2pw@{srv.address}", "--debug", "list")
     assert result.code == 3
     assert "Hunter2pw" not in result.err and base64.b64encode(b"root:Hunter2pw").decode() not in result.err
 
@@ -363,10 +365,11 @@ def test_a_collection_name_the_server_refuses_is_bad_input_before_any_import(
     assert server.import_count() == 0
 
 
-def test_partly_created_jobs_are_named_in_the_error(capsys: pytest.CaptureFixture[str]) -> None:
-    with Milvus24TestServer(max_active_jobs=1) as srv:  # the second group is refused: too many active jobs
-        srv.add_collection("coll")
-        result = cli(capsys, "--uri", srv.uri, "--json", "submit", "-c", "coll", "/d/a.json", "/d/b.json")
+def test_partly_created_jobs_are_named_in_the_error(
+    start_test_server: Callable[..., Milvus24TestServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv = start_test_server(max_active_jobs=1, collections=("coll",))  # the second group is refused: too many jobs
+    result = cli(capsys, "--uri", srv.uri, "--json", "submit", "-c", "coll", "/d/a.json", "/d/b.json")
     assert result.code == 1, result
     line = one_error_line(result)
     assert "reached the limit" in line and f"job ids already created by earlier groups: ['{JOB_ID_BASE}']" in line
