@@ -49,10 +49,11 @@ def error_line(result: Result) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ nothing lost
-def test_refused_second_group_reports_the_created_job_in_json(capsys: pytest.CaptureFixture[str]) -> None:
-    with Milvus24TestServer(max_active_jobs=1) as srv:  # group 1 is refused: too many active jobs
-        srv.add_collection("coll")
-        as_json = cli(capsys, "--uri", srv.uri, "--json", "submit", "-c", "coll", "/d/a.json", "/d/b.json")
+def test_refused_second_group_reports_the_created_job_in_json(
+    start_test_server: Callable[..., Milvus24TestServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv = start_test_server(max_active_jobs=1, collections=("coll",))  # group 1 is refused: too many active jobs
+    as_json = cli(capsys, "--uri", srv.uri, "--json", "submit", "-c", "coll", "/d/a.json", "/d/b.json")
     assert as_json.code == 1, as_json
     document = as_json.json()
     assert document["job_ids"] == [FIRST]
