@@ -1,4 +1,5 @@
-"""Where a reader gets its bytes: ``size()`` and ``read(offset, length)``, nothing else.
+"""Where a reader gets its bytes: ``size()`` and ``read(offset, length)``, nothing else (a source may also have
+``readinto(offset, buffer)``, which the full check uses to stream into one reused buffer).
 
 A local file is :class:`LocalFile`; bytes in memory :class:`BytesSource` (tests, files about to be staged); an
 object-storage key is any object with the same two methods (a ranged GET, a HEAD). A source that cannot be read
@@ -55,6 +56,21 @@ class LocalFile:
         except OSError as error:
             raise SourceUnreadable(f"cannot read {self.path!r}: {error.strerror or error}") from error
 
+    def readinto(self, offset: int, buffer: memoryview) -> int:
+        """Fill ``buffer`` with the bytes at ``offset`` (fewer only at the end of the file); the count read."""
+        try:
+            with open(self.path, "rb", buffering=0) as handle:
+                handle.seek(offset)
+                filled = 0
+                while filled < len(buffer):
+                    count = handle.readinto(buffer[filled:])
+                    if not count:
+                        break
+                    filled += count
+                return filled
+        except OSError as error:
+            raise SourceUnreadable(f"cannot read {self.path!r}: {error.strerror or error}") from error
+
 
 def _path_text(path: object) -> str:
     """``LocalFile``'s path as a plain str (a str, or an os.PathLike giving one; no NUL, which no file name holds),
@@ -91,6 +107,11 @@ class BytesSource:
 
     def read(self, offset: int, length: int) -> bytes:
         return self._data[offset : offset + length]
+
+    def readinto(self, offset: int, buffer: memoryview) -> int:
+        piece = memoryview(self._data)[offset : offset + len(buffer)]
+        buffer[: len(piece)] = piece
+        return len(piece)
 
 
 def chunks(source: Source, chunk_size: int = 1 << 20, start: int = 0) -> Iterator[bytes]:
