@@ -37,16 +37,26 @@ def _vectors(n: int, dim: int = DIM) -> list[list[float]]:
 
 @pytest.fixture(scope="module")
 def collections(milvus_harness: object) -> Iterator[dict[str, str]]:
-    """Three collections for the whole module: ``plain`` {id, vec(8)}, ``auto`` {id auto-id, vec(8)}, ``rich``
-    {id, b, i32, f, d, s VarChar(8), j JSON, vec(8)}."""
+    """The collections of the module: ``plain`` {id, vec(8)}, ``auto`` {id auto-id, vec(8)}, ``rich``
+    {id, b, i32, f, d, s VarChar(8), j JSON, vec(8)}, ``dyn`` {id, vec(8), dynamic field}, ``arr`` {id,
+    tags Array<VarChar(3)>[2], vec(8)}, ``bin`` {id, bvec BinaryVector(16)}."""
     from pymilvus import DataType
 
     server: MilvusServer = milvus_harness.get(())  # type: ignore[attr-defined]
-    names = {kind: f"files_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("plain", "auto", "rich")}
+    kinds = ("plain", "auto", "rich", "dyn", "arr", "bin")
+    names = {kind: f"files_{kind}_{uuid.uuid4().hex[:8]}" for kind in kinds}
     with helpers.milvus_client(server.uri) as client:
         for kind, name in names.items():
-            schema = client.create_schema(auto_id=kind == "auto", enable_dynamic_field=False)
+            schema = client.create_schema(auto_id=kind == "auto", enable_dynamic_field=kind == "dyn")
             schema.add_field("id", DataType.INT64, is_primary=True, auto_id=kind == "auto")
+            if kind == "bin":
+                schema.add_field("bvec", DataType.BINARY_VECTOR, dim=16)
+                index = client.prepare_index_params()
+                index.add_index("bvec", index_type="BIN_FLAT", metric_type="HAMMING")
+                client.create_collection(name, schema=schema, index_params=index)
+                continue
+            if kind == "arr":
+                schema.add_field("tags", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=2, max_length=3)
             if kind == "rich":
                 schema.add_field("b", DataType.BOOL)
                 schema.add_field("i32", DataType.INT32)
@@ -154,6 +164,32 @@ def rich_json(path: Path, **override: object) -> list[str]:
     return json_file(path, [{**rich_rows(1)[0], **override}])
 
 
+def invalid_utf8(values: list[bytes]) -> pa.Array:
+    """A Parquet string column holding exactly these bytes (pa.array refuses invalid UTF-8)."""
+    offsets = np.cumsum([0, *map(len, values)]).astype(np.int32)
+    buffers = [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(values))]
+    return pa.Array.from_buffers(pa.string(), len(values), buffers)
+
+
+def dyn_npy(directory: Path, meta: list[str]) -> list[str]:
+    n = len(meta)
+    return npy(directory, id=np.arange(n), vec=np.zeros((n, DIM), np.float32), **{"$meta": np.array(meta)})
+
+
+def dyn_parquet(path: Path, meta: list[str]) -> list[str]:
+    n = len(meta)
+    return parquet(path, id=pa.array(range(n), pa.int64()), vec=vec_array(n), **{"$meta": pa.array(meta)})
+
+
+def bin_parquet(path: Path, rows: list[bytes], start: int = 0) -> list[str]:
+    ids = pa.array(range(start, start + len(rows)), pa.int64())
+    return parquet(path, id=ids, bvec=pa.array(rows, pa.binary()))
+
+
+def arr_tags(n: int) -> list[list[str]]:
+    return [["a"], ["abcdef", "b", "c"]] * (n // 2) + [["a"]] * (n % 2)  # over max_length 3 and max_capacity 2
+
+
 _NAN_VECTORS = np.array([[0.5] * DIM, [np.nan] * DIM, [0.5] * DIM], np.float32)
 
 BAD = [
@@ -196,6 +232,13 @@ BAD = [
     Bad("parquet-string-list-vector", "plain", lambda d: parquet(d / "t.parquet", id=pa.array([1], pa.int64()), vec=pa.array([["a"] * DIM])), "collection field dataType: FloatVector, file field dataType:list", "t.parquet", "vec"),
     Bad("parquet-fixed-size-list", "plain", lambda d: parquet(d / "t.parquet", id=pa.array([1], pa.int64()), vec=pa.array([[0.5] * DIM], pa.list_(pa.float32(), DIM))), "collection field dataType: FloatVector, file field dataType:fixed_size_list", "t.parquet", "vec"),
     Bad("parquet-empty-file", "plain", lambda d: [str(_touch(d / "t.parquet"))], "t.parquet' size is zero", "t.parquet", None),
+    Bad("parquet-invalid-json-field", "rich", lambda d: rich_parquet(d / "t.parquet", j=pa.array(["{oops"])), "invalid character 'o' looking for beginning of object key string", "t.parquet", "j", full=True),
+    Bad("json-invalid-json-text", "rich", lambda d: rich_json(d / "rows.json", j="{oops"), "failed to parse value '{oops' for JSON field 'j'", "rows.json", "j", full=True),
+    Bad("npy-invalid-json-field", "rich", lambda d: rich_npy(d, j=np.array(['{"a": 1}', "{oops", "{}"])), "failed to parse value '{oops' for JSON field 'j'", "j.npy", "j", full=True),
+    Bad("json-meta-invalid-json", "dyn", lambda d: json_file(d / "rows.json", [{"id": 1, "vec": [0.5] * DIM, "$meta": "{oops"}]), "failed to parse value '{oops' for JSON field '$meta'", "rows.json", "$meta", full=True),
+    Bad("parquet-meta-invalid-json", "dyn", lambda d: dyn_parquet(d / "t.parquet", ['{"a": 1}', "{oops"]), "invalid character 'o' looking for beginning of object key string", "t.parquet", "$meta", full=True),
+    Bad("npy-meta-invalid-json", "dyn", lambda d: dyn_npy(d, ['{"a": 1}', "{oops"]), "failed to parse value '{oops' for JSON field '$meta'", "$meta.npy", "$meta", full=True),
+    Bad("parquet-binary-vector-row-short", "bin", lambda d: bin_parquet(d / "t.parquet", [b"\x01\x02", b"\x03", b"\x04\x05"]), "data block's row count mismatch: ", "t.parquet", "bvec", full=True),
     Bad("parquet-short-vector-row", "plain", lambda d: parquet(d / "t.parquet", id=pa.array([1, 2], pa.int64()), vec=pa.array([[0.5] * DIM, [0.5] * 3], pa.list_(pa.float32()))), "float vector is irregular", "t.parquet", "vec", full=True),
 ]  # fmt: skip
 
@@ -328,6 +371,40 @@ GOOD = [
     Good("json-integers-for-floats", "rich", lambda d: rich_json(d / "r.json", f=1, d=2, vec=[1] * DIM), 1),
     Good("json-empty-list", "plain", lambda d: json_file(d / "r.json", []), 0),
     Good(
+        "json-meta-text-not-an-object-taken-by-2.3",
+        "dyn",
+        lambda d: json_file(d / "r.json", [{"id": 1, "vec": [0.5] * DIM, "$meta": "[1, 2]"}]),
+        1,
+    ),
+    Good(
+        "parquet-meta-not-an-object-taken-by-2.3",
+        "dyn",
+        lambda d: dyn_parquet(d / "t.parquet", ['{"a": 1}', "[1, 2]"]),
+        2,
+    ),
+    Good("npy-meta-not-an-object-taken-by-2.3", "dyn", lambda d: dyn_npy(d, ['{"a": 1}', "[1, 2]", "{}"]), 3),
+    Good(
+        "parquet-array-elements-not-checked-on-2.3",
+        "arr",
+        lambda d: parquet(
+            d / "t.parquet",
+            id=pa.array(range(3), pa.int64()),
+            tags=pa.array(arr_tags(3), pa.list_(pa.string())),
+            vec=vec_array(3),
+        ),
+        3,
+    ),
+    Good(
+        "json-array-elements-not-checked-on-2.3",
+        "arr",
+        lambda d: json_file(
+            d / "r.json",
+            [{"id": i, "tags": t, "vec": v} for i, (t, v) in enumerate(zip(arr_tags(4), _vectors(4), strict=True))],
+        ),
+        4,
+    ),
+    Good("parquet-binary-vectors", "bin", lambda d: bin_parquet(d / "t.parquet", [b"\x01\x02"] * 3, start=100), 3),
+    Good(
         "parquet-rich",
         "rich",
         lambda d: parquet(
@@ -396,3 +473,85 @@ def test_a_fortran_ordered_vector_file_is_imported_wrongly_by_the_server_and_ref
     # ...but stored as the raw bytes read in C order, not as the array's rows.
     assert stored.tolist() == np.frombuffer(vectors.tobytes(order="F"), np.float32).reshape(3, DIM).tolist()
     assert stored.tolist() != vectors.tolist()
+
+
+def _query_when_loaded(uri: str, name: str, filter: str, fields: list[str], rows: int) -> list[dict[str, object]]:
+    """Query ``name`` until ``rows`` rows are served (imported segments reach the query node a little later)."""
+    import time
+
+    with helpers.milvus_client(uri) as client:
+        client.load_collection(name)
+        deadline = time.monotonic() + 60
+        while True:
+            got = client.query(name, filter=filter, output_fields=fields)
+            if len(got) >= rows or time.monotonic() > deadline:
+                return got
+            time.sleep(0.5)
+
+
+def test_a_binary_vector_row_of_the_wrong_length_shifts_the_vectors_silently_and_is_refused_by_the_full_check(
+    milvus: MilvusServer, collections: dict[str, str], import_dir: Path
+) -> None:
+    """The server never checks a ``binary`` row's length: it joins the rows' bytes. When the lengths even out the
+    job completes and every vector after the short row is stored shifted. The full check refuses such a file."""
+    rows = [b"\x01\x02", b"\x03", b"\x04\x05\x06"]  # 2 + 1 + 3 bytes = 3 rows of 2 bytes (dim 16)
+    files = bin_parquet(import_dir / "shifted" / "t.parquet", rows, start=200)
+    name = collections["bin"]
+    option = pi.new_bulk_import_option(milvus.uri, name, [files])
+
+    with pytest.raises(FileMismatchError) as info:
+        pi.bulk_import(option, timeout=30, validate="full")
+    ((file, field, message),) = info.value.problems
+    assert (os.path.basename(file), field) == ("t.parquet", "bvec")
+    assert message.startswith("row 1: 1 bytes") and "imported wrong without an error" in message
+    assert "(and 1 more rows)" in message
+
+    final = pi.wait_for_import(milvus.uri, pi.bulk_import(option, timeout=30, validate="off"), timeout=120)
+    assert sum(p.imported_rows for p in final) == 3  # accepted, no error...
+    got = _query_when_loaded(milvus.uri, name, "id >= 200 and id <= 202", ["bvec"], 3)
+    stored = [row["bvec"] for row in sorted(got, key=lambda row: row["id"])]  # type: ignore[arg-type, return-value]
+    assert stored == [[b"\x01\x02"], [b"\x03\x04"], [b"\x05\x06"]]  # ...but rows 1 and 2 hold shifted bytes
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "npy"])
+def test_invalid_utf8_is_imported_by_2_3_5_and_then_breaks_every_query_of_the_field(
+    milvus: MilvusServer, import_dir: Path, fmt: str
+) -> None:
+    """2.3.5 (before the 2.5.8 check) imports a Parquet or NumPy ``S`` string that is not UTF-8; from then on a query
+    returning that field fails on the server. The full check refuses the file against 2.3.5 for that reason."""
+    from pymilvus import DataType
+
+    name = f"files_utf8_{uuid.uuid4().hex[:8]}"
+    with helpers.milvus_client(milvus.uri) as client:
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("s", DataType.VARCHAR, max_length=8)
+        schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
+        index = client.prepare_index_params()
+        index.add_index("vec", index_type="FLAT", metric_type="L2")
+        client.create_collection(name, schema=schema, index_params=index)
+    try:
+        values = [b"ok", b"\xffbad", b"ok"]
+        if fmt == "parquet":
+            files = parquet(
+                import_dir / "utf8" / "t.parquet",
+                id=pa.array([1, 2, 3], pa.int64()),
+                s=invalid_utf8(values),
+                vec=vec_array(3),
+            )
+        else:
+            files = npy(import_dir / "utf8", id=np.arange(1, 4), s=np.array(values), vec=np.zeros((3, DIM), np.float32))
+        option = pi.new_bulk_import_option(milvus.uri, name, [files])
+        with pytest.raises(FileMismatchError) as info:
+            pi.bulk_import(option, timeout=30, validate="full")
+        ((file, field, message),) = info.value.problems
+        assert (os.path.basename(file), field) == ({"parquet": "t.parquet", "npy": "s.npy"}[fmt], "s")
+        assert message.startswith("row 1") and "every query returning field 's' fails" in message
+
+        final = pi.wait_for_import(milvus.uri, pi.bulk_import(option, timeout=30, validate="off"), timeout=120)
+        assert sum(p.imported_rows for p in final) == 3  # accepted...
+        assert len(_query_when_loaded(milvus.uri, name, "id >= 0", ["id"], 3)) == 3
+        with helpers.milvus_client(milvus.uri) as client, pytest.raises(Exception, match="invalid UTF-8"):
+            client.query(name, filter="id >= 0", output_fields=["s"])  # ...and the field can no longer be read
+    finally:
+        helpers.drop_collection(milvus.uri, name)

@@ -316,3 +316,134 @@ def test_a_misspelt_npy_file_on_2_4_is_refused_as_the_field_it_leaves_missing(se
         pi.bulk_import(option, timeout=10, validate="off")
     assert "names no field and is ignored by the server; did you mean 'vec.npy'?" in str(info.value)
     assert server.import_count() == before
+
+
+# --- value rules of the full check by version (Array elements, $meta objects, UTF-8, binary row lengths) ----------
+
+TAGS = schema_pb2.FieldSchema(
+    name="tags",
+    data_type=schema_pb2.DataType.Array,
+    element_type=schema_pb2.DataType.VarChar,
+    type_params=[
+        common_pb2.KeyValuePair(key="max_length", value="3"),
+        common_pb2.KeyValuePair(key="max_capacity", value="2"),
+    ],
+)
+
+
+def parquet_file(tmp_path: Path, name: str = "t.parquet", **columns: pa.Array) -> str:
+    path = tmp_path / name
+    pq.write_table(pa.table(columns), path)
+    return str(path)
+
+
+def good_columns(n: int) -> dict[str, pa.Array]:
+    return {
+        "id": pa.array(range(n), pa.int64()),
+        "s": pa.array(["ab"] * n),
+        "vec": pa.array([[0.5] * 4] * n, pa.list_(pa.float32())),
+    }
+
+
+@pytest.mark.parametrize(
+    ("fmt", "version", "refused"),
+    [
+        ("json", "v2.5.27", False),
+        ("json", "v2.6.0", True),
+        ("parquet", "v2.4.10", False),
+        ("parquet", "v2.5.0", True),
+        ("csv", "v2.5.0", True),
+    ],
+)
+def test_an_array_element_over_max_length_is_refused_where_the_format_checks_it(
+    serve, tmp_path: Path, fmt: str, version: str, refused: bool
+) -> None:
+    server = serve(version, [*FIELDS, TAGS])
+    tags = [["a"], ["abcd"]]  # 4 bytes > max_length 3; capacity is fine
+    if fmt == "json":
+        path = rows_file(tmp_path, [{**GOOD_ROW, "id": i, "tags": t} for i, t in enumerate(tags)])
+    elif fmt == "parquet":
+        path = parquet_file(tmp_path, **good_columns(2), tags=pa.array(tags, pa.list_(pa.string())))
+    else:
+        path = str(tmp_path / "rows.csv")
+        Path(path).write_text('id,s,vec,tags\n0,ab,"[1,2,3,4]","[""a""]"\n1,ab,"[1,2,3,4]","[""abcd""]"\n')
+    error = outcome(server, [[path]], validate="full")
+    assert (error is not None) == refused
+    if error is not None:
+        assert error.problems == (
+            (path, "tags", ("line 3" if fmt == "csv" else "row 1") + ": an element of 4 UTF-8 bytes in field 'tags' "
+             "exceeds its max_length 3"),
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(("version", "refused"), [("v2.4.9", False), ("v2.4.10", True), ("v2.6.0", True)])
+def test_an_array_over_max_capacity_is_refused_from_2_4_10(serve, tmp_path: Path, version: str, refused: bool) -> None:
+    server = serve(version, [*FIELDS, TAGS])
+    path = parquet_file(tmp_path, **good_columns(2), tags=pa.array([["a"], ["a", "b", "c"]], pa.list_(pa.string())))
+    error = outcome(server, [[path]], validate="full")
+    assert (error is not None) == refused
+    if error is not None:
+        assert [(p.field, "3 elements exceed max_capacity 2" in p.message) for p in error.problems] == [("tags", True)]
+
+
+@pytest.mark.parametrize(("version", "refused"), [("v2.4.0", False), ("v2.4.1", True), ("v2.6.0", True)])
+def test_meta_text_that_is_not_an_object_is_refused_from_2_4_1(
+    serve, tmp_path: Path, version: str, refused: bool
+) -> None:
+    server = Milvus24TestServer(version=version).start()
+    try:
+        server.add_collection("books", fields=FIELDS, enable_dynamic_field=True)
+        rows = rows_file(tmp_path, [GOOD_ROW, {**GOOD_ROW, "id": 2, "$meta": "[1, 2]"}])
+        table = parquet_file(tmp_path, **good_columns(2), **{"$meta": pa.array(["{}", "[1, 2]"])})
+        for path in (rows, table):
+            error = outcome(server, [[path]], validate="full")
+            assert (error is not None) == refused, path
+            if error is not None:
+                ((file, name, message),) = error.problems
+                assert (file, name) == (path, "$meta")
+                assert message.startswith("row 1:") and "not an object" in message
+            bad_json = rows_file(tmp_path, [{**GOOD_ROW, "$meta": "{oops"}], name="bad.json")
+            assert outcome(server, [[bad_json]], validate="full") is not None  # not JSON at all: every version
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("version", "says"),
+    [
+        ("v2.5.7", "this server imports it, and then every query returning field 's' fails"),
+        ("v2.5.8", "the server fails the job"),
+    ],
+)
+def test_invalid_utf8_is_refused_saying_what_this_server_would_do(
+    serve, tmp_path: Path, version: str, says: str
+) -> None:
+    server = serve(version)
+    values = [b"ab", b"a\xff"]
+    offsets = np.cumsum([0, *map(len, values)]).astype(np.int32)
+    s = pa.Array.from_buffers(pa.string(), 2, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(values))])
+    table = parquet_file(tmp_path, **{**good_columns(2), "s": s})
+    csv_path = tmp_path / "rows.csv"
+    csv_path.write_bytes(b'id,s,vec\n0,ab,"[1,2,3,4]"\n1,a\xff,"[1,2,3,4]"\n')
+    for path, at in ((table, "row 1"), (str(csv_path), "line 3")):
+        error = outcome(server, [[path]], validate="full")
+        assert error is not None
+        ((file, name, message),) = error.problems
+        assert (file, name) == (path, "s") and message.startswith(f"{at}: b'a\\xff': byte 1") and says in message
+        assert outcome(server, [[path]]) is None  # the header check reads no values
+
+
+@pytest.mark.parametrize("version", ["v2.4.10", "v2.6.0"])
+def test_a_binary_vector_row_of_the_wrong_length_is_refused_as_silent_corruption(
+    serve, tmp_path: Path, version: str
+) -> None:
+    server = serve(version, [field("id", "Int64", primary=True), field("bvec", "BinaryVector", dim=16)])
+    path = parquet_file(
+        tmp_path, id=pa.array([1, 2], pa.int64()), bvec=pa.array([b"\x01", b"\x02\x03\x04"], pa.binary())
+    )
+    error = outcome(server, [[path]], validate="full")
+    assert error is not None
+    ((file, name, message),) = error.problems
+    assert (file, name) == (path, "bvec")
+    assert message.startswith("row 0: 1 bytes") and "(and 1 more rows)" in message and "without an error" in message
+    assert outcome(server, [[path]]) is None

@@ -138,6 +138,16 @@ class _Context:
     def dynamic(self) -> bool:
         return self.schema.enable_dynamic_field
 
+    @property
+    def dynamic_field(self) -> FieldInfo | None:
+        """The dynamic field (``$meta``) when the collection has one."""
+        if not self.dynamic:
+            return None
+        from .._wire import FieldInfo
+
+        found = next((f for f in self.schema.fields if f.is_dynamic), None)
+        return found or FieldInfo(DYNAMIC_FIELD, "JSON", is_dynamic=True)
+
 
 def _is_auto_id(f: FieldInfo) -> bool:
     return f.is_primary and f.auto_id
@@ -426,8 +436,11 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def value_problems(ctx: _Context, f: FieldInfo, value: Any) -> Iterator[tuple[str, str]]:
-    """(rule, message) for every problem of one value of field ``f`` (a decoded JSON value)."""
+def value_problems(
+    ctx: _Context, f: FieldInfo, value: Any, element_rule: str = "json-element-max-length"
+) -> Iterator[tuple[str, str]]:
+    """(rule, message) for every problem of one value of field ``f`` (a decoded JSON value); ``element_rule``: the
+    rule of Array<VarChar> element lengths in this format."""
     t, name = f.data_type, f.name
     if value is None:
         if not _optional(f):
@@ -468,6 +481,13 @@ def value_problems(ctx: _Context, f: FieldInfo, value: Any) -> Iterator[tuple[st
         if ctx.full and f.max_capacity is not None and len(value) > f.max_capacity:
             yield "value-max-capacity", f"{len(value)} elements exceed max_capacity {f.max_capacity} of {name!r}"
         element = f.element_type
+        if ctx.full and element in STRING_TYPES and f.max_length is not None:
+            sizes = [len(item.encode("utf-8", "surrogatepass")) for item in value if isinstance(item, str)]
+            if sizes and max(sizes) > f.max_length:
+                yield (
+                    element_rule,
+                    (f"an element of {max(sizes)} UTF-8 bytes in field {name!r} exceeds its max_length {f.max_length}"),
+                )
         for item in value:
             if element == "Bool" and not isinstance(item, bool):
                 yield wrong[0], f"field {name!r} is Array<Bool>, got element {_show(item)}"
@@ -563,6 +583,9 @@ def _check_row(ctx: _Context, tally: _Tally, row_index: int, row: Mapping[str, A
         if key == DYNAMIC_FIELD and ctx.dynamic:
             if not (isinstance(value, (dict, str))):
                 tally.add(key, "value-json", row_index, f"$meta must hold a JSON object, got {_kind(value)}")
+            elif isinstance(value, str) and ctx.full:
+                for rule, message in _meta_text(value):
+                    tally.add(key, rule, row_index, message)
             continue
         if f is None or _is_auto_id(f) or f.is_function_output:
             continue
@@ -571,6 +594,15 @@ def _check_row(ctx: _Context, tally: _Tally, row_index: int, row: Mapping[str, A
     for f in _required(ctx):
         if f.name not in row and not _optional(f):
             tally.add(f.name, "missing-field", row_index, f"value of field {f.name!r} is missed (the key is absent)")
+
+
+def _meta_text(text: str) -> Iterator[tuple[str, str]]:
+    """A ``$meta`` value given as text: valid JSON (every version), and an object (rule value-meta-object)."""
+    from .full import json_problem
+
+    found = json_problem(text, meta=True)
+    if found is not None:
+        yield found[0], f"$meta: {found[1]}"
 
 
 def _check_json(ctx: _Context, path: str, source: Source, *, lines: bool) -> None:
@@ -621,7 +653,7 @@ def _csv_cell(ctx: _Context, f: FieldInfo, cell: str) -> Iterator[tuple[str, str
         elif t == "Float" and abs(number) > _FLOAT32_MAX:
             yield "json-int-range", f"{cell} is out of range for field {name!r} (Float, 32 bits)"
     elif t in STRING_TYPES:
-        yield from value_problems(ctx, f, cell)
+        yield from _csv_text(ctx, f, cell)
     else:
         try:
             value = json_format._DECODER.decode(cell)
@@ -630,7 +662,20 @@ def _csv_cell(ctx: _Context, f: FieldInfo, cell: str) -> Iterator[tuple[str, str
             return
         if t == "JSON":
             return
-        yield from value_problems(ctx, f, value)
+        yield from value_problems(ctx, f, value, element_rule="element-max-length")
+
+
+def _csv_text(ctx: _Context, f: FieldInfo, cell: str) -> Iterator[tuple[str, str]]:
+    """A VarChar cell: valid UTF-8 and at most max_length bytes. The reader keeps bytes that are not UTF-8 as
+    surrogate escapes, so ``surrogateescape`` gives back the file's bytes."""
+    from .full import utf8_outcome, utf8_problem
+
+    data = cell.encode("utf-8", "surrogateescape")
+    bad = utf8_problem(data)
+    if bad is not None:
+        yield "value-utf8", f"{_show(data)}: {bad}; {utf8_outcome(ctx.version, f.name)}"
+    if f.max_length is not None and len(data) > f.max_length:
+        yield "value-max-length", f"a value of {len(data)} UTF-8 bytes exceeds max_length {f.max_length} of {f.name!r}"
 
 
 def _check_csv(ctx: _Context, path: str, source: Source) -> None:
@@ -661,6 +706,7 @@ def _check_csv(ctx: _Context, path: str, source: Source) -> None:
 def _check_csv_records(ctx: _Context, path: str, source: Source, sep: str, header: csv_format.CsvHeader) -> None:
     by_name = ctx.by_name
     columns = [by_name.get(n) for n in header.names]
+    meta = header.names.index(DYNAMIC_FIELD) if ctx.dynamic and DYNAMIC_FIELD in header.names else None
     tally = _Tally()
     record = 0
     try:
@@ -670,6 +716,9 @@ def _check_csv_records(ctx: _Context, path: str, source: Source, sep: str, heade
             if len(fields) != len(header.names):
                 tally.add(None, "csv-field-count", line, f"{len(fields)} fields, the header has {len(header.names)}")
                 continue
+            if meta is not None and fields[meta] != "":
+                for rule, message in _meta_text(fields[meta]):
+                    tally.add(DYNAMIC_FIELD, rule, line, message)
             for f, cell in zip(columns, fields, strict=True):
                 if f is None or _is_auto_id(f) or f.is_function_output:
                     continue
@@ -795,9 +844,36 @@ def _check_numpy_sources(
             if f is not None:
                 try:
                     for rule, message in check_numpy_values(ctx.version, f, sources[path], header):
-                        ctx.add(rule, path, f.name, message)
+                        ctx.add(rule, path, f.name, _with_outcome(ctx, rule, f.name, message))
                 except SourceUnreadable as error:
                     unreadable[path] = str(error)
+        _check_numpy_json(ctx, sources, headers, unreadable)
+
+
+def _with_outcome(ctx: _Context, rule: str, name: str, message: str) -> str:
+    """A value-utf8 message says what the server would do (fail the job, or import it and fail queries later)."""
+    from .full import utf8_outcome
+
+    return f"{message}; {utf8_outcome(ctx.version, name)}" if rule == "value-utf8" else message
+
+
+def _check_numpy_json(
+    ctx: _Context, sources: Mapping[str, Source], headers: Mapping[str, npy.NpyHeader], unreadable: dict[str, str]
+) -> None:
+    """Full check: every value of a JSON field's file is JSON text, and of ``$meta.npy`` a JSON object."""
+    from .full import check_numpy_json
+
+    for path, header in headers.items():
+        stem = _stem(path)
+        meta = stem == DYNAMIC_FIELD and ctx.dynamic
+        f = ctx.dynamic_field if meta else ctx.by_name.get(stem)
+        if f is None or not (meta or f.data_type == "JSON"):
+            continue
+        try:
+            for rule, message in check_numpy_json(meta, f, sources[path], header):
+                ctx.add(rule, path, f.name, message)
+        except SourceUnreadable as error:
+            unreadable[path] = str(error)
 
 
 def _check_row_file(ctx: _Context, kind: str, path: str, source: Source, unreadable: dict[str, str]) -> None:
@@ -819,7 +895,8 @@ def _check_row_file(ctx: _Context, kind: str, path: str, source: Source, unreada
             if ctx.full:
                 from .full import check_parquet_values
 
-                for field_name, rule, message in check_parquet_values(ctx.version, ctx.by_name, source, facts):
+                values = check_parquet_values(ctx.version, ctx.by_name, source, facts, ctx.dynamic_field)
+                for field_name, rule, message in values:
                     ctx.add(rule, path, field_name, message)
         elif kind == "csv":
             _check_csv(ctx, path, source)

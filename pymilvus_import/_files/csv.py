@@ -165,6 +165,7 @@ def read_records(source: Source, sep: str = ",") -> Iterator[tuple[int, list[str
     """Every record of ``source`` (header first), streamed in 1 MiB pieces; raises :class:`CsvRecordError`."""
     import codecs
 
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    # Bytes that are not UTF-8 stay as surrogate escapes, so a cell's bytes can be checked (value-utf8).
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
     pieces = (decoder.decode(piece) for piece in chunks(source))
     yield from records(_lines(pieces), sep)

@@ -177,18 +177,27 @@ def check_numpy_values(
 
 
 def check_parquet_values(
-    version: Version | None, fields: Mapping[str, FieldInfo], source: Source, facts: ParquetFacts
+    version: Version | None,
+    fields: Mapping[str, FieldInfo],
+    source: Source,
+    facts: ParquetFacts,
+    dynamic: FieldInfo | None = None,
 ) -> Iterator[tuple[str, str, str]]:
-    """(field, rule, message) for the values of a Parquet file, read in record batches."""
+    """(field, rule, message) for the values of a Parquet file, read in record batches (``dynamic``: the
+    collection's dynamic field, whose ``$meta`` column is read too)."""
     import pyarrow.compute as pc
 
     from .parquet import iter_batches
 
     columns = [c.name for c in facts.columns if c.name in fields and not fields[c.name].auto_id]
+    every = {**fields, **({"$meta": dynamic} if dynamic is not None else {})}
+    read = columns + [c.name for c in facts.columns if c.name == "$meta" and dynamic is not None]
+    tally = RowTally()
     nulls: dict[str, int] = {}
     found: dict[tuple[str, str], str] = {}
     row = 0
-    for batch in iter_batches(source, columns):
+    for batch in iter_batches(source, read):
+        parquet_batch_values(tally, version, every, batch, row)
         for name in columns:
             f = fields[name]
             array = batch.column(batch.schema.get_field_index(name))
@@ -212,19 +221,6 @@ def check_parquet_values(
                         f"a value of {longest} UTF-8 bytes (rows {row}..{row + len(array)}) exceeds max_length "
                         f"{f.max_length}"
                     )
-            if t in ("FloatVector", "BinaryVector", "Float16Vector", "BFloat16Vector", "Int8Vector") and f.dim:
-                try:
-                    lengths = pc.list_value_length(array)
-                except Exception:
-                    lengths = None
-                width = vector_width(t, f.dim, str(getattr(array.type, "value_type", "")) or "uint8")
-                if lengths is not None and width is not None and (name, "json-vector-length") not in found:
-                    wrong = pc.not_equal(lengths, width)
-                    if pc.any(pc.fill_null(wrong, False)).as_py():
-                        found[(name, "json-vector-length")] = (
-                            f"a row near {row} holds a vector whose length is not {width} (dim {f.dim}): the server "
-                            "fails 'length of vector is not aligned'"
-                        )
             if t == "Array" and f.max_capacity is not None and (name, "value-max-capacity") not in found:
                 try:
                     longest = pc.max(pc.list_value_length(array)).as_py()
@@ -237,3 +233,186 @@ def check_parquet_values(
         yield name, "parquet-nulls", f"{count} null values, but the field is not nullable and has no default"
     for (name, rule), message in found.items():
         yield name, rule, message
+    yield from tally.problems()
+
+
+# --- value checks added by the full-check rules of issue 17 (row lengths, UTF-8, JSON text, array elements) ------
+
+#: Dense vector types whose Parquet rows have a fixed width.
+_DENSE = ("FloatVector", "BinaryVector", "Float16Vector", "BFloat16Vector", "Int8Vector")
+_BINARY_VECTORS = ("BinaryVector", "Float16Vector", "BFloat16Vector")
+
+
+class RowTally:
+    """Problems found in rows, one per (field, rule): the first row, its message, and how many rows had it."""
+
+    def __init__(self) -> None:
+        self.first: dict[tuple[str, str], tuple[int, str]] = {}
+        self.count: dict[tuple[str, str], int] = {}
+
+    def add(self, name: str, rule: str, row: int, message: str, count: int = 1) -> None:
+        self.first.setdefault((name, rule), (row, message))
+        self.count[(name, rule)] = self.count.get((name, rule), 0) + count
+
+    def problems(self) -> Iterator[tuple[str, str, str]]:
+        for (name, rule), (row, message) in self.first.items():
+            more = self.count[(name, rule)] - 1
+            yield name, rule, f"row {row}: {message}" + (f" (and {more} more rows)" if more else "")
+
+
+def _wrong_rows(mask: Any) -> tuple[int, int] | None:
+    """(first index, how many) of the true values of a boolean Arrow array (nulls count as false), or None."""
+    import pyarrow.compute as pc
+
+    mask = pc.fill_null(mask, False)
+    count = pc.sum(mask).as_py() or 0
+    if not count:
+        return None
+    return int(pc.index(mask, True).as_py()), int(count)
+
+
+def utf8_problem(data: bytes) -> str | None:
+    """Why ``data`` is not valid UTF-8 as Go's utf8.Valid sees it (Python's strict decoder agrees), or None."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return f"byte {error.start} ({data[error.start : error.start + 1]!r}) is not valid UTF-8"
+    return None
+
+
+def utf8_outcome(version: Version | None, name: str) -> str:
+    """What the server does with an invalid UTF-8 string in field ``name``, by version (rule ``value-utf8``)."""
+    if version is not None and version >= (2, 5, 8):
+        return "the server fails the job"
+    later = f"imports it, and then every query returning field {name!r} fails ('string field contains invalid UTF-8')"
+    return f"this server {later}" if version is not None else f"the server fails the job (2.5.8+) or {later}"
+
+
+def json_problem(text: str, *, meta: bool) -> tuple[str, str] | None:
+    """(rule, why) when ``text`` is not what a JSON field takes (rule ``value-json``: not JSON) or, ``meta``, what
+    the dynamic field takes (rule ``value-meta-object``: JSON, but not an object); None when it is."""
+    from .json import _DECODER
+
+    try:
+        value = _DECODER.decode(text)
+    except (ValueError, RecursionError) as error:
+        return "value-json", f"{_short(text)} is not valid JSON ({str(error).split(':')[0]}): the job fails"
+    if meta and not isinstance(value, dict):
+        return "value-meta-object", f"{_short(text)} is JSON but not an object, which the dynamic field needs"
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _text_values(array: Any) -> Iterator[tuple[int, bytes]]:
+    """(index, raw bytes) of the non-null values of a string column, whether or not they are valid UTF-8."""
+    import pyarrow as pa
+
+    for index, value in enumerate(array.view(pa.binary()).to_pylist()):
+        if value is not None:
+            yield index, value
+
+
+def parquet_batch_values(
+    tally: RowTally, version: Version | None, fields: Mapping[str, FieldInfo], batch: Any, row: int
+) -> None:
+    """The checks of one record batch that need every row: vector row lengths (list and binary columns), UTF-8 of
+    strings, JSON text of JSON fields and ``$meta``, Array<VarChar> element lengths. ``fields`` maps a column name
+    to its field (``$meta`` included when the collection has a dynamic field); the caller filters by version."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .rules import STRING_TYPES
+
+    for index, name in enumerate(batch.schema.names):
+        f = fields.get(name)
+        if f is None or f.auto_id:
+            continue
+        array = batch.column(index)
+        kind, t = array.type, f.data_type
+        if t in _DENSE and f.dim and (pa.types.is_binary(kind) or pa.types.is_list(kind)):
+            _vector_lengths(tally, version, f, array, row)
+        if pa.types.is_string(kind) and (t in STRING_TYPES or t == "JSON" or f.is_dynamic):
+            try:
+                array.validate(full=True)
+                valid = True
+            except pa.ArrowInvalid:
+                valid = False
+            json_field = t == "JSON" or f.is_dynamic
+            if not valid or json_field:
+                for offset, data in _text_values(array):
+                    bad = utf8_problem(data)
+                    if bad is not None and t in STRING_TYPES:
+                        tally.add(
+                            name, "value-utf8", row + offset, f"{_short(data)}: {bad}; {utf8_outcome(version, name)}"
+                        )
+                    if json_field:
+                        found_json = json_problem(data.decode("utf-8", "surrogateescape"), meta=f.is_dynamic)
+                        if found_json is not None:
+                            tally.add(name, found_json[0], row + offset, f"field {name!r}: {found_json[1]}")
+        if (
+            t == "Array"
+            and f.element_type in STRING_TYPES
+            and f.max_length is not None
+            and pa.types.is_list(kind)
+            and pa.types.is_string(kind.value_type)
+        ):
+            lengths = pc.binary_length(pc.list_flatten(array))
+            found = _wrong_rows(pc.greater(lengths, f.max_length))
+            if found is not None:
+                first, count = found
+                parent = int(pc.list_parent_indices(array)[first].as_py())
+                size = lengths[first].as_py()
+                tally.add(name, "element-max-length", row + parent, f"an element of {size} UTF-8 bytes in field "
+                          f"{name!r} exceeds its max_length {f.max_length}", count)  # fmt: skip
+
+
+def _vector_lengths(tally: RowTally, version: Version | None, f: FieldInfo, array: Any, row: int) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t, dim = f.data_type, f.dim or 0
+    if pa.types.is_binary(array.type):
+        if t not in _BINARY_VECTORS:
+            return
+        width = vector_width(t, dim, "uint8") or 0
+        lengths = pc.binary_length(array)
+        found = _wrong_rows(pc.not_equal(lengths, width))
+        if found is None:
+            return
+        first, count = found
+        what = (
+            "the server does not check a binary row's length: it joins the rows' bytes, so the vectors after this "
+            "row would be shifted and imported wrong without an error (the job fails only when the rows no longer "
+            "add up)"
+        )
+        tally.add(f.name, "parquet-binary-length", row + first, f"{lengths[first].as_py()} bytes in field "
+                  f"{f.name!r} ({t}, dim {dim}), which takes {width} bytes per row: {what}", count)  # fmt: skip
+        return
+    width = vector_width(t, dim, str(array.type.value_type)) or 0
+    lengths = pc.list_value_length(array)
+    found = _wrong_rows(pc.not_equal(lengths, width))
+    if found is not None:
+        first, count = found
+        size = lengths[first].as_py()
+        message = f"a vector of {size} values in field {f.name!r} ({t}, dim {dim}), which takes {width}: the job fails"
+        tally.add(f.name, "parquet-vector-length", row + first, message, count)
+
+
+def check_numpy_json(meta: bool, f: FieldInfo, source: Source, header: NpyHeader) -> Iterator[tuple[str, str]]:
+    """(rule, message) for the values of a JSON field's (or, ``meta``, the ``$meta``) ``.npy`` file: each value is
+    JSON text, an object for ``$meta``. One message per rule, with the first row and the count."""
+    if header.kind not in ("U", "S"):
+        return
+    tally = RowTally()
+    for start, piece in _pieces(source, header):
+        for offset, value in enumerate(piece.tolist()):
+            text = value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+            found = json_problem(text, meta=meta)
+            if found is not None:
+                tally.add(f.name, found[0], start + offset, f"field {f.name!r}: {found[1]}")
+    for _name, rule, message in tally.problems():
+        yield rule, message

@@ -159,7 +159,9 @@ def read_footer(source: Source) -> ParquetFacts:
 
 
 def iter_batches(source: Source, columns: list[str], batch_rows: int = 8192) -> Iterator[Any]:
-    """Record batches of ``columns`` (full check; bounded by one batch in memory)."""
+    """Record batches of ``columns`` (full check; bounded by one batch in memory). ``pre_buffer`` is off: with it,
+    pyarrow fetches the column chunks of every row group ahead and keeps them (a 1.1 GB file peaked at 1.2 GB RSS;
+    without it, 0.16 GB)."""
     pq = _pyarrow()
-    parquet = pq.ParquetFile(SourceFile(source))
+    parquet = pq.ParquetFile(SourceFile(source), pre_buffer=False, buffer_size=1 << 20)
     yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)

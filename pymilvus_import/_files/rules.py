@@ -180,8 +180,33 @@ RULES: dict[str, Rule] = {
     ),
     "value-max-length": Rule(since(2, 4, 10), "VarChar values are at most max_length UTF-8 bytes"),
     "value-max-capacity": Rule(since(2, 4, 10), "Array values hold at most max_capacity elements"),
-    "value-utf8": Rule(since(2, 5, 8), "strings are valid UTF-8"),
-    "value-json": Rule(ALL, "JSON field values are valid JSON; $meta values are objects"),
+    "value-utf8": Rule(
+        ALL,
+        "strings are valid UTF-8: 2.5.8+ fails the job; older servers import them, and then every query returning "
+        "that field fails ('string field contains invalid UTF-8', 2.3.5 measured for Parquet and NumPy)",
+    ),
+    "value-json": Rule(ALL, "JSON field and $meta values are valid JSON text (2.3.5 measured: JSON, Parquet, NumPy)"),
+    "value-meta-object": Rule(
+        since(2, 4, 1),
+        "a $meta value (key, column or .npy file) is a JSON object or a string holding one (2.3.5 imports other "
+        "JSON text)",
+    ),
+    "element-max-length": Rule(
+        since(2, 5, 0), "Array<VarChar> elements are at most max_length UTF-8 bytes (Parquet and CSV, 2.5+)"
+    ),
+    "json-element-max-length": Rule(
+        since(2, 6, 0), "Array<VarChar> elements are at most max_length UTF-8 bytes (JSON files, 2.6+)"
+    ),
+    "parquet-vector-length": Rule(
+        ALL,
+        "each row of a list vector column holds the field's width of elements (2.3: 'irregular'; 2.4+: 'not aligned')",
+    ),
+    "parquet-binary-length": Rule(
+        ALL,
+        "each row of a `binary` vector column holds the field's width in bytes: the server never checks it but "
+        "joins the rows' bytes, so a wrong row shifts every vector after it (imported wrong without an error when "
+        "the lengths even out, 2.3.5 measured; else the job fails on the row count)",
+    ),
 }
 
 
