@@ -22,6 +22,7 @@ import inspect
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,9 @@ PART_SIZE = 8 * 1024 * 1024
 PARTS_IN_FLIGHT = 8
 FILES_IN_FLIGHT = 4
 HEADS_IN_FLIGHT = 16
+#: A file last changed at least this long (seconds) before staging is not hashed again as it is sent: a stat after
+#: its upload shows whether it changed (:func:`settled`).
+SETTLED_S = 3.0
 _HASH_BLOCK = 1024 * 1024
 
 _SCHEMES = ("s3", "gs", "az")
@@ -373,20 +377,38 @@ def staged_key(prefix: str, digest: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class LocalFile:
-    """A local file to stage: its path, size and content digest (hex SHA-256), and its modification time
-    (``os.stat``'s ``st_mtime_ns``, None when not known) when it was looked at, to see a change before it is sent."""
+    """A local file to stage: its path, size and content digest (hex SHA-256), and its modification and status
+    change times (``os.stat``'s ``st_mtime_ns``/``st_ctime_ns``, None when not known) when it was looked at, to see
+    a change before it is sent. ``settled``: it was last changed long enough before staging started that any later
+    write moves those times (see :func:`settled`), so its bytes are not hashed a second time as they are sent."""
 
     path: str
     size: int
     digest: str
     mtime_ns: int | None = None
+    ctime_ns: int | None = None
+    settled: bool = False
 
 
-def unchanged(planned: LocalFile, size: int, mtime_ns: int, sent_digest: str | None) -> bool:
-    """Pure: whether the file sent is still the one planned. ``size``/``mtime_ns`` are a stat after the upload;
-    ``sent_digest`` the SHA-256 of the bytes sent (None when they were not all hashed). A file that changed between
-    hashing and upload would put other content under its digest's key."""
+def settled(mtime_ns: int, ctime_ns: int, now_ns: int) -> bool:
+    """Pure: whether a file whose times are ``mtime_ns``/``ctime_ns`` at ``now_ns`` (before it is hashed) was last
+    changed at least :data:`SETTLED_S` earlier. Then any write after that moves its mtime and ctime (file systems
+    keep them to 2 s at worst, and nothing sets a ctime back), so a stat after the upload that finds both times and
+    the size unchanged shows the bytes sent are the bytes hashed. A file changed more recently may be being written
+    right now, in the same clock tick: its bytes are hashed again as they are sent."""
+    return now_ns - max(mtime_ns, ctime_ns) >= SETTLED_S * 1_000_000_000
+
+
+def unchanged(
+    planned: LocalFile, size: int, mtime_ns: int, sent_digest: str | None, ctime_ns: int | None = None
+) -> bool:
+    """Pure: whether the file sent is still the one planned. ``size``/``mtime_ns``/``ctime_ns`` are a stat after
+    the upload; ``sent_digest`` the SHA-256 of the bytes sent (None when they were not hashed: a settled file, or
+    bytes read out of order). A file that changed between hashing and upload would put other content under its
+    digest's key."""
     if sent_digest is not None and sent_digest != planned.digest:
+        return False
+    if planned.ctime_ns is not None and ctime_ns is not None and ctime_ns != planned.ctime_ns:
         return False
     return size == planned.size and (planned.mtime_ns is None or mtime_ns == planned.mtime_ns)
 
@@ -810,13 +832,13 @@ class _Reader:
     reads in order; any other order leaves :attr:`digest` None), stops when the call is cancelled, and keeps the
     exception that stopped it (the library wraps it in an OSError)."""
 
-    def __init__(self, path: str, progress: _Progress, cancel: threading.Event) -> None:
+    def __init__(self, path: str, progress: _Progress, cancel: threading.Event, *, hash_bytes: bool = True) -> None:
         self._file: io.BufferedReader = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._progress = progress
         self._cancel = cancel
         self._sha = hashlib.sha256()
         self._hashed = 0  # bytes hashed, from the start, in order
-        self._in_order = True
+        self._in_order = hash_bytes  # without hashing, no digest of what was sent (the stat after decides)
         self.error: BaseException | None = None
 
     @property
@@ -844,7 +866,9 @@ class _Reader:
                 raise _Cancelled
             at = self._file.tell()
             data = self._file.read(size)
-            if at == self._hashed:
+            if not self._in_order:
+                pass
+            elif at == self._hashed:
                 self._sha.update(data)
                 self._hashed += len(data)
             elif at + len(data) > self._hashed:
@@ -868,7 +892,7 @@ def _upload(
     storage: ObjectStorage, store: Any, key: str, local: LocalFile, progress: _Progress, cancel: threading.Event
 ) -> None:
     obstore = _obstore()
-    reader = _Reader(local.path, progress, cancel)
+    reader = _Reader(local.path, progress, cancel, hash_bytes=not local.settled)
     try:
         obstore.put(
             store,
@@ -893,7 +917,7 @@ def _upload(
     finally:
         reader.close()
     after = os.stat(local.path)
-    if not unchanged(local, after.st_size, after.st_mtime_ns, sent_digest):
+    if not unchanged(local, after.st_size, after.st_mtime_ns, sent_digest, after.st_ctime_ns):
         _remove_changed(storage, store, key, local)
     progress.add(file_done=True)
 
@@ -941,7 +965,8 @@ def _stage(
     cancel: threading.Event,
     *,
     dry_run: bool = False,
-    digests: Mapping[str, str] | None = None,
+    planned: Mapping[str, LocalFile] | None = None,
+    plan_out: dict[str, LocalFile] | None = None,
 ) -> StagedFiles:
     if not isinstance(storage, ObjectStorage):
         raise InvalidInputError(f"storage must be an ObjectStorage, not {type(storage).__name__}", value=None)
@@ -953,16 +978,31 @@ def _stage(
         )
     groups = _check_groups(files)
     paths = list(dict.fromkeys(p for g in groups for p in g))
+    now_ns = time.time_ns()
     stats = {p: _stat_local(p) for p in paths}
     done: list[str] = []  # keys in the bucket so far (uploaded or found), for errors
     uploaded: list[str] = []
     store = _store(storage)
     pool = concurrent.futures.ThreadPoolExecutor(max(FILES_IN_FLIGHT, HEADS_IN_FLIGHT // 2))
     try:
-        known = digests or {}
+        # Files planned by an earlier call keep that plan's digest and stat (taken before they were hashed).
+        known = planned or {}
         todo = [p for p in paths if p not in known]
         found = dict(zip(todo, pool.map(lambda p: _digest(p, cancel), todo), strict=True))
-        local = [LocalFile(p, stats[p].st_size, known.get(p) or found[p], stats[p].st_mtime_ns) for p in paths]
+        local = [
+            known.get(p)
+            or LocalFile(
+                p,
+                stats[p].st_size,
+                found[p],
+                stats[p].st_mtime_ns,
+                stats[p].st_ctime_ns,
+                settled(stats[p].st_mtime_ns, stats[p].st_ctime_ns, now_ns),
+            )
+            for p in paths
+        ]
+        if plan_out is not None:
+            plan_out.update((f.path, f) for f in local)
         candidate_keys = [staged_key(storage.prefix, f.digest, Path(f.path).name) for f in local]
         heads = dict(zip(candidate_keys, pool.map(lambda k: _head(storage, store, k), candidate_keys), strict=True))
         remote = {k: v for k, v in heads.items() if isinstance(v, RemoteObject)}
@@ -1132,7 +1172,8 @@ def prepare_files(
     local, keys = split_for_upload(storage, groups, upload=upload, is_local=_is_upload_candidate)
     if local:
         # Planned first (digests and HEADs only), so that a duplicate is refused before anything is uploaded.
-        planned = _stage(storage, [[p] for p in local], None, cancel or threading.Event(), dry_run=True)
+        plan: dict[str, LocalFile] = {}
+        planned = _stage(storage, [[p] for p in local], None, cancel or threading.Event(), dry_run=True, plan_out=plan)
         keys.update(zip(local, (g[0] for g in planned.groups), strict=True))
     check_unique_keys(groups, keys)
     staged = None
@@ -1140,9 +1181,9 @@ def prepare_files(
         if dry_run:
             staged = planned
         else:
-            # The digests are the plan's (a key is PREFIX/DIGEST/NAME): each file is read once more, to upload.
-            digests = {p: k.rsplit("/", 2)[-2] for p, k in zip(local, planned.keys, strict=True)}
-            staged = _stage(storage, [[p] for p in local], on_progress, cancel or threading.Event(), digests=digests)
+            # The digests and stats are the plan's (a key is PREFIX/DIGEST/NAME): each file is read once more, to
+            # upload, and a change since it was hashed is refused.
+            staged = _stage(storage, [[p] for p in local], on_progress, cancel or threading.Event(), planned=plan)
     checks: tuple[KeyCheck, ...] = ()
     to_verify = [keys[p] for g in groups for p in g if p not in local]
     if verify and to_verify:
