@@ -131,7 +131,7 @@ def _round(
     from pymilvus_import import ObjectNotFoundError, ObjectStorage, stage_files, verify_keys
 
     order = list(CLIENTS) if r % 2 == 0 else list(reversed(CLIENTS))
-    with machine_lock(600), SeaweedFS(root / f"s3-{r}") as s3, emulated_link(FORWARD_PORT, s3.port) as emulated:
+    with machine_lock(1500), SeaweedFS(root / f"s3-{r}") as s3, emulated_link(FORWARD_PORT, s3.port) as emulated:
         client = s3.boto3_client()
         bucket = "staging-bench"
         client.create_bucket(Bucket=bucket)
@@ -238,7 +238,7 @@ def main() -> None:
         results["load_avg_at_end"] = os.getloadavg()
         results["rows"] = _rows(samples)
         if not args.no_end_to_end:
-            with machine_lock(600):
+            with machine_lock(1500):
                 if args.quick:
                     results["end_to_end"] = end_to_end(root, 2, 1000, 8)
                 else:
