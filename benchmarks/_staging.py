@@ -233,21 +233,23 @@ def main() -> None:
         # Files prepared ahead of staging, as usual: settled, so hashed once (a file changed in the last
         # SETTLED_S seconds is hashed again as it is sent).
         time.sleep(max(0.0, SETTLED_S - (time.monotonic() - written)))
+        out = Path(__file__).with_name("results-staging-quick.json" if args.quick else "results-staging.json")
+        if args.no_end_to_end and out.exists():  # keep the end-to-end row of the last run
+            kept = json.loads(out.read_text(encoding="utf-8")).get("end_to_end")
+            if kept is not None:
+                results["end_to_end"] = kept
         for r in range(rounds):
             _round(root, r, workloads, tiny, verify_n, samples)
-        results["load_avg_at_end"] = os.getloadavg()
-        results["rows"] = _rows(samples)
+            results["rounds_done"] = r + 1
+            results["load_avg_at_end"] = os.getloadavg()
+            results["rows"] = _rows(samples)
+            out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")  # a long run keeps each round
         if not args.no_end_to_end:
             with machine_lock(1500):
                 if args.quick:
                     results["end_to_end"] = end_to_end(root, 2, 1000, 8)
                 else:
                     results["end_to_end"] = end_to_end(root, E2E_GROUPS, E2E_ROWS, E2E_DIM)
-    out = Path(__file__).with_name("results-staging-quick.json" if args.quick else "results-staging.json")
-    if args.no_end_to_end and out.exists():
-        kept = json.loads(out.read_text(encoding="utf-8")).get("end_to_end")
-        if kept is not None:
-            results["end_to_end"] = kept
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print_table(results, sys.stderr if args.json else sys.stdout)
     if args.json:
