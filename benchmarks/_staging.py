@@ -9,10 +9,17 @@ Side by side, in one run, on two links:
   4 files at once; no digest, no HEAD);
 - **pymilvus's path**: ``minio`` ``fput_object``, one file at a time (what RemoteBulkWriter does).
 
-Links: **loopback** (the local SeaweedFS is the limit there) and an **emulated network link**: a TCP forwarder in a
-separate process that delays every chunk by 10 ms each way (20 ms round trip) and caps each connection at 25 MB/s,
-the per-flow limit that makes real S3 clients open parallel connections. It is an emulation in user space (no
-packet loss, no congestion control, no shared bottleneck), not a measurement of a real network.
+Links: **loopback** (the local SeaweedFS, on the same 2 cores, is the limit there) and an **emulated network
+link** (:mod:`benchmarks._link`): a TCP forwarder, one process per connection, that delays every chunk by 10 ms each
+way (20 ms round trip) and caps EACH connection at 25 MB/s each way with a token bucket, the per-flow limit that
+makes real S3 clients open parallel connections. It is an emulation in user space (no packet loss, no congestion
+control, no shared bottleneck), not a measurement of a real network; the run first measures the link itself
+against a local sink (1, 4, 8, 16 connections) and keeps that in the results.
+
+The machine is shared, so the clients run in paired rounds (default 3, each under the machine lock with a fresh
+SeaweedFS), in forward order on even rounds and reversed on odd ones; the table gives medians and ranges, and the
+ratios are paired (ours / other in the same round). Files are written, then left to settle for ``SETTLED_S``
+before staging, as prepared files are (a file changed just before staging is hashed again while it is sent).
 
 Part of ``python -m benchmarks`` (section ``staging``, with ``--json``). Also: re-staging 100 unchanged files
 (HEADs only) and verifying 1,000 keys, wall time on both links. Client CPU seconds per GB come from ``getrusage``
