@@ -210,6 +210,11 @@ def main() -> None:
     parser.add_argument("--end-to-end", action="store_true", help="only the end-to-end row (Milvus on SeaweedFS)")
     parser.add_argument("--rounds", type=int, help="paired rounds, client order alternating (default 3; 1 quick)")
     parser.add_argument("--no-end-to-end", action="store_true", help="skip the end-to-end row")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="add --rounds rounds to those in the results file (so that each run holds the machine lock briefly)",
+    )
     args = parser.parse_args()
     if args.end_to_end:
         end_to_end_main()
@@ -224,6 +229,18 @@ def main() -> None:
         "rounds": rounds,
     }
     samples: dict[str, Any] = {}
+    out = Path(__file__).with_name("results-staging-quick.json" if args.quick else "results-staging.json")
+    first = 0
+    if args.resume and out.exists():
+        earlier = json.loads(out.read_text(encoding="utf-8"))
+        samples, first = earlier["samples"], earlier["rounds_done"]
+        results.update(
+            {k: earlier[k] for k in ("date", "load_avg_at_start", "link_check", "end_to_end") if k in earlier}
+        )
+        results["dates"] = [
+            *earlier.get("dates", [earlier["date"]]),
+            time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        ]
     with tempfile.TemporaryDirectory(prefix="staging-bench-") as tmp:
         root = Path(tmp)
         workloads = {
@@ -236,18 +253,19 @@ def main() -> None:
             path.write_bytes(f'{{"rows": [{{"id": {i}}}]}}'.encode())
         written = time.monotonic()
         # The link itself, against a local sink (no S3 server, no lock): 1 connection must stay at 25 MB/s.
-        results["link_check"] = check_link((1, 4) if args.quick else (1, 4, 8, 16), 0.5 if args.quick else 2.0)
+        if "link_check" not in results:
+            results["link_check"] = check_link((1, 4) if args.quick else (1, 4, 8, 16), 0.5 if args.quick else 2.0)
         # Files prepared ahead of staging, as usual: settled, so hashed once (a file changed in the last
         # SETTLED_S seconds is hashed again as it is sent).
         time.sleep(max(0.0, SETTLED_S - (time.monotonic() - written)))
-        out = Path(__file__).with_name("results-staging-quick.json" if args.quick else "results-staging.json")
-        if args.no_end_to_end and out.exists():  # keep the end-to-end row of the last run
+        if args.no_end_to_end and out.exists() and not args.resume:  # keep the end-to-end row of the last run
             kept = json.loads(out.read_text(encoding="utf-8")).get("end_to_end")
             if kept is not None:
                 results["end_to_end"] = kept
-        for r in range(rounds):
+        for r in range(first, first + rounds):
             _round(root, r, workloads, tiny, verify_n, samples)
-            results["rounds_done"] = r + 1
+            results["rounds_done"] = results["rounds"] = r + 1
+            results["samples"] = samples
             results["load_avg_at_end"] = os.getloadavg()
             results["rows"] = _rows(samples)
             out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")  # a long run keeps each round
