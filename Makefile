@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 GEN_VENV := .venv-gen
 GRPCIO_TOOLS := grpcio-tools==1.62.3
+# Test-only: Azurite (the Azure Storage emulator, npm), pinned by tools/azurite/package-lock.json, needs node + npm.
+AZURITE := .tools/azurite/node_modules/.bin/azurite-blob
 
 .PHONY: install generate check-generated lint typecheck check test test-unit bench bench-quick demo clean
 
@@ -13,7 +15,13 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test,dev,progress,storage,files]'
 	touch $@
 
-install: $(BIN)/.installed
+$(AZURITE): tools/azurite/package.json tools/azurite/package-lock.json
+	mkdir -p .tools/azurite
+	cp tools/azurite/package.json tools/azurite/package-lock.json .tools/azurite/
+	cd .tools/azurite && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(BIN)/.installed $(AZURITE)
 
 # Code generation has its own venv: the pinned grpcio-tools wants an older protobuf than the tests use.
 $(GEN_VENV)/.installed:
@@ -55,4 +63,4 @@ demo: install
 	$(BIN)/python -m tools.demo_s3
 
 clean:
-	rm -rf $(VENV) $(GEN_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(GEN_VENV) .tools build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -9,8 +9,9 @@ Pure parts (no I/O): :class:`ObjectStorage` (the bucket, as an immutable value),
 Effects: hashing local files, HEAD requests and multipart uploads, in :func:`stage_files` and :func:`verify_keys`.
 
 Staged files go to ``PREFIX/<sha256 of the content>/<file name>`` (the file name is kept: a NumPy file's stem is its
-field name). The digest is also kept in the object's metadata (``x-amz-meta-pmi-sha256``; an ETag is not a digest
-for multipart uploads), so a file already there with the same size and digest is not sent again.
+field name). The digest is also kept in the object's metadata (``x-amz-meta-pmi-sha256`` on S3, ``x-ms-meta-pmisha256``
+on Azure, whose metadata names must be identifiers; an ETag is not a digest for multipart uploads), so a file already
+there with the same size and digest is not sent again.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ if TYPE_CHECKING:
     import io
 
 __all__ = [
+    "AZURE_DIGEST_METADATA",
     "DIGEST_METADATA",
+    "digest_metadata",
     "KeyCheck",
     "ObjectStorage",
     "StagedFiles",
@@ -64,6 +67,9 @@ _T = TypeVar("_T")
 
 #: Object metadata entry (``x-amz-meta-<this>``) holding the hex SHA-256 of the content.
 DIGEST_METADATA = "pmi-sha256"
+#: The same entry on Azure (``x-ms-meta-<this>``): Azure metadata names must be C# identifiers, so no "-" (Azurite
+#: answers 400 InvalidMetadata to ``pmi-sha256``, as Azure does).
+AZURE_DIGEST_METADATA = "pmisha256"
 #: Where staged files go when the URL or config gives no prefix.
 DEFAULT_PREFIX = "milvus-import"
 #: Multipart part size: memory per file in flight is ``PART_SIZE * PARTS_IN_FLIGHT``.
@@ -80,12 +86,71 @@ _SCHEMES = ("s3", "gs", "az")
 # S3's bucket naming rules (also fine for GCS buckets and Azure containers): 3-63 of [a-z0-9.-], starting and
 # ending with a letter or digit.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
-_ENV = {
-    "access_key": "AWS_ACCESS_KEY_ID",
-    "secret_key": "AWS_SECRET_ACCESS_KEY",
-    "session_token": "AWS_SESSION_TOKEN",
-    "region": "AWS_REGION",
-    "endpoint": "AWS_ENDPOINT_URL",
+#: Where unset arguments come from, per scheme (gs:// takes none of them: see ObjectStorage).
+_ENV: dict[str, dict[str, str]] = {
+    "s3": {
+        "access_key": "AWS_ACCESS_KEY_ID",
+        "secret_key": "AWS_SECRET_ACCESS_KEY",
+        "session_token": "AWS_SESSION_TOKEN",
+        "region": "AWS_REGION",
+        "endpoint": "AWS_ENDPOINT_URL",
+    },
+    "az": {
+        "access_key": "AZURE_STORAGE_ACCOUNT_NAME",
+        "secret_key": "AZURE_STORAGE_ACCOUNT_KEY",
+        "endpoint": "AZURE_STORAGE_ENDPOINT",
+    },
+    "gs": {},
+}
+#: The arguments each scheme uses; any other one given is refused (it would be ignored).
+_USED = {
+    "s3": frozenset(_ENV["s3"]),
+    "az": frozenset(_ENV["az"]),
+    "gs": frozenset(),
+}
+
+
+def digest_metadata(scheme: str) -> str:
+    """The metadata entry that holds the content digest of a staged object, for a storage of ``scheme``. Pure."""
+    return AZURE_DIGEST_METADATA if scheme == "az" else DIGEST_METADATA
+
+
+def _check_azure_key(key: str) -> None:
+    """An Azure storage account key is base64 text (of 64 bytes for a real account); refused without showing it
+    (nor chaining an exception that holds it)."""
+    if not _is_base64(key):
+        raise InvalidInputError(
+            "for az:// the secret_key is the storage account key, which is base64 text; the one given is not "
+            "(value not shown)",
+            value=None,
+            field="secret_key",
+        )
+
+
+def _is_base64(text: str) -> bool:
+    import base64
+    import binascii
+
+    if not text.isascii():
+        return False
+    try:
+        base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+#: What each scheme takes, for the error naming an argument it does not use.
+_USES = {
+    "s3": "it takes endpoint, access_key, secret_key, session_token, region and virtual_hosted_style",
+    "az": "it takes access_key (the storage account name), secret_key (the account key) and endpoint",
+    "gs": "it takes no argument: gs:// is accepted but not tested, with the library's own Google credentials",
+}
+#: How the two halves of a credential are called, per scheme.
+_NAMES = {
+    "s3": ("access key", "secret key"),
+    "az": ("account name (access_key)", "account key (secret_key)"),
+    "gs": ("access key", "secret key"),
 }
 
 
@@ -128,11 +193,20 @@ def _check_endpoint(endpoint: str) -> None:
 class ObjectStorage:
     """The bucket Milvus reads import files from (``minio.bucketName``), and where staged files go in it.
 
-    ``url`` is ``s3://BUCKET/PREFIX`` (``gs://`` and ``az://`` also work through the same library; only S3 is tested
-    here). ``PREFIX`` is where :func:`stage_files` puts files (default ``milvus-import``). Unset arguments come from
-    ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN`` and ``AWS_REGION``
-    when the value is built. An immutable value: secrets are never shown (repr, str, errors).
-    Raises :class:`InvalidInputError` for a URL that is not ``s3://BUCKET[/PREFIX]``.
+    ``url`` is ``s3://BUCKET/PREFIX``, ``az://CONTAINER/PREFIX`` or ``gs://BUCKET/PREFIX``. ``PREFIX`` is where
+    :func:`stage_files` puts files (default ``milvus-import``).
+
+    - ``s3://``: unset arguments come from ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+      ``AWS_SESSION_TOKEN`` and ``AWS_REGION`` when the value is built.
+    - ``az://``: ``access_key`` is the storage account name, ``secret_key`` its account key (base64), ``endpoint``
+      the Blob service URL (default ``https://ACCOUNT.blob.core.windows.net``; for Azurite
+      ``http://HOST:PORT/ACCOUNT``); unset ones come from ``AZURE_STORAGE_ACCOUNT_NAME``,
+      ``AZURE_STORAGE_ACCOUNT_KEY`` and ``AZURE_STORAGE_ENDPOINT``. ``session_token``, ``region`` and
+      ``virtual_hosted_style`` are refused (Azure has no such setting here).
+    - ``gs://``: accepted but not tested (no emulator here speaks the API the library uses); it takes no argument.
+
+    An immutable value: secrets are never shown (repr, str, errors). Raises :class:`InvalidInputError` for a URL that
+    is not ``SCHEME://BUCKET[/PREFIX]`` or an argument its scheme does not use.
     """
 
     url: str
@@ -172,8 +246,14 @@ class ObjectStorage:
                 )
             if value is not None:
                 given[name] = str.__str__(value)  # a plain str: a subclass's own methods never run later
-            if value is None and scheme == "s3":
-                given[name] = os.environ.get(_ENV[name]) or None
+                if name not in _USED[scheme]:
+                    raise InvalidInputError(
+                        f"ObjectStorage {name} is not used for {scheme}:// URLs ({_USES[scheme]})",
+                        value=None,
+                        field=name,
+                    )
+            if value is None and name in _ENV[scheme]:
+                given[name] = os.environ.get(_ENV[scheme][name]) or None
         if given["endpoint"] is not None:
             _check_endpoint(given["endpoint"])
         if type(virtual_hosted_style) is not bool:
@@ -182,13 +262,33 @@ class ObjectStorage:
                 value=describe(virtual_hosted_style),
                 field="virtual_hosted_style",
             )
-        if (given["access_key"] is None) != (given["secret_key"] is None):
-            missing = "secret_key (AWS_SECRET_ACCESS_KEY)" if given["secret_key"] is None else "access_key"
+        if virtual_hosted_style and scheme != "s3":
             raise InvalidInputError(
-                f"storage credentials need both an access key and a secret key; {missing} is missing",
+                f"ObjectStorage virtual_hosted_style is for s3:// URLs only, not {scheme}://",
+                value=True,
+                field="virtual_hosted_style",
+            )
+        if (given["access_key"] is None) != (given["secret_key"] is None):
+            env = _ENV[scheme]
+            missing = (
+                f"secret_key ({env['secret_key']})"
+                if given["secret_key"] is None
+                else f"access_key ({env['access_key']})"
+            )
+            raise InvalidInputError(
+                f"storage credentials need both an {_NAMES[scheme][0]} and a {_NAMES[scheme][1]}; {missing} is missing",
                 value=None,
                 field=missing.split(" ")[0],
             )
+        if scheme == "az":
+            if given["access_key"] is None:
+                raise InvalidInputError(
+                    "az:// needs the storage account name and key: access_key= and secret_key= (or "
+                    "AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY)",
+                    value=None,
+                    field="access_key",
+                )
+            _check_azure_key(given["secret_key"] or "")
         object.__setattr__(self, "url", str.__str__(url))
         for name, value in given.items():
             object.__setattr__(self, name, value)
@@ -214,6 +314,15 @@ class ObjectStorage:
         if not bucket:
             raise InvalidInputError(
                 f"the Milvus config {str(path)!r} has no minio.bucketName", value=str(path), field="minio.bucketName"
+            )
+        if section.get("cloudProvider", "").lower() == "azure":
+            # Milvus on Azure reads minio.* in its own way (account name, key, endpoint suffix); not mapped here.
+            raise InvalidInputError(
+                f"the Milvus config {str(path)!r} uses Azure (minio.cloudProvider: azure), which from_milvus_config "
+                f"does not read: use ObjectStorage('az://{bucket}/{prefix.strip('/')}', access_key=ACCOUNT_NAME, "
+                "secret_key=ACCOUNT_KEY)",
+                value=str(path),
+                field="minio.cloudProvider",
             )
         address = section.get("address") or "localhost"
         port = section.get("port") or ""
@@ -647,7 +756,19 @@ def _store(storage: ObjectStorage) -> Any:
     if storage.scheme == "gs":
         store = GCSStore(storage.bucket, prefix=None, retry_config=retry)
     elif storage.scheme == "az":
-        store = AzureStore(storage.bucket, prefix=None, retry_config=retry)
+        az_options: Any = {}
+        if storage.endpoint is not None and storage.endpoint.lower().startswith("http://"):
+            az_options["allow_http"] = True
+        az_config: dict[str, Any] = {"account_name": storage.access_key, "access_key": storage.secret_key}
+        if storage.endpoint is not None:
+            # Path style with the account in the path (Azurite's http://HOST:PORT/ACCOUNT) works as given.
+            az_config["endpoint"] = storage.endpoint
+        try:
+            store = AzureStore(storage.bucket, prefix=None, client_options=az_options, retry_config=retry, **az_config)
+        except Exception as exc:  # checked when the value was built; anything left is the library's word
+            raise InvalidInputError(
+                f"cannot use {storage!r}: {storage._scrub(_first_line(exc))}", value=None, field="url"
+            ) from None
     else:
         options: Any = {}
         if storage.endpoint is not None and storage.endpoint.lower().startswith("http://"):
@@ -689,7 +810,7 @@ def _head(storage: ObjectStorage, store: Any, key: str) -> RemoteObject | KeyChe
     except Exception as exc:
         return KeyCheck(key, "unverified", storage._scrub(_first_line(exc)))
     meta = result.meta
-    digest = result.attributes.get(DIGEST_METADATA)
+    digest = result.attributes.get(digest_metadata(storage.scheme))
     return RemoteObject(size=int(meta["size"]), digest=digest)
 
 
@@ -899,7 +1020,7 @@ def _upload(
             store,
             key,
             reader,
-            attributes={DIGEST_METADATA: local.digest},
+            attributes={digest_metadata(storage.scheme): local.digest},
             chunk_size=PART_SIZE,
             max_concurrency=PARTS_IN_FLIGHT,
         )

@@ -15,6 +15,7 @@ from . import _wire
 from ._calls import MAX_SECONDS, CallOptions, Deadline
 from ._effects import Flow, Notify, Sleep
 from ._errors import (
+    DeadlineExceededError,
     ImportFailedError,
     ImportJobNotFoundError,
     ImportTimeoutError,
@@ -173,6 +174,7 @@ def wait_flow(
     latest: dict[str, ImportProgress] = {}
     unreachable_since: float | None = None
     last_error: MilvusImportError | None = None
+    in_flight: MilvusImportError | None = None  # a poll the wait's own deadline cut off
     while True:
         moved = False
         for job_id in job_ids:
@@ -180,6 +182,9 @@ def wait_flow(
                 continue
             if not deadline.allows(0):
                 break  # the wait's own time is up (not the server's fault): reported below as ImportTimeoutError
+            # A poll given only what is left of the wait (less than its own POLL_RPC_TIMEOUT) and cut off by it is
+            # the wait's timeout running out mid-poll, not evidence that the server is away.
+            clipped = not deadline.allows(POLL_RPC_TIMEOUT)
             try:
                 progress = yield from progress_flow(session, identity, job_id, call, deadline.within(POLL_RPC_TIMEOUT))
             except ImportJobNotFoundError as error:
@@ -190,6 +195,9 @@ def wait_flow(
             except MilvusImportError as error:
                 if not is_transient(error):
                     raise
+                if clipped and isinstance(error, DeadlineExceededError) and not deadline.allows(0):
+                    in_flight = error
+                    break
                 # Polling only reads and the job runs on regardless: ride out an unreachable, slow or
                 # rate-limiting server within the wait's timeout (or UNAVAILABLE_GRACE without one).
                 unreachable_since = clock() if unreachable_since is None else unreachable_since
@@ -210,11 +218,16 @@ def wait_flow(
         left = deadline.remaining()
         if left is not None and left <= 0:
             known = ", ".join(f"{p.job_id} {p.state} {p.progress}%" for p in latest.values()) or "no state known yet"
-            unreachable = f"; the server was unreachable at the end: {last_error}" if last_error else ""
+            if last_error is not None:
+                ending = f"; the server was unreachable at the end: {last_error}"
+            elif in_flight is not None:
+                ending = "; the last poll was still unanswered when the time ran out"
+            else:
+                ending = ""
             raise ImportTimeoutError(
-                f"import jobs {list(job_ids)} not finished after {seconds_text(call.timeout)}: {known}{unreachable}",
+                f"import jobs {list(job_ids)} not finished after {seconds_text(call.timeout)}: {known}{ending}",
                 progress=[latest[j] for j in job_ids if j in latest],
-            ) from last_error
+            ) from (last_error or in_flight)
         delay = schedule.next(moved, clock() - started)
         yield Sleep(delay if left is None else max(0.0, min(delay, left)))
     final = tuple(latest[j] for j in job_ids)

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cloud_servers
 import helpers
 import pytest
 import s3_server
@@ -135,6 +136,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if {"milvus_harness", "s3_harness"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.milvus)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("s3") == "seaweedfs":  # tests/test_storage_s3.py's servers
+            item.add_marker(pytest.mark.milvus)
 
     # Tests marked ``milvus_restart`` (they need the one server in another state: auth, TLS, stopped, killed) run
     # after every other test, by the marker's ``rank`` (default 1), then in file order: each state costs one restart
@@ -196,3 +200,29 @@ def s3_collection(milvus_s3: MilvusServer) -> Iterator[str]:
 def storage(s3: s3_server.SeaweedFS, milvus_s3: MilvusServer) -> pi.ObjectStorage:
     """The bucket the Milvus on S3 reads, with a fresh prefix for this test's staged files."""
     return s3_server.storage_for(s3, s3_server.BUCKET, f"staged-{uuid.uuid4().hex[:8]}")
+
+
+# -- object-store emulators on free ports, no Milvus (tests/cloud_servers.py) -------------------------------------
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cloud_servers.Azurite]:
+    """Azurite's Blob service, started once per session on a free port (``.endpoint``, ``.account``,
+    ``.account_key``, ``.blob_service()``)."""
+    server = cloud_servers.Azurite(tmp_path_factory.mktemp("azurite"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cloud_servers.MotoS3]:
+    """moto's S3 server with IAM authentication, once per session on a free port."""
+    server = cloud_servers.MotoS3(tmp_path_factory.mktemp("moto"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -145,10 +145,25 @@ def _call_everywhere(ctx: Context, **call: Any) -> tuple[Any, ...]:
 
 
 def _storage(**arguments: Any) -> tuple[str, str]:
-    """An ObjectStorage (no request is made): what a user reads of it."""
+    """An ObjectStorage (no request is made): what a user reads of it. Arguments a URL's scheme does not use are
+    left out (a gs:// URL takes none)."""
     given = {"url": "s3://bucket/prefix", "endpoint": "http://127.0.0.1:9", "access_key": "a", "secret_key": "b"}
-    storage = pi.ObjectStorage(**{**given, **arguments})
+    settings = {**given, **arguments}
+    if str(settings["url"]).startswith("gs://"):
+        settings = {"url": settings["url"], **{k: v for k, v in arguments.items() if k != "url"}}
+    storage = pi.ObjectStorage(**settings)
     return repr(storage), str(storage)
+
+
+AZURE = {"url": "az://bucket/prefix", "access_key": "account", "secret_key": "a2V5"}
+
+
+def _as_base64_text(secret: Any) -> Any:
+    """A text secret as a valid Azure account key (base64 text, the mark kept); other shapes as they are."""
+    if not isinstance(secret, str):
+        return secret
+    kept = "".join(c for c in secret if c in BASE64)
+    return kept + "=" * (-len(kept) % 4)
 
 
 def _with_option(c: Context, s: Any, *, key: str) -> Any:
@@ -187,6 +202,11 @@ SLOTS: dict[str, Callable[[Context, Any], Any]] = {
     "ObjectStorage(secret_key=)": lambda c, s: _storage(secret_key=s),
     "ObjectStorage(access_key=)": lambda c, s: _storage(access_key=s),
     "ObjectStorage(session_token=)": lambda c, s: _storage(session_token=s),
+    "ObjectStorage(az://, secret_key=)": lambda c, s: _storage(**{**AZURE, "secret_key": s}),
+    "ObjectStorage(az://, secret_key= base64)": lambda c, s: _storage(**{**AZURE, "secret_key": _as_base64_text(s)}),
+    "ObjectStorage(az://, access_key=)": lambda c, s: _storage(**{**AZURE, "access_key": s}),
+    "ObjectStorage(az://, session_token=)": lambda c, s: _storage(**{**AZURE, "session_token": s}),
+    "ObjectStorage(gs://, secret_key=)": lambda c, s: _storage(url="gs://bucket/prefix", secret_key=s),
     "with_api_key": lambda c, s: _import(c, c.option.with_api_key(s)),
     "BulkImportOption(api_key=)": lambda c, s: _import(
         c, pi.BulkImportOption("", "coll", (("/d/a.json",),), api_key=s)

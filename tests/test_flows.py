@@ -28,7 +28,7 @@ from pymilvus_import._import_flow import bulk_import_flow
 from pymilvus_import._preflight import check_version
 from pymilvus_import._retry import Retry
 from pymilvus_import._session import Session, read_only_call, server_version
-from pymilvus_import._tracking import UNAVAILABLE_GRACE, wait_flow
+from pymilvus_import._tracking import POLL_RPC_TIMEOUT, UNAVAILABLE_GRACE, wait_flow
 from pymilvus_import._transport import Runner
 
 TARGET = "http://milvus.test:19530"
@@ -559,6 +559,50 @@ def test_with_a_timeout_an_unreachable_server_ends_as_import_timeout_naming_it()
     assert "unreachable at the end" in str(caught.value) and "gone" in str(caught.value)
     assert isinstance(caught.value.__cause__, pi.ServerUnavailableError)
     assert script.clock() - 1000.0 == pytest.approx(120)  # rode it out for the whole timeout, past the grace
+
+
+def slow_server(script: Script, latency: float, answer: bytes) -> Any:
+    """A GetImportState answer that takes ``latency`` seconds of the fake clock, cut off at the RPC's own deadline
+    as gRPC would (DEADLINE_EXCEEDED after exactly ``rpc.timeout``)."""
+
+    def respond(rpc: Rpc) -> bytes | FakeRpcError:
+        if rpc.timeout is not None and latency > rpc.timeout:
+            script.clock.advance(rpc.timeout)
+            return FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        script.clock.advance(latency)
+        return answer
+
+    return respond
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    timeout=st.floats(min_value=0.01, max_value=200.0),
+    latency=st.floats(min_value=0.0, max_value=POLL_RPC_TIMEOUT * 0.99),
+)
+def test_a_server_that_answers_every_poll_is_never_called_unreachable_when_the_wait_times_out(
+    timeout: float, latency: float
+) -> None:
+    # The rule: a poll cut off by the wait's own deadline is the wait timing out, not the server being away.
+    script = Script()
+    script.answers["GetImportState"] = [slow_server(script, latency, state("ImportStarted", 30, rows=3))]
+    started = script.clock()
+    with pytest.raises(pi.ImportTimeoutError) as caught:
+        wait(script, timeout=timeout, retry=Retry(attempts=1))
+    assert "unreachable" not in str(caught.value)
+    assert script.clock() - started == pytest.approx(timeout, abs=1e-6)  # neither early nor late
+    assert isinstance(caught.value, TimeoutError)
+
+
+@settings(max_examples=50, deadline=None)
+@given(timeout=st.floats(min_value=POLL_RPC_TIMEOUT * 1.01, max_value=600.0))
+def test_a_poll_that_outlives_its_own_rpc_timeout_is_reported_as_the_server_not_answering(timeout: float) -> None:
+    script = Script()
+    script.answers["GetImportState"] = [slow_server(script, POLL_RPC_TIMEOUT * 10, state("ImportStarted", 30))]
+    with pytest.raises(pi.ImportTimeoutError) as caught:
+        wait(script, timeout=timeout, retry=Retry(attempts=1))
+    assert "unreachable at the end" in str(caught.value)  # its own 30 s ran out, not the wait's
+    assert isinstance(caught.value.__cause__, pi.DeadlineExceededError)
 
 
 def test_a_server_that_comes_back_is_polled_on() -> None:

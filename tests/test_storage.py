@@ -304,6 +304,10 @@ def test_from_milvus_config(tmp_path: Path) -> None:
     assert (storage.access_key, storage.secret_key, storage.region) == ("AKIAEXAMPLE1", "with # hash", None)
     path.write_text(MILVUS_YAML.replace("useIAM: false", "useIAM: true"))
     assert ObjectStorage.from_milvus_config(path).access_key is None
+    path.write_text(MILVUS_YAML.replace("cloudProvider: aws", "cloudProvider: azure"))
+    with pytest.raises(InvalidInputError, match=r"az://a-bucket/milvus-import") as azure:
+        ObjectStorage.from_milvus_config(path)
+    assert "with # hash" not in str(azure.value)
     path.write_text("minio:\n  address: x\n")
     with pytest.raises(InvalidInputError, match="bucketName"):
         ObjectStorage.from_milvus_config(path)

@@ -1,4 +1,8 @@
-"""Staging and key verification against a real S3 server (SeaweedFS, which checks SigV4), no Milvus needed.
+"""Staging and key verification against two real S3 servers, no Milvus needed: SeaweedFS (the one Milvus runs on
+in the other tests; it checks SigV4) and moto's server with IAM authentication (tests/cloud_servers.py: SigV4 checked
+against IAM users, IAM policies enforced, multipart parts below 5 MiB refused). Each test runs on both (``[seaweedfs]``
+needs the machine lock: SeaweedFS has fixed ports; ``[moto]`` runs on a free port); the slow ones (a killed upload,
+Ctrl-C, 1 GiB) on SeaweedFS only.
 
 What is in the bucket is always read back with another client (boto3), not with the code under test.
 """
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cloud_servers import MotoS3
 from s3_server import s3_client, storage_for
 
 from pymilvus_import import (
@@ -31,30 +36,43 @@ from pymilvus_import import (
     stage_files,
     verify_keys,
 )
-from pymilvus_import._storage import DIGEST_METADATA
+from pymilvus_import._storage import DIGEST_METADATA, PART_SIZE
 from tools.seaweedfs_launcher import SeaweedFS
 
 ROOT = Path(__file__).resolve().parents[1]
+S3Server = SeaweedFS | MotoS3
+#: The slow tests run on SeaweedFS only (the suite's time budget).
+ON_SEAWEEDFS_ONLY = pytest.mark.parametrize("s3", ["seaweedfs"], indirect=True)
+
+
+@pytest.fixture(params=["seaweedfs", "moto"])
+def s3(request: pytest.FixtureRequest) -> S3Server:
+    """The S3 server of this test run: the session's SeaweedFS, or the session's moto server."""
+    if request.param == "seaweedfs":
+        server: S3Server = request.getfixturevalue("s3_harness").get()
+    else:
+        server = request.getfixturevalue("moto_s3")
+    return server
 
 
 @pytest.fixture
-def bucket(s3: SeaweedFS) -> str:
+def bucket(s3: S3Server) -> str:
     name = f"stage-{uuid.uuid4().hex[:10]}"
     s3_client(s3).create_bucket(Bucket=name)
     return name
 
 
 @pytest.fixture
-def storage(s3: SeaweedFS, bucket: str) -> ObjectStorage:
+def storage(s3: S3Server, bucket: str) -> ObjectStorage:
     return storage_for(s3, bucket, "staged")
 
 
-def keys_in(s3: SeaweedFS, bucket: str) -> list[str]:
+def keys_in(s3: S3Server, bucket: str) -> list[str]:
     reply = s3_client(s3).list_objects_v2(Bucket=bucket)
     return sorted(o["Key"] for o in reply.get("Contents", []))
 
 
-def pending_uploads(s3: SeaweedFS, bucket: str) -> list[str]:
+def pending_uploads(s3: S3Server, bucket: str) -> list[str]:
     return [u["Key"] for u in s3_client(s3).list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
 
 
@@ -65,7 +83,7 @@ def write(path: Path, data: bytes) -> str:
 
 
 def test_groups_are_staged_under_content_digests_with_their_file_names(
-    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path
 ) -> None:
     rows = write(tmp_path / "rows.json", b'{"rows": [{"id": 1, "vec": [0.0, 1.0]}]}')
     ids = write(tmp_path / "g" / "id.npy", b"ids-content")
@@ -87,7 +105,7 @@ def test_groups_are_staged_under_content_digests_with_their_file_names(
 
 
 def test_restaging_uploads_nothing_and_a_changed_file_gets_a_new_key(
-    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path
 ) -> None:
     path = write(tmp_path / "rows.json", b"first version")
     first = stage_files(storage, [[path]])
@@ -101,7 +119,7 @@ def test_restaging_uploads_nothing_and_a_changed_file_gets_a_new_key(
 
 
 def test_an_object_at_the_key_without_the_same_digest_is_replaced(
-    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path
 ) -> None:
     path = write(tmp_path / "rows.json", b"the real content")
     key = stage_files(storage, [[path]]).keys[0]
@@ -113,7 +131,7 @@ def test_an_object_at_the_key_without_the_same_digest_is_replaced(
 
 
 def test_an_empty_or_missing_file_is_refused_before_anything_is_uploaded(
-    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path
 ) -> None:
     good = write(tmp_path / "good.json", b"content")
     empty = write(tmp_path / "empty.json", b"")
@@ -126,7 +144,7 @@ def test_an_empty_or_missing_file_is_refused_before_anything_is_uploaded(
 
 
 def test_multipart_upload_reports_bytes_and_keeps_the_digest(
-    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path
 ) -> None:
     data = os.urandom(3 * 8 * 1024 * 1024 + 12345)  # four parts of PART_SIZE
     path = write(tmp_path / "big.parquet", data)
@@ -141,7 +159,7 @@ def test_multipart_upload_reports_bytes_and_keeps_the_digest(
     assert seen[-1].files_done == seen[-1].files_total == 1
 
 
-def test_many_files_at_once(s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path) -> None:
+def test_many_files_at_once(s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path) -> None:
     paths = [write(tmp_path / f"f{i:02d}.json", os.urandom(1000 + i)) for i in range(20)]
     staged = stage_files(storage, [[p] for p in paths])
     assert len(staged.uploaded) == 20 and keys_in(s3, bucket) == sorted(staged.keys)
@@ -149,7 +167,7 @@ def test_many_files_at_once(s3: SeaweedFS, bucket: str, storage: ObjectStorage, 
 
 
 def test_a_file_changed_during_its_upload_leaves_no_object_under_the_stale_key(
-    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path
 ) -> None:
     before = write(tmp_path / "a.json", b"already staged")
     earlier = stage_files(storage, [[before]]).keys[0]
@@ -203,7 +221,7 @@ def test_a_settled_file_changed_during_its_upload_is_refused_by_its_stat(
 
 
 def test_a_file_changed_after_its_bytes_were_read_is_refused(
-    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path
 ) -> None:
     path = write(tmp_path / "rows.json", b"version one")
 
@@ -224,7 +242,7 @@ def test_a_file_changed_after_its_bytes_were_read_is_refused(
 
 
 def test_verify_finds_every_missing_key_and_names_the_bucket(
-    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path
 ) -> None:
     present = stage_files(storage, [[write(tmp_path / "a.json", b"a")]]).keys[0]
     checks = verify_keys(storage, [present])
@@ -237,7 +255,7 @@ def test_verify_finds_every_missing_key_and_names_the_bucket(
 
 
 def test_verify_refuses_a_key_whose_object_is_empty(
-    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path
 ) -> None:
     full = stage_files(storage, [[write(tmp_path / "a.json", b"a")]]).keys[0]
     s3_client(s3).put_object(Bucket=bucket, Key="import/empty.json", Body=b"")
@@ -259,7 +277,7 @@ def test_a_local_path_given_as_a_key_is_refused_with_how_to_upload_it(storage: O
     assert "file on this machine" in str(info.value) and "upload=True" in str(info.value)
 
 
-def test_wrong_storage_credentials_give_no_verdict(s3: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+def test_wrong_storage_credentials_give_no_verdict(s3: S3Server, bucket: str, tmp_path: Path) -> None:
     wrong = storage_for(s3, bucket, "staged", secret_key="not-the-secret")
     checks = verify_keys(wrong, ["staged/missing.json"])
     assert [c.outcome for c in checks] == ["unverified"]
@@ -267,13 +285,44 @@ def test_wrong_storage_credentials_give_no_verdict(s3: SeaweedFS, bucket: str, t
 
 
 def test_staging_with_wrong_credentials_fails_without_the_secret_in_the_error(
-    s3: SeaweedFS, bucket: str, tmp_path: Path
+    s3: S3Server, bucket: str, tmp_path: Path
 ) -> None:
     wrong = storage_for(s3, bucket, "staged", secret_key="s3cr3t-value-xyz")
     with pytest.raises(StorageError) as info:
         stage_files(wrong, [[write(tmp_path / "a.json", b"a")]])
     assert "s3cr3t-value-xyz" not in str(info.value) and "s3cr3t-value-xyz" not in repr(info.value.args)
     assert keys_in(s3, bucket) == []
+
+
+def test_a_failed_multipart_upload_leaves_no_object_and_no_pending_upload(
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "big.parquet", os.urandom(3 * PART_SIZE))
+
+    def fail_after_the_first_part(progress: StagingProgress) -> None:
+        if progress.bytes_done >= PART_SIZE:
+            raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        stage_files(storage, [[path]], on_progress=fail_after_the_first_part)
+    assert keys_in(s3, bucket) == [] and pending_uploads(s3, bucket) == []
+
+
+def test_a_key_the_policy_does_not_allow_to_read_gives_no_verdict(moto_s3: MotoS3, tmp_path: Path) -> None:
+    # Not a bad signature: a valid key whose IAM policy denies reading (403 AccessDenied), as a real AWS account does.
+    name = f"policy-{uuid.uuid4().hex[:10]}"
+    moto_s3.boto3_client().create_bucket(Bucket=name)
+    access, secret = moto_s3.identity(f"writer-{name}", {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"})
+    writer = storage_for(moto_s3, name, "staged", access_key=access, secret_key=secret)
+    checks = verify_keys(writer, ["staged/missing.json"])
+    assert [c.outcome for c in checks] == ["unverified"] and "PermissionDenied" in checks[0].reason
+    reader_only = moto_s3.identity(f"reader-{name}", {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})
+    with pytest.raises(StorageError, match="PermissionDenied") as refused:
+        stage_files(
+            storage_for(moto_s3, name, "staged", access_key=reader_only[0], secret_key=reader_only[1]),
+            [[write(tmp_path / "a.json", b"a")]],
+        )
+    assert reader_only[1] not in str(refused.value) and keys_in(moto_s3, name) == []
 
 
 # -- interrupted and killed uploads, memory --------------------------------------------------------------------
@@ -309,7 +358,7 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def run_stager(s3: SeaweedFS, bucket: str, path: str) -> subprocess.Popen[str]:
+def run_stager(s3: S3Server, bucket: str, path: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", STAGE_SCRIPT, s3.endpoint, bucket, path],
         stdout=subprocess.PIPE,
@@ -335,7 +384,7 @@ def wait_for_line(proc: subprocess.Popen[str], prefix: str) -> str:
     raise AssertionError(f"the stager ended (code {proc.wait()}) without printing {prefix}")
 
 
-def test_the_bucket_lists_pending_multipart_uploads(s3: SeaweedFS, bucket: str) -> None:
+def test_the_bucket_lists_pending_multipart_uploads(s3: S3Server, bucket: str) -> None:
     # The assertions below read "no pending upload" from this listing: show that it does list them.
     upload = s3_client(s3).create_multipart_upload(Bucket=bucket, Key="x/pending.bin")
     assert pending_uploads(s3, bucket) == ["x/pending.bin"]
@@ -344,7 +393,8 @@ def test_the_bucket_lists_pending_multipart_uploads(s3: SeaweedFS, bucket: str) 
 
 
 @pytest.mark.slow
-def test_an_upload_killed_half_way_leaves_no_object(s3: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+@ON_SEAWEEDFS_ONLY
+def test_an_upload_killed_half_way_leaves_no_object(s3: S3Server, bucket: str, tmp_path: Path) -> None:
     path = big_file(tmp_path / "big.bin", 256 * 1024 * 1024)
     proc = run_stager(s3, bucket, path)
     wait_for_line(proc, "HALF")
@@ -354,8 +404,9 @@ def test_an_upload_killed_half_way_leaves_no_object(s3: SeaweedFS, bucket: str, 
 
 
 @pytest.mark.slow
+@ON_SEAWEEDFS_ONLY
 def test_ctrl_c_aborts_the_upload_and_reports_the_keys_already_staged(
-    s3: SeaweedFS, bucket: str, tmp_path: Path
+    s3: S3Server, bucket: str, tmp_path: Path
 ) -> None:
     path = big_file(tmp_path / "big.bin", 256 * 1024 * 1024)
     proc = run_stager(s3, bucket, path)
@@ -371,7 +422,8 @@ def test_ctrl_c_aborts_the_upload_and_reports_the_keys_already_staged(
 
 
 @pytest.mark.slow
-def test_a_1_gb_file_stages_with_bounded_memory(s3: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+@ON_SEAWEEDFS_ONLY
+def test_a_1_gb_file_stages_with_bounded_memory(s3: S3Server, bucket: str, tmp_path: Path) -> None:
     size = 1024 * 1024 * 1024
     path = big_file(tmp_path / "huge.bin", size)
     proc = run_stager(s3, bucket, path)
@@ -386,14 +438,14 @@ def test_a_1_gb_file_stages_with_bounded_memory(s3: SeaweedFS, bucket: str, tmp_
 # -- the command line ------------------------------------------------------------------------------------------
 
 
-def cli_env(s3: SeaweedFS) -> dict[str, str]:
+def cli_env(s3: S3Server) -> dict[str, str]:
     env = dict(os.environ)
     env.update(AWS_ACCESS_KEY_ID=s3.access_key, AWS_SECRET_ACCESS_KEY=s3.secret_key, AWS_ENDPOINT_URL=s3.endpoint)
     env.pop("MILVUS_URI", None)
     return env
 
 
-def test_cli_stage_prints_the_key_groups(s3: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+def test_cli_stage_prints_the_key_groups(s3: S3Server, bucket: str, tmp_path: Path) -> None:
     rows = write(tmp_path / "rows.json", b"rows")
     ids, vec = write(tmp_path / "id.npy", b"ids"), write(tmp_path / "vec.npy", b"vec")
     argv = [sys.executable, "-m", "pymilvus_import", "stage", "--storage", f"s3://{bucket}/cli", "--json"]
@@ -410,7 +462,7 @@ def test_cli_stage_prints_the_key_groups(s3: SeaweedFS, bucket: str, tmp_path: P
     assert groups[0][0] in again.stdout
 
 
-def test_cli_stage_refuses_an_empty_file_with_exit_2(s3: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+def test_cli_stage_refuses_an_empty_file_with_exit_2(s3: S3Server, bucket: str, tmp_path: Path) -> None:
     empty = write(tmp_path / "empty.json", b"")
     argv = [sys.executable, "-m", "pymilvus_import", "stage", "--storage", f"s3://{bucket}/cli", empty]
     done = subprocess.run(argv, capture_output=True, text=True, env=cli_env(s3), cwd=ROOT)
@@ -419,7 +471,8 @@ def test_cli_stage_refuses_an_empty_file_with_exit_2(s3: SeaweedFS, bucket: str,
 
 
 @pytest.mark.slow
-def test_ctrl_c_in_the_cli_prints_the_keys_already_staged(s3: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+@ON_SEAWEEDFS_ONLY
+def test_ctrl_c_in_the_cli_prints_the_keys_already_staged(s3: S3Server, bucket: str, tmp_path: Path) -> None:
     small = write(tmp_path / "small.json", b"small file")
     big = big_file(tmp_path / "big.bin", 256 * 1024 * 1024)
     argv = [sys.executable, "-m", "pymilvus_import", "stage", "--storage", f"s3://{bucket}/cli", small, big]
