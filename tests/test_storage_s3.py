@@ -190,7 +190,7 @@ def test_a_file_changed_during_its_upload_leaves_no_object_under_the_stale_key(
 
 
 def test_a_settled_file_changed_during_its_upload_is_refused_by_its_stat(
-    s3: SeaweedFS, bucket: str, storage: ObjectStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A file last changed long before staging is not hashed again as it is sent: the stat after the upload (size,
     # mtime, ctime) is what sees a write. Its times are set back, and "long before" shortened, to get one here.
