@@ -504,8 +504,8 @@ def settled(mtime_ns: int, ctime_ns: int, now_ns: int) -> bool:
     changed at least :data:`SETTLED_S` earlier. Then any write after that moves its mtime and ctime (file systems
     keep them to 2 s at worst, and nothing sets a ctime back), so a stat after the upload that finds both times and
     the size unchanged shows the bytes sent are the bytes hashed (not seen: a write through a shared memory map to a
-    page still dirty from before, which moves no time until it is written back). A file changed more recently may be being written
-    right now, in the same clock tick: its bytes are hashed again as they are sent."""
+    page still dirty from before, which moves no time until it is written back). A file changed more recently may be
+    being written right now, in the same clock tick: its bytes are hashed again as they are sent."""
     return now_ns - max(mtime_ns, ctime_ns) >= SETTLED_S * 1_000_000_000
 
 
