@@ -138,8 +138,16 @@ def serve(port: int, target: int, rate: float = RATE, delay: float = DELAY_S, re
     listener.listen(256)
     if ready is not None:
         ready.set()  # type: ignore[attr-defined]
+    parent = os.getppid()
+    listener.settimeout(1.0)
     while True:
-        client, _ = listener.accept()
+        try:
+            client, _ = listener.accept()
+        except TimeoutError:
+            if os.getppid() != parent:  # the benchmark is gone (killed): so is its link
+                os._exit(0)
+            continue
+        client.settimeout(None)
         if os.fork() == 0:
             listener.close()
             signal.signal(signal.SIGTERM, signal.SIG_DFL)

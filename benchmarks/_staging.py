@@ -231,8 +231,8 @@ def main() -> None:
     samples: dict[str, Any] = {}
     out = Path(__file__).with_name("results-staging-quick.json" if args.quick else "results-staging.json")
     first = 0
-    if args.resume and out.exists():
-        earlier = json.loads(out.read_text(encoding="utf-8"))
+    earlier = json.loads(out.read_text(encoding="utf-8")) if args.resume and out.exists() else {}
+    if "samples" in earlier:
         samples, first = earlier["samples"], earlier["rounds_done"]
         results.update(
             {k: earlier[k] for k in ("date", "load_avg_at_start", "link_check", "end_to_end") if k in earlier}
