@@ -11,7 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal, overload
 
 import grpc
@@ -25,7 +25,7 @@ from ._tracking import ProgressCallback
 
 if TYPE_CHECKING:
     from ._plan import ImportPlan
-    from ._storage import ObjectStorage
+    from ._storage import ObjectStorage, StagingProgress
 
 _lock = threading.Lock()
 _clients: dict[tuple[str | None, str | None, str | None], ImportClient] = {}
@@ -73,6 +73,7 @@ def bulk_import(
     storage: ObjectStorage | None = ...,
     upload: bool = ...,
     validate: str | bool | None = ...,
+    on_upload_progress: Callable[[StagingProgress], object] | None = ...,
 ) -> BulkImportResponse: ...
 
 
@@ -90,6 +91,7 @@ def bulk_import(
     storage: ObjectStorage | None = ...,
     upload: bool = ...,
     validate: str | bool | None = ...,
+    on_upload_progress: Callable[[StagingProgress], object] | None = ...,
 ) -> ImportPlan: ...
 
 
@@ -106,6 +108,7 @@ def bulk_import(
     storage: ObjectStorage | None = None,
     upload: bool = False,
     validate: str | bool | None = None,
+    on_upload_progress: Callable[[StagingProgress], object] | None = None,
 ) -> BulkImportResponse | ImportPlan:
     """Import prepared files into a collection, like the Go SDK's ``BulkImport(ctx, option, callOpts...)``.
 
@@ -126,8 +129,9 @@ def bulk_import(
     ``storage`` (an :class:`ObjectStorage`: the bucket Milvus reads) makes the preflight verify every file key there
     first (HEAD, in parallel): a missing key raises :class:`ObjectNotFoundError` with no Import sent; a key the
     storage credentials cannot read gives no verdict. ``s3://BUCKET/key`` and ``BUCKET/key`` become ``key``.
-    ``upload=True`` stages the option's local files into the bucket first and imports their keys; errors raised
-    after staging carry ``staged_keys``.
+    ``upload=True`` stages the option's local files into the bucket (after the preflight and its file checks, so a
+    bad file is never uploaded) and imports their keys; ``on_upload_progress`` gets a :class:`StagingProgress` as
+    bytes go out (from the upload threads). Errors raised after staging began carry ``staged_keys``.
 
     Returns a :class:`BulkImportResponse` (status 0). Raises :class:`InvalidInputError` before any RPC for input that
     cannot be right, :class:`BulkImportError` when the server refuses a group, a :class:`TransportError` subclass
@@ -136,7 +140,7 @@ def bulk_import(
     option = check_is_option(option)  # the one check, here: the URI to connect to is the option's
     call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
     return shared_client(option.uri or None)._run_bulk_import(
-        option, call, preflight, dry_run, validate, storage, upload
+        option, call, preflight, dry_run, validate, storage, upload, on_upload_progress
     )
 
 

@@ -17,10 +17,10 @@ import grpc.aio
 from ._calls import CallOptions
 from ._connection import ConnectionConfig, PemSource, resolve
 from ._effects import Flow
-from ._errors import InvalidInputError, MilvusImportError
-from ._filecheck import SourcesArg, access_for, check_files_flow, check_validate, file_check_flow, mismatch_error
+from ._errors import InvalidInputError
+from ._filecheck import SourcesArg, access_for, check_files_flow, check_validate, file_check_flow
 from ._identity import Identity, decide
-from ._import_flow import import_flow
+from ._import_flow import Staging, import_flow
 from ._models import BulkImportResponse, ImportJobRecord, ImportProgress
 from ._options import BulkImportOption
 from ._preflight import SchemaCache
@@ -43,7 +43,7 @@ from ._uri import parse_uri
 if TYPE_CHECKING:
     from ._files.check import FileReport
     from ._plan import ImportPlan
-    from ._storage import ObjectStorage, PreparedFiles, StagedFiles, StagingProgress
+    from ._storage import ObjectStorage, StagedFiles, StagingProgress
 
 Jobs = BulkImportResponse | Iterable[str | int] | str | int
 MetadataArg = Sequence[tuple[str, str | bytes]] | None
@@ -139,9 +139,25 @@ class _BaseClient:
         dry_run: bool,
         validate: object = None,
         storage: ObjectStorage | None = None,
+        upload: object = False,
+        on_upload_progress: Callable[[StagingProgress], object] | None = None,
     ) -> Flow[BulkImportResponse | ImportPlan]:
-        """The flow of one ``bulk_import`` of (checked, see :func:`check_is_option`) ``option``; with ``storage``
-        the option's files are keys of that bucket and the file checks read them there."""
+        """The flow of one ``bulk_import`` of ``option``, every argument checked here, before any RPC or upload.
+        With a storage (the argument, else the client's) the option's files are keys of that bucket (local files
+        staged into it with ``upload``), the file checks read them there, and the keys are verified before the
+        first Import: all steps of the one :func:`import_flow`."""
+        option = check_is_option(option)
+        chosen = _check_storage(storage) if storage is not None else self._storage
+        if not isinstance(upload, bool):
+            raise InvalidInputError(f"upload must be True or False, got {shown(upload)}", value=upload, field="upload")
+        if upload and chosen is None:
+            raise InvalidInputError(
+                "upload=True needs the bucket Milvus reads: pass storage=ObjectStorage('s3://BUCKET/PREFIX', ...) "
+                "here or to the client",
+                value=None,
+                field="storage",
+            )
+        _check_upload_progress(on_upload_progress)
         mode = check_validate(validate) or self._validate
         for name, flag in (("preflight", preflight), ("dry_run", dry_run)):
             if flag is not None and not isinstance(flag, bool):
@@ -159,9 +175,23 @@ class _BaseClient:
                 )
         identity = self._identity.for_option(option)
         check = self._preflight if preflight is None else preflight
-        files = file_check_flow(self._session, identity, option, call, self._files.with_storage(storage), mode)
+        staging = None
+        access = self._files
+        if chosen is not None:
+            staging = Staging(chosen, option, upload=upload, verify=check, on_progress=on_upload_progress)
+            access = access.with_storage(chosen, staging.open_file)
+        checked = staging.option if staging is not None else option
+        files = file_check_flow(self._session, identity, checked, call, access, mode)
         return import_flow(
-            self._session, identity, option, call, self._schemas, preflight=check, dry_run=dry_run, files=files
+            self._session,
+            identity,
+            option,
+            call,
+            self._schemas,
+            preflight=check,
+            dry_run=dry_run,
+            files=files,
+            staging=staging,
         )
 
     def _check_files(
@@ -185,45 +215,6 @@ class _BaseClient:
         access = access_for(self._address, local, sources, storage)
         identity = self._identity.for_option(option)
         return check_files_flow(self._session, identity, option, call, self._schemas, access, full=full)
-
-    def _check_before_upload(
-        self, option: BulkImportOption, call: CallOptions, preflight: bool | None, validate: object
-    ) -> Flow[None]:
-        """With ``upload=True``: the file checks on the local files, before any byte is sent (a bad 5 GB file is
-        never uploaded). Raises :class:`FileMismatchError` like the preflight would; nothing when the checks are off.
-        """
-        mode = check_validate(validate) or self._validate
-        if not self._verifies(preflight) or mode == "off" or option.is_backup:
-            return
-        report = yield from self._check_files(option, call, mode == "full", None, True)
-        if not report.ok:
-            db_name, _metadata = decide(self._identity.for_option(option), call)
-            raise mismatch_error(report, option, db_name)
-
-    def _verifies(self, preflight: bool | None) -> bool:
-        return self._preflight if preflight is None else preflight
-
-    def _storage_for(
-        self,
-        option: object,
-        storage: ObjectStorage | None,
-        upload: object,
-        preflight: bool | None,
-        dry_run: object,
-    ) -> ObjectStorage | None:
-        """The storage of this call (the argument, else the client's); checks ``upload`` needs one."""
-        check_is_option(option)
-        chosen = _check_storage(storage) if storage is not None else self._storage
-        if not isinstance(upload, bool):
-            raise InvalidInputError(f"upload must be True or False, got {shown(upload)}", value=upload, field="upload")
-        if upload and chosen is None:
-            raise InvalidInputError(
-                "upload=True needs the bucket Milvus reads: pass storage=ObjectStorage('s3://BUCKET/PREFIX', ...) "
-                "here or to the client",
-                value=None,
-                field="storage",
-            )
-        return chosen
 
     def _storage_of(self, storage: object) -> ObjectStorage | None:
         return _check_storage(storage) if storage is not None else self._storage
@@ -315,31 +306,27 @@ def _check_storage(storage: object) -> ObjectStorage | None:
     return storage
 
 
-class _staged_keys_on_errors:
-    """Every error after staging carries the keys staged (``staged_keys``), so no upload is lost to the caller."""
-
-    def __init__(self, prepared: PreparedFiles) -> None:
-        self.keys = prepared.staged_keys
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, MilvusImportError) and self.keys:
-            exc.staged_keys = self.keys  # type: ignore[attr-defined]
-
-
-def _with_storage(result: BulkImportResponse | ImportPlan, prepared: PreparedFiles) -> BulkImportResponse | ImportPlan:
-    """The response says which keys were imported and staged; a dry run's plan also shows the storage side: keys,
-    what would be uploaded, what was verified."""
-    if isinstance(result, BulkImportResponse):
-        data = dataclasses.replace(result.data, files=prepared.groups, staged_keys=prepared.staged_keys)
-        return dataclasses.replace(result, data=data)
-    from ._storage import StorageImportPlan
-
-    fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
-    plan: ImportPlan = StorageImportPlan(**fields, storage=prepared)
-    return plan
+def _check_upload_progress(on_upload_progress: object) -> None:
+    """``on_upload_progress``: None, or a plain function of one :class:`StagingProgress` (called from the upload
+    threads, never awaited, also on the asyncio client)."""
+    if on_upload_progress is None:
+        return
+    if not callable(on_upload_progress) or _is_async_callable(on_upload_progress):
+        kind = "an async function" if callable(on_upload_progress) else type(on_upload_progress).__name__
+        raise InvalidInputError(
+            f"on_upload_progress must be a plain function taking a StagingProgress (it is called from the upload "
+            f"threads and never awaited), got {kind}",
+            value=type(on_upload_progress).__name__,
+            field="on_upload_progress",
+        )
+    if not _takes_one_argument(on_upload_progress):
+        raise InvalidInputError(
+            f"on_upload_progress must take one argument (a StagingProgress), got "
+            f"{getattr(on_upload_progress, '__qualname__', type(on_upload_progress).__name__)}"
+            f"{_signature_text(on_upload_progress)}",
+            value=type(on_upload_progress).__name__,
+            field="on_upload_progress",
+        )
 
 
 def _is_async_callable(function: object) -> bool:
@@ -397,6 +384,7 @@ class ImportClient(_BaseClient):
         storage: ObjectStorage | None = ...,
         upload: bool = ...,
         validate: str | bool | None = ...,
+        on_upload_progress: Callable[[StagingProgress], object] | None = ...,
     ) -> BulkImportResponse: ...
 
     @overload
@@ -414,6 +402,7 @@ class ImportClient(_BaseClient):
         storage: ObjectStorage | None = ...,
         upload: bool = ...,
         validate: str | bool | None = ...,
+        on_upload_progress: Callable[[StagingProgress], object] | None = ...,
     ) -> ImportPlan: ...
 
     def bulk_import(
@@ -430,6 +419,7 @@ class ImportClient(_BaseClient):
         storage: ObjectStorage | None = None,
         upload: bool = False,
         validate: str | bool | None = None,
+        on_upload_progress: Callable[[StagingProgress], object] | None = None,
     ) -> BulkImportResponse | ImportPlan:
         """Import the option's file groups: one Import RPC per group, in order (see :func:`bulk_import`).
 
@@ -441,9 +431,11 @@ class ImportClient(_BaseClient):
 
         ``storage`` (default: the client's) is the bucket Milvus reads: every file key is verified there before the
         first Import (part of the preflight), and with ``upload=True`` the option's local files are staged into it
-        first (:meth:`stage_files`) and the Imports carry their keys."""
+        first (:meth:`stage_files`), after the preflight and its file checks (a bad file is never uploaded), and
+        the Imports carry their keys; ``on_upload_progress`` gets a :class:`StagingProgress` as bytes go out
+        (called from the upload threads). Every error after staging began carries ``staged_keys``."""
         call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-        return self._run_bulk_import(option, call, preflight, dry_run, validate, storage, upload)
+        return self._run_bulk_import(option, call, preflight, dry_run, validate, storage, upload, on_upload_progress)
 
     def _run_bulk_import(
         self,
@@ -454,20 +446,10 @@ class ImportClient(_BaseClient):
         validate: object = None,
         storage: ObjectStorage | None = None,
         upload: bool = False,
+        on_upload_progress: Callable[[StagingProgress], object] | None = None,
     ) -> BulkImportResponse | ImportPlan:
-        chosen = self._storage_for(option, storage, upload, preflight, dry_run)
-        if chosen is None:
-            return self._transport.run(self._bulk_import(option, call, preflight, dry_run, validate))
-        from ._storage import prepare_files
-
-        option = check_is_option(option)
-        if upload:
-            self._transport.run(self._check_before_upload(option, call, preflight, validate))
-        prepared = prepare_files(chosen, option.files, upload=upload, verify=self._verifies(preflight), dry_run=dry_run)
-        option = dataclasses.replace(option, files=prepared.groups)
-        with _staged_keys_on_errors(prepared):
-            result = self._transport.run(self._bulk_import(option, call, preflight, dry_run, validate, chosen))
-        return _with_storage(result, prepared)
+        flow = self._bulk_import(option, call, preflight, dry_run, validate, storage, upload, on_upload_progress)
+        return self._transport.run(flow)
 
     def stage_files(
         self,
@@ -625,6 +607,7 @@ class AsyncImportClient(_BaseClient):
         storage: ObjectStorage | None = ...,
         upload: bool = ...,
         validate: str | bool | None = ...,
+        on_upload_progress: Callable[[StagingProgress], object] | None = ...,
     ) -> BulkImportResponse: ...
 
     @overload
@@ -642,6 +625,7 @@ class AsyncImportClient(_BaseClient):
         storage: ObjectStorage | None = ...,
         upload: bool = ...,
         validate: str | bool | None = ...,
+        on_upload_progress: Callable[[StagingProgress], object] | None = ...,
     ) -> ImportPlan: ...
 
     async def bulk_import(
@@ -658,24 +642,14 @@ class AsyncImportClient(_BaseClient):
         storage: ObjectStorage | None = None,
         upload: bool = False,
         validate: str | bool | None = None,
+        on_upload_progress: Callable[[StagingProgress], object] | None = None,
     ) -> BulkImportResponse | ImportPlan:
-        """:meth:`ImportClient.bulk_import`, awaited. Cancelling the task cancels the RPC in flight (and uploads)."""
+        """:meth:`ImportClient.bulk_import`, awaited. Cancelling the task cancels the RPC in flight, and aborts the
+        uploads in flight (waiting for the aborts); the CancelledError then carries ``staged_keys``.
+        ``on_upload_progress`` is a plain function (called from the upload threads, never awaited)."""
         call = CallOptions(timeout, metadata, credentials, wait_for_ready, compression)
-        chosen = self._storage_for(option, storage, upload, preflight, dry_run)
-        if chosen is None:
-            return await self._transport.run(self._bulk_import(option, call, preflight, dry_run, validate))
-        from ._storage import prepare_files_async
-
-        option = check_is_option(option)
-        if upload:
-            await self._transport.run(self._check_before_upload(option, call, preflight, validate))
-        prepared = await prepare_files_async(
-            chosen, option.files, upload=upload, verify=self._verifies(preflight), dry_run=dry_run
-        )
-        option = dataclasses.replace(option, files=prepared.groups)
-        with _staged_keys_on_errors(prepared):
-            result = await self._transport.run(self._bulk_import(option, call, preflight, dry_run, validate, chosen))
-        return _with_storage(result, prepared)
+        flow = self._bulk_import(option, call, preflight, dry_run, validate, storage, upload, on_upload_progress)
+        return await self._transport.run(flow)
 
     async def stage_files(
         self,

@@ -9,10 +9,15 @@ package error it mapped the failure to (a ``grpc.RpcError`` never reaches a flow
     Notify(callback, progress)                           ->  None (the user's ``on_progress``; awaited on asyncio)
     Work(function)                                       ->  function() (blocking work such as reading files; run
                                                              in a worker thread on asyncio)
+    Work(function, cancellable=True)                     ->  function(cancel), ``cancel`` a threading.Event the
+                                                             transport sets when the call is cancelled or the
+                                                             client closed (uploads in flight then abort)
 
 The flows, one module per job:
 
-    _import_flow.import_flow ──► _preflight.preflight_flow ──► Rpc(DescribeCollection), Rpc(HasPartition)
+    _import_flow.import_flow ──► _preflight.preflight_flow ──► Rpc(DescribeCollection), Rpc(HasPartition),
+                             │                                 Work(check files)
+                             ├─► Staging.flow ──► Work(hash), Work(HEAD), Work(upload), Work(HEAD keys)
                              └─► bulk_import_flow ──► Rpc(Import)            one per file group, in order
     _tracking.progress_flow ───► _session.read_only_call ──► Rpc(GetImportState)
     _tracking.list_flow ───────► _session.read_only_call ──► Rpc(ListImportTasks)
@@ -25,6 +30,7 @@ import time, which a cold start pays.)
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -76,12 +82,28 @@ class Notify:
 
 class Work:
     """Effect: run ``function()`` (blocking work such as reading files) and hand its result to the flow; the
-    asyncio transport runs it in a worker thread, so the event loop is not blocked."""
+    asyncio transport runs it in a worker thread, so the event loop is not blocked.
 
-    __slots__ = ("function",)
+    ``cancellable``: ``function`` takes a ``threading.Event`` (:meth:`perform` passes it), which the transport sets
+    when the awaiting task is cancelled or the client is closed; the asyncio transport then waits for the function
+    to wind down before the cancellation goes on (uploads abort, no thread is left writing). ``what`` names the
+    work for logs and tests."""
 
-    def __init__(self, function: Callable[[], Any]) -> None:
+    __slots__ = ("cancellable", "function", "what")
+
+    def __init__(self, function: Callable[..., Any], *, cancellable: bool = False, what: str = "") -> None:
         self.function = function
+        self.cancellable = cancellable
+        self.what = what
+
+    def perform(self, cancel: threading.Event | None = None) -> Any:
+        """Run the work (in the calling thread); a cancellable one watches ``cancel`` (a fresh event if None)."""
+        if self.cancellable:
+            return self.function(cancel if cancel is not None else threading.Event())
+        return self.function()
+
+    def __repr__(self) -> str:
+        return f"Work({self.what or getattr(self.function, '__name__', '?')})"
 
 
 Effect = Rpc | Sleep | Notify | Work

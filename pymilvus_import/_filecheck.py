@@ -87,17 +87,27 @@ class FileAccess:
     """How a client reaches file contents: ``sources`` given by the caller, the bucket Milvus reads (``storage``:
     the option's paths are its keys), and whether local paths are read (never with a storage)."""
 
-    __slots__ = ("read_local", "sources", "storage")
+    __slots__ = ("open_file", "read_local", "sources", "storage")
 
-    def __init__(self, *, read_local: bool, sources: SourcesArg = None, storage: ObjectStorage | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        read_local: bool,
+        sources: SourcesArg = None,
+        storage: ObjectStorage | None = None,
+        open_file: Callable[[str], Source | None] | None = None,
+    ) -> None:
         self.read_local = read_local and storage is None
         self.sources = sources
         self.storage = storage
+        #: With a storage in ``bulk_import``: opens the option's paths (``_import_flow.Staging.open_file``: local
+        #: files about to be staged from this disk, keys in the bucket); None from it falls through to the rest.
+        self.open_file = open_file
 
     def opener(self) -> Opener:
         from ._files.source import LocalFile
 
-        sources, read_local, storage = self.sources, self.read_local, self.storage
+        sources, read_local, storage, open_file = self.sources, self.read_local, self.storage, self.open_file
 
         def open_source(path: str) -> Source | None:
             if isinstance(sources, Mapping):
@@ -106,6 +116,10 @@ class FileAccess:
                     return found
             elif callable(sources):
                 found = sources(path)
+                if found is not None:
+                    return found
+            if open_file is not None:
+                found = open_file(path)
                 if found is not None:
                     return found
             if storage is not None:
@@ -118,11 +132,14 @@ class FileAccess:
 
         return open_source
 
-    def with_storage(self, storage: ObjectStorage | None) -> FileAccess:
-        """This access reading the option's paths as keys of ``storage`` (itself when None)."""
+    def with_storage(
+        self, storage: ObjectStorage | None, open_file: Callable[[str], Source | None] | None = None
+    ) -> FileAccess:
+        """This access reading the option's paths as keys of ``storage`` (itself when None), through ``open_file``
+        when given."""
         if storage is None:
             return self
-        return FileAccess(read_local=False, sources=self.sources, storage=storage)
+        return FileAccess(read_local=False, sources=self.sources, storage=storage, open_file=open_file)
 
     def can_read_any(self, option: BulkImportOption) -> bool:
         if self.sources is not None or self.storage is not None:
@@ -206,7 +223,7 @@ def report_flow(
     def run() -> FileReport:
         return check_files(schema, version, groups, opener, options=options, full=full, server_version=version_text)
 
-    report: FileReport = yield Work(run)
+    report: FileReport = yield Work(run, what="check files")
     return report
 
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from ._storage import StagedFiles
+
 PENDING, IMPORTING, COMPLETED, FAILED = "Pending", "Importing", "Completed", "Failed"
 
 
@@ -41,12 +43,14 @@ class BulkImportData:
     With ``storage`` (and ``upload=True``) also what went into the bucket: ``files`` are the file groups the
     Imports carried (object keys of Milvus's bucket, in the option's shape: a staged local file replaced by its key)
     and ``staged_keys`` the keys staged by this call (uploaded now or found already there), the same as an error's
-    ``staged_keys``. Both are empty without ``storage``."""
+    ``staged_keys``. Both are empty without ``storage``. ``staged`` is what staging did with ``upload=True`` (the
+    :class:`StagedFiles`: uploaded, already there, bytes sent), None otherwise."""
 
     job_id: str
     job_ids: tuple[str, ...]
     files: tuple[tuple[str, ...], ...] = ()
     staged_keys: tuple[str, ...] = ()
+    staged: StagedFiles | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,11 @@ class BulkImportResponse:
     def staged_keys(self) -> tuple[str, ...]:
         """The keys staged by this call with ``upload=True`` (empty otherwise)."""
         return self.data.staged_keys
+
+    @property
+    def staged(self) -> StagedFiles | None:
+        """What staging did with ``upload=True`` (uploaded, already there, bytes sent); None otherwise."""
+        return self.data.staged
 
     def to_dict(self) -> dict[str, Any]:
         """The Go SDK's JSON shape, plus every job id: ``{"status": 0, "message": "", "data": {"jobId": "1",

@@ -429,6 +429,7 @@ def preflight_flow(
     target, collection = session.target, option.collection_name
 
     entry = cache.get(target, db_name, collection)
+    refusal: tuple[SchemaMismatchError, _wire.CollectionSchema] | None = None
     if entry is not None:
         try:
             if files is not None:
@@ -436,16 +437,20 @@ def preflight_flow(
             check_schema(option, entry.schema, db_name=db_name, version=version)
             if not option.partition_name or option.partition_name in entry.partitions:
                 return entry.schema
-        except SchemaMismatchError:
+        except SchemaMismatchError as error:
             log.debug("preflight: cached schema of %r refuses; asking the server again", collection)
             cache.invalidate(target, db_name, collection)
-            entry = None
+            refusal, entry = (error, entry.schema), None
 
     if entry is None:
         schema = yield from _describe(session, option, db_name, deadline, metadata, call)
         if schema is None:
             return None
         entry = cache.put(target, db_name, collection, schema)
+        if refusal is not None and refusal[1] == schema:
+            # The server's schema is the one already refused: the verdict stands, and the files (a full check reads
+            # every byte) are not read a second time.
+            raise refusal[0]
         if files is not None:
             yield from files(schema)
         check_schema(option, schema, db_name=db_name, version=version)

@@ -6,7 +6,10 @@ first use); its errors are mapped here, so callers see package errors only.
 
 Pure parts (no I/O): :class:`ObjectStorage` (the bucket, as an immutable value), :func:`normalize_key`,
 :func:`staged_key`, :func:`plan_uploads` (what to send, what to skip) and :func:`key_verdicts` (what a HEAD means).
-Effects: hashing local files, HEAD requests and multipart uploads, in :func:`stage_files` and :func:`verify_keys`.
+Effects: hashing local files (:func:`hash_local_files`), HEAD requests (:func:`head_objects`, :func:`head_keys`) and
+multipart uploads (:func:`upload_files`), each run as a ``Work`` effect of a flow: :func:`plan_staging_flow` and
+:func:`upload_flow` are the staging steps of both :func:`stage_files` (:func:`stage_flow`, run by
+``_transport.run_work``) and ``bulk_import(..., upload=True)`` (``_import_flow.Staging``).
 
 Staged files go to ``PREFIX/<sha256 of the content>/<file name>`` (the file name is kept: a NumPy file's stem is its
 field name). The digest is also kept in the object's metadata (``x-amz-meta-pmi-sha256`` on S3, ``x-ms-meta-pmisha256``
@@ -18,22 +21,23 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import hashlib
 import inspect
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from ._effects import Flow, Work
 from ._errors import (
     EmptyObjectError,
     InvalidInputError,
-    MilvusImportError,
     ObjectNotFoundError,
     StagingInterruptedError,
     StorageError,
@@ -713,9 +717,15 @@ def _stat_local(path: str) -> os.stat_result:
     return info
 
 
-def _digest(path: str, cancel: threading.Event) -> str:
-    sha = hashlib.sha256()
+def _digest(path: str, cancel: threading.Event, started: Any = None, stat: os.stat_result | None = None) -> str:
+    """The SHA-256 of the file at ``path``; with ``started`` (a HashingLocalFile the file check read through) and
+    the file unchanged since (``stat``), the hash goes on from where the check's reads stopped."""
+    sha, offset = hashlib.sha256(), 0
+    state = started.digest_state(stat.st_size, stat.st_mtime_ns) if started is not None and stat is not None else None
+    if state is not None:
+        sha, offset = state
     with open(path, "rb") as f:
+        f.seek(offset)
         while block := f.read(_HASH_BLOCK):
             if cancel.is_set():
                 raise _Cancelled
@@ -861,11 +871,8 @@ def verify_keys(storage: ObjectStorage, keys: Iterable[str]) -> tuple[KeyCheck, 
     with a hint for those that are local files), :class:`EmptyObjectError` when some hold 0 bytes. Keys the
     credentials cannot read (401/403), or that the storage did not answer, are ``unverified`` — never a refusal.
     Returns one :class:`KeyCheck` per distinct key, in order."""
-    unique = list(dict.fromkeys(_check_keys(storage, keys)))
-    store = _store(storage)
-    with concurrent.futures.ThreadPoolExecutor(min(HEADS_IN_FLIGHT, max(1, len(unique)))) as pool:
-        checks = tuple(pool.map(lambda k: _check_key(storage, store, k), unique))
-    key_verdicts(storage, checks, is_local_file=_local_file)
+    checks, local = head_keys(storage, _check_keys(storage, keys))
+    key_verdicts(storage, checks, is_local_file=local.__contains__)
     return checks
 
 
@@ -922,7 +929,7 @@ def open_key(storage: ObjectStorage, key: str) -> StorageObject:
 
 def key_groups(storage: ObjectStorage, groups: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], ...]:
     """Pure: the option's paths as the keys Milvus reads (:func:`normalize_key`, one object per call)."""
-    _local, keys = split_for_upload(storage, groups, upload=False, is_local=_is_upload_candidate)
+    _local, keys = split_for_upload(storage, groups, upload=False, is_local=is_upload_candidate)
     check_unique_keys(groups, keys)
     return tuple(tuple(keys[p] for p in g) for g in groups)
 
@@ -1077,7 +1084,9 @@ def stage_files(
     object) and raises :class:`StorageError` / :class:`StagingInterruptedError` with the keys already staged.
     ``on_progress`` gets a :class:`StagingProgress` as bytes go out (from worker threads, one call at a time).
     """
-    return _stage(storage, files, on_progress, threading.Event())
+    from ._transport import run_work
+
+    return run_work(stage_flow(storage, files, on_progress))
 
 
 def _stage(
@@ -1087,95 +1096,184 @@ def _stage(
     cancel: threading.Event,
     *,
     dry_run: bool = False,
-    planned: Mapping[str, LocalFile] | None = None,
-    plan_out: dict[str, LocalFile] | None = None,
 ) -> StagedFiles:
-    if not isinstance(storage, ObjectStorage):
-        raise InvalidInputError(f"storage must be an ObjectStorage, not {type(storage).__name__}", value=None)
+    """:func:`stage_files` watching ``cancel`` (set by another thread to abort the uploads in flight)."""
+    from ._transport import run_work
+
+    return run_work(stage_flow(storage, files, on_progress, dry_run=dry_run), cancel)
+
+
+def check_progress_callback(on_progress: object, field: str = "on_progress") -> None:
+    """An upload progress callback is a plain function of one StagingProgress (it is called from the upload
+    threads, never awaited), or None; anything else is refused before any request."""
     if on_progress is not None and (not callable(on_progress) or inspect.iscoroutinefunction(on_progress)):
         raise InvalidInputError(
-            "on_progress must be a plain function (it is called from the upload threads, and never awaited)",
+            f"{field} must be a plain function (it is called from the upload threads, and never awaited)",
             value=type(on_progress).__name__,
-            field="on_progress",
+            field=field,
         )
+
+
+def stage_flow(
+    storage: ObjectStorage,
+    files: Iterable[Iterable[str | os.PathLike[str]]],
+    on_progress: Callable[[StagingProgress], object] | None,
+    *,
+    dry_run: bool = False,
+) -> Flow[StagedFiles]:
+    """:func:`stage_files` as a flow: the input checked (no request before that), the plan, then the uploads."""
+    if not isinstance(storage, ObjectStorage):
+        raise InvalidInputError(f"storage must be an ObjectStorage, not {type(storage).__name__}", value=None)
+    check_progress_callback(on_progress)
     groups = _check_groups(files)
-    paths = list(dict.fromkeys(p for g in groups for p in g))
-    now_ns = time.time_ns()
-    stats = {p: _stat_local(p) for p in paths}
-    done: list[str] = []  # keys in the bucket so far (uploaded or found), for errors
-    uploaded: list[str] = []
-    store = _store(storage)
-    pool = concurrent.futures.ThreadPoolExecutor(max(FILES_IN_FLIGHT, HEADS_IN_FLIGHT // 2))
+    plan = yield from plan_staging_flow(storage, list(dict.fromkeys(p for g in groups for p in g)))
+    return (yield from upload_flow(storage, plan, groups, on_progress, [], dry_run=dry_run))
+
+
+@dataclass(frozen=True)
+class StagingPlan:
+    """What staging will do (pure data): the key of each local path, the files to upload, those already there."""
+
+    keys: Mapping[str, str]
+    upload: tuple[LocalFile, ...]
+    skip: tuple[LocalFile, ...]
+
+
+def plan_staging_flow(
+    storage: ObjectStorage, paths: Sequence[str], *, started: Mapping[str, Any] | None = None
+) -> Flow[StagingPlan]:
+    """Hash the local ``paths`` (a digest begun by the file check, ``started``, goes on from where it stopped),
+    HEAD their keys, and decide (:func:`plan_uploads`, pure) what to upload. Nothing is uploaded here."""
+    local: list[LocalFile] = yield Work(
+        functools.partial(hash_local_files, storage, list(paths), started=started),
+        cancellable=True,
+        what="hash local files",
+    )
+    candidates = [staged_key(storage.prefix, f.digest, Path(f.path).name) for f in local]
+    heads: dict[str, Any] = yield Work(functools.partial(head_objects, storage, candidates), what="HEAD staged keys")
+    remote = {k: v for k, v in heads.items() if isinstance(v, RemoteObject)}
+    keys, to_upload, to_skip = plan_uploads(storage.prefix, local, remote)
+    return StagingPlan(keys, tuple(to_upload), tuple(to_skip))
+
+
+def upload_flow(
+    storage: ObjectStorage,
+    plan: StagingPlan,
+    groups: Sequence[Sequence[str]],
+    on_progress: Callable[[StagingProgress], object] | None,
+    done: list[str],
+    *,
+    dry_run: bool = False,
+) -> Flow[StagedFiles]:
+    """Upload what ``plan`` says (nothing in a ``dry_run``). ``done`` collects the keys in the bucket as they land
+    (the skipped ones first), for the caller to name on any error or interruption."""
+    done.extend(plan.keys[f.path] for f in plan.skip)
+    uploaded: tuple[str, ...] = tuple(plan.keys[f.path] for f in plan.upload)
+    sent = 0
+    if plan.upload and not dry_run:
+        pairs = [(plan.keys[f.path], f) for f in plan.upload]
+        uploaded, sent = yield Work(
+            functools.partial(upload_files, storage, pairs, on_progress, done=done), cancellable=True, what="upload"
+        )
+    return StagedFiles(
+        bucket=storage.bucket,
+        groups=tuple(tuple(plan.keys[p] for p in g) for g in groups),
+        uploaded=uploaded,
+        skipped=tuple(plan.keys[f.path] for f in plan.skip),
+        bytes_uploaded=sent,
+        dry_run=dry_run,
+    )
+
+
+@contextlib.contextmanager
+def _guarded(
+    storage: ObjectStorage, pool: concurrent.futures.Executor, cancel: threading.Event, done: Sequence[str]
+) -> Iterator[None]:
+    """A failure or an interruption of the work in ``pool`` stops all of it (``cancel``: uploads in flight
+    abort, no partial object) and names the keys already in the bucket (``done``)."""
     try:
-        # Files planned by an earlier call keep that plan's digest and stat (taken before they were hashed).
-        known = planned or {}
-        todo = [p for p in paths if p not in known]
-        found = dict(zip(todo, pool.map(lambda p: _digest(p, cancel), todo), strict=True))
-        local = [
-            known.get(p)
-            or LocalFile(
-                p,
-                stats[p].st_size,
-                found[p],
-                stats[p].st_mtime_ns,
-                stats[p].st_ctime_ns,
-                settled(stats[p].st_mtime_ns, stats[p].st_ctime_ns, now_ns),
-            )
-            for p in paths
-        ]
-        if plan_out is not None:
-            plan_out.update((f.path, f) for f in local)
-        candidate_keys = [staged_key(storage.prefix, f.digest, Path(f.path).name) for f in local]
-        heads = dict(zip(candidate_keys, pool.map(lambda k: _head(storage, store, k), candidate_keys), strict=True))
-        remote = {k: v for k, v in heads.items() if isinstance(v, RemoteObject)}
-        keys, to_upload, to_skip = plan_uploads(storage.prefix, local, remote)
-        done.extend(keys[f.path] for f in to_skip)
-        progress = _Progress(on_progress, sum(f.size for f in to_upload), len(to_upload))
-        if dry_run:
-            uploaded.extend(keys[f.path] for f in to_upload)
-            to_upload = []
-        uploads = {
-            pool.submit(_upload, storage, store, keys[f.path], f, progress, cancel): keys[f.path]
-            for f in to_upload[:FILES_IN_FLIGHT]
-        }
-        queue = list(to_upload[FILES_IN_FLIGHT:])
-        while uploads:
-            finished, _ = concurrent.futures.wait(uploads, return_when=concurrent.futures.FIRST_COMPLETED)
-            for future in finished:
-                key = uploads.pop(future)
-                future.result()  # raises the first failure
-                done.append(key)
-                uploaded.append(key)
-            while queue and len(uploads) < FILES_IN_FLIGHT:
-                f = queue.pop(0)
-                uploads[pool.submit(_upload, storage, store, keys[f.path], f, progress, cancel)] = keys[f.path]
+        yield
+    except StorageError as exc:
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        exc.staged_keys = tuple(dict.fromkeys(done))
+        raise
     except (KeyboardInterrupt, _Cancelled):
         cancel.set()
         pool.shutdown(wait=True, cancel_futures=True)
         raise StagingInterruptedError(
             "staging was interrupted; uploads in flight were aborted", bucket=storage.bucket, staged_keys=done
         ) from None
-    except StorageError as exc:
-        cancel.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        exc.staged_keys = tuple(done)
-        raise
     except BaseException:
         cancel.set()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
         pool.shutdown(wait=True)
-    staged = tuple(tuple(keys[p] for p in g) for g in groups)
-    skipped = tuple(keys[f.path] for f in to_skip)
-    return StagedFiles(
-        bucket=storage.bucket,
-        groups=staged,
-        uploaded=tuple(uploaded),
-        skipped=skipped,
-        bytes_uploaded=progress.done,
-        dry_run=dry_run,
-    )
+
+
+def hash_local_files(
+    storage: ObjectStorage, paths: Sequence[str], cancel: threading.Event, *, started: Mapping[str, Any] | None = None
+) -> list[LocalFile]:
+    """Each local path checked (exists, regular, not empty: :class:`InvalidInputError`) with its size, mtime and
+    SHA-256, hashed in parallel. ``started``: path -> a :class:`~._files.source.HashingLocalFile` the file check
+    read through; its digest goes on from where the check stopped, when the file has not changed since."""
+    now_ns = time.time_ns()
+    stats = {p: _stat_local(p) for p in paths}
+    pool = concurrent.futures.ThreadPoolExecutor(max(1, min(FILES_IN_FLIGHT, len(paths))))
+    with _guarded(storage, pool, cancel, ()):
+        digests = list(pool.map(lambda p: _digest(p, cancel, (started or {}).get(p), stats[p]), paths))
+    return [
+        LocalFile(
+            p,
+            stats[p].st_size,
+            d,
+            stats[p].st_mtime_ns,
+            stats[p].st_ctime_ns,
+            settled(stats[p].st_mtime_ns, stats[p].st_ctime_ns, now_ns),
+        )
+        for p, d in zip(paths, digests, strict=True)
+    ]
+
+
+def head_objects(storage: ObjectStorage, keys: Sequence[str]) -> dict[str, RemoteObject | KeyCheck | None]:
+    """HEAD every key in parallel: what each answer said (:func:`_head`)."""
+    if not keys:
+        return {}
+    store = _store(storage)
+    pool = concurrent.futures.ThreadPoolExecutor(min(HEADS_IN_FLIGHT, len(keys)))
+    with _guarded(storage, pool, threading.Event(), ()):  # Ctrl-C here: StagingInterruptedError, as while uploading
+        return dict(zip(keys, pool.map(lambda k: _head(storage, store, k), keys), strict=True))
+
+
+def upload_files(
+    storage: ObjectStorage,
+    files: Sequence[tuple[str, LocalFile]],
+    on_progress: Callable[[StagingProgress], object] | None,
+    cancel: threading.Event,
+    *,
+    done: list[str],
+) -> tuple[tuple[str, ...], int]:
+    """Upload each ``(key, file)``, ``FILES_IN_FLIGHT`` at once; each key is appended to ``done`` as it lands.
+    Returns the keys uploaded and the bytes sent."""
+    store = _store(storage)
+    progress = _Progress(on_progress, sum(f.size for _, f in files), len(files))
+    uploaded: list[str] = []
+    pool = concurrent.futures.ThreadPoolExecutor(FILES_IN_FLIGHT)
+    with _guarded(storage, pool, cancel, done):
+        queue = list(files)
+        uploads: dict[concurrent.futures.Future[None], str] = {}
+        while queue or uploads:
+            while queue and len(uploads) < FILES_IN_FLIGHT:
+                key, local = queue.pop(0)
+                uploads[pool.submit(_upload, storage, store, key, local, progress, cancel)] = key
+            finished, _ = concurrent.futures.wait(uploads, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in finished:
+                key = uploads.pop(future)
+                future.result()  # raises the first failure
+                done.append(key)
+                uploaded.append(key)
+    return tuple(uploaded), progress.done
 
 
 async def stage_files_async(
@@ -1184,25 +1282,23 @@ async def stage_files_async(
     *,
     on_progress: Callable[[StagingProgress], object] | None = None,
 ) -> StagedFiles:
-    """:func:`stage_files` for asyncio: the same staging in a worker thread (the event loop stays free). Cancelling
+    """:func:`stage_files` for asyncio: the same staging in worker threads (the event loop stays free). Cancelling
     the awaiting task aborts the uploads in flight (and waits for the aborts) before the cancellation goes on."""
-    return await _cancellable_in_thread(lambda cancel: _stage(storage, files, on_progress, cancel))
+    from ._transport import run_work_async
+
+    return await run_work_async(stage_flow(storage, files, on_progress))
 
 
-async def _cancellable_in_thread(work: Callable[[threading.Event], _T]) -> _T:
-    """Run ``work(cancel)`` in a worker thread; when the awaiting task is cancelled, set ``cancel`` (uploads in
-    flight abort) and wait for the thread before the cancellation goes on."""
-    import asyncio
-
-    cancel = threading.Event()
-    task = asyncio.ensure_future(asyncio.to_thread(work, cancel))
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        cancel.set()
-        with contextlib.suppress(BaseException):
-            await task
-        raise
+def head_keys(storage: ObjectStorage, keys: Sequence[str]) -> tuple[tuple[KeyCheck, ...], frozenset[str]]:
+    """HEAD every distinct key in parallel: one :class:`KeyCheck` per key, in order, and which of the keys are
+    files on this machine (for the hint of :func:`key_verdicts`)."""
+    unique = list(dict.fromkeys(keys))
+    if not unique:
+        return (), frozenset()
+    store = _store(storage)
+    with concurrent.futures.ThreadPoolExecutor(min(HEADS_IN_FLIGHT, len(unique))) as pool:
+        checks = tuple(pool.map(lambda k: _check_key(storage, store, k), unique))
+    return checks, frozenset(c.key for c in checks if c.outcome == "missing" and _local_file(c.key))
 
 
 async def verify_keys_async(storage: ObjectStorage, keys: Iterable[str]) -> tuple[KeyCheck, ...]:
@@ -1242,7 +1338,8 @@ class PreparedFiles:
         }
 
 
-def _is_upload_candidate(path: str) -> bool:
+def is_upload_candidate(path: str) -> bool:
+    """Whether ``upload=True`` stages ``path``: a regular file on this machine (not a URL)."""
     return "://" not in path and os.path.isfile(path)
 
 
@@ -1276,63 +1373,6 @@ def check_unique_keys(groups: Sequence[Sequence[str]], keys: Mapping[str, str]) 
                     field="files",
                 )
             seen[key] = path
-
-
-def prepare_files(
-    storage: ObjectStorage,
-    groups: Sequence[Sequence[str]],
-    *,
-    upload: bool,
-    verify: bool,
-    dry_run: bool,
-    on_progress: Callable[[StagingProgress], object] | None = None,
-    cancel: threading.Event | None = None,
-) -> PreparedFiles:
-    """Stage the local files of ``groups`` (with ``upload``; planned only in a ``dry_run``), normalise every other
-    path to a key of the bucket, and verify those keys (with ``verify``: :class:`ObjectNotFoundError` for missing
-    ones). Raises before any Import; a failure after staging carries the staged keys."""
-    local, keys = split_for_upload(storage, groups, upload=upload, is_local=_is_upload_candidate)
-    if local:
-        # Planned first (digests and HEADs only), so that a duplicate is refused before anything is uploaded.
-        plan: dict[str, LocalFile] = {}
-        planned = _stage(storage, [[p] for p in local], None, cancel or threading.Event(), dry_run=True, plan_out=plan)
-        keys.update(zip(local, (g[0] for g in planned.groups), strict=True))
-    check_unique_keys(groups, keys)
-    staged = None
-    if local:
-        if dry_run:
-            staged = planned
-        else:
-            # The digests and stats are the plan's (a key is PREFIX/DIGEST/NAME): each file is read once more, to
-            # upload, and a change since it was hashed is refused.
-            staged = _stage(storage, [[p] for p in local], on_progress, cancel or threading.Event(), planned=plan)
-    checks: tuple[KeyCheck, ...] = ()
-    to_verify = [keys[p] for g in groups for p in g if p not in local]
-    if verify and to_verify:
-        try:
-            checks = verify_keys(storage, to_verify)
-        except MilvusImportError as exc:
-            if staged is not None and not staged.dry_run:
-                exc.staged_keys = tuple(dict.fromkeys(staged.keys))  # type: ignore[attr-defined]
-            raise
-    return PreparedFiles(storage, tuple(tuple(keys[p] for p in g) for g in groups), staged, checks)
-
-
-async def prepare_files_async(
-    storage: ObjectStorage,
-    groups: Sequence[Sequence[str]],
-    *,
-    upload: bool,
-    verify: bool,
-    dry_run: bool,
-    on_progress: Callable[[StagingProgress], object] | None = None,
-) -> PreparedFiles:
-    """:func:`prepare_files` in a worker thread; cancelling the awaiting task aborts uploads in flight."""
-    return await _cancellable_in_thread(
-        lambda cancel: prepare_files(
-            storage, groups, upload=upload, verify=verify, dry_run=dry_run, on_progress=on_progress, cancel=cancel
-        )
-    )
 
 
 def _plan_class() -> type:

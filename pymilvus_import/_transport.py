@@ -1,17 +1,20 @@
 """The transports: perform a flow's effects over one channel. The only code here that blocks or awaits.
 
 ``SyncTransport`` runs an ``Rpc`` on a ``grpc.Channel`` and a ``Sleep`` with ``time.sleep``; ``AsyncTransport`` awaits
-a ``grpc.aio`` call and ``asyncio.sleep``; a ``Work`` (blocking reads of files) runs in place, or in a worker thread
-(``asyncio.to_thread``) on asyncio. Both send raw bytes (no serializers on the channel). Errors are mapped
-here, where they enter: a failed RPC's ``grpc.RpcError`` becomes the package's :class:`TransportError` for its status
-(``_errors.from_grpc_error``, the ``GRPC_STATUS`` table) before it is thrown into the flow, which decides what it
-means; the flows never see ``grpc``.
+a ``grpc.aio`` call and ``asyncio.sleep``; a ``Work`` (blocking reads of files, uploads) runs in place, or in a worker
+thread (``asyncio.to_thread``) on asyncio. A cancellable ``Work`` gets an event that ``close()`` sets (and, on
+asyncio, a cancelled task: the thread is waited for before the cancellation goes on), so uploads in flight abort.
+Both send raw bytes (no serializers on the channel). Errors are mapped here, where they enter: a failed RPC's
+``grpc.RpcError`` becomes the package's :class:`TransportError` for its status (``_errors.from_grpc_error``, the
+``GRPC_STATUS`` table) before it is thrown into the flow, which decides what it means; the flows never see ``grpc``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -64,6 +67,75 @@ class Runner:
             self._flow.close()
 
 
+def _boxed(function: Callable[..., Any], *args: Any) -> tuple[Any, BaseException | None]:
+    """``function(*args)`` in a worker thread, its outcome as a value: an exception that is a KeyboardInterrupt
+    (an aborted staging) must not pass through asyncio's task machinery, which would stop the event loop."""
+    try:
+        return function(*args), None
+    except BaseException as error:
+        return None, error
+
+
+async def run_cancellable(
+    work: Work,
+    working: set[threading.Event] | None = None,
+    stopped: Callable[[BaseException], BaseException] | None = None,
+) -> Any:
+    """Run a cancellable ``work`` in a worker thread (its event in ``working`` meanwhile, for ``close()`` to set);
+    when the awaiting task is cancelled, set the event and wait for the thread (uploads in flight abort, nothing is
+    left writing) before the cancellation goes on. A work that stopped with a KeyboardInterrupt (its event was set
+    by a ``close()``) raises ``stopped(that error)`` instead (default: a CancelledError caused by it): a
+    KeyboardInterrupt raised in a task would stop the whole event loop."""
+    cancel = threading.Event()
+    if working is not None:
+        working.add(cancel)
+    future = asyncio.get_running_loop().run_in_executor(None, _boxed, work.perform, cancel)
+    try:
+        value, error = await asyncio.shield(future)
+    except asyncio.CancelledError:
+        cancel.set()
+        with contextlib.suppress(BaseException):
+            await future
+        raise
+    finally:
+        if working is not None:
+            working.discard(cancel)
+    if error is None:
+        return value
+    if isinstance(error, KeyboardInterrupt):
+        raise (stopped(error) if stopped is not None else asyncio.CancelledError()) from error
+    raise error
+
+
+def run_work(flow: Flow[T], cancel: threading.Event | None = None) -> T:
+    """Run a flow that yields only ``Work`` in this thread (staging without a client: ``stage_files``); a
+    cancellable Work watches ``cancel`` (set by another thread to abort it)."""
+    runner = Runner(flow)
+    while (effect := runner.next_effect()) is not None:
+        assert isinstance(effect, Work), effect
+        try:
+            result = effect.perform(cancel)
+        except BaseException as error:  # the flow notes what it has done (keys staged), then it goes on up
+            runner.interrupted(error)
+            raise
+        runner.succeeded(result)
+    return runner.result  # type: ignore[no-any-return]
+
+
+async def run_work_async(flow: Flow[T]) -> T:
+    """:func:`run_work` on asyncio: each Work in a worker thread (cancellable ones as :func:`run_cancellable`)."""
+    runner = Runner(flow)
+    while (effect := runner.next_effect()) is not None:
+        assert isinstance(effect, Work), effect
+        try:
+            result = await (run_cancellable(effect) if effect.cancellable else asyncio.to_thread(effect.perform))
+        except BaseException as error:
+            runner.interrupted(error)
+            raise
+        runner.succeeded(result)
+    return runner.result  # type: ignore[no-any-return]
+
+
 def dial(api: Any, config: ConnectionConfig, **extra: Any) -> Any:
     """A new channel from ``api`` (the ``grpc`` or the ``grpc.aio`` module) for ``config``, with TLS when it says so."""
     options = list(config.channel_options)
@@ -104,6 +176,7 @@ class SyncTransport:
         self.owned = owned
         self.closed = False
         self._callables: dict[str, Any] = {}
+        self._working: set[threading.Event] = set()  # the cancel events of cancellable Work in flight
 
     def _perform(self, effect: Effect) -> Any:
         if isinstance(effect, Rpc):
@@ -117,7 +190,14 @@ class SyncTransport:
             effect.callback(effect.progress)
             return None
         if isinstance(effect, Work):
-            return effect.function()
+            if not effect.cancellable:
+                return effect.perform()
+            cancel = threading.Event()
+            self._working.add(cancel)
+            try:
+                return effect.perform(cancel)
+            finally:
+                self._working.discard(cancel)
         time.sleep(effect.seconds)
         return None
 
@@ -140,6 +220,8 @@ class SyncTransport:
 
     def close(self) -> None:
         self.closed = True
+        for cancel in list(self._working):  # a close from another thread (a signal handler) aborts uploads
+            cancel.set()
         if self.owned:
             self.channel.close()
 
@@ -166,6 +248,7 @@ class AsyncTransport:
         self._owned: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[grpc.aio.Channel, dict[str, Any]]]
         self._owned = weakref.WeakKeyDictionary()
         self._user_callables: dict[str, Any] = {}
+        self._working: set[threading.Event] = set()
 
     def _channel(self) -> tuple[Any, dict[str, Any]]:
         loop = asyncio.get_running_loop()
@@ -193,9 +276,17 @@ class AsyncTransport:
                 await outcome
             return None
         if isinstance(effect, Work):
-            return await asyncio.to_thread(effect.function)
+            if not effect.cancellable:
+                return await asyncio.to_thread(effect.perform)
+            return await run_cancellable(effect, self._working, self._stopped)
         await asyncio.sleep(effect.seconds)
         return None
+
+    def _stopped(self, error: BaseException) -> BaseException:
+        """What a cancellable Work stopped by ``close()`` raises in the task (not the work's KeyboardInterrupt)."""
+        return ClientClosedError(
+            f"this client of {self.session.target} was closed during the call; the work in flight was aborted ({error})"
+        )
 
     async def run(self, flow: Flow[T]) -> T:
         if self.closed:
@@ -217,6 +308,8 @@ class AsyncTransport:
     async def close(self) -> None:
         """Close the channel this client opened in the running loop (a channel of the caller's stays open)."""
         self.closed = True
+        for cancel in list(self._working):
+            cancel.set()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # pragma: no cover - close() is a coroutine, so a loop is running

@@ -430,6 +430,13 @@ class CollectionSchema:
             f"enable_dynamic_field={self.enable_dynamic_field})"
         )
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CollectionSchema):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
     @property
     def partition_key(self) -> str | None:
         """The name of the partition-key field, or None."""

@@ -19,7 +19,7 @@ The real embedded Milvus 2.3.5 (started only when a test asks for one of these; 
 - ``milvus``: the plain server (no extra args): ``.uri``, ``.address``, ``.data_dir``, ``.log_tail()``.
 - ``import_dir`` (function): a fresh empty directory under ``milvus.data_dir`` (files for Import must live there).
 - ``collection`` (function): a fresh collection ``{id INT64 pk, vec FLOAT_VECTOR(8)}`` in the default database,
-  dropped afterwards; the fixture value is its name.
+  indexed but not loaded (``helpers.create_collection``), dropped afterwards; the fixture value is its name.
 
 Every test runs without the ``MILVUS_URI``, ``MILVUS_TOKEN`` and ``MILVUS_PASSWORD`` of the shell that started
 pytest (``clean_environment``, autouse); a test that needs one sets it with ``monkeypatch``.
@@ -27,6 +27,7 @@ pytest (``clean_environment``, autouse); a test that needs one sets it with ``mo
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -99,8 +100,20 @@ def client(server: Milvus24TestServer) -> Iterator[pi.ImportClient]:
 
 
 # ---------------------------------------------------------------------------------- the real Milvus 2.3.5
+def _one_process_only() -> None:
+    """Real servers have fixed ports (one Milvus, one SeaweedFS per machine): never start one from a pytest-xdist
+    worker while other workers run (``make test`` runs the ``milvus`` tests with ``-p no:xdist``)."""
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        pytest.fail(
+            "real-server tests (marker milvus) must run in one process: Milvus and SeaweedFS have fixed ports; "
+            "run them without -n (make test does)",
+            pytrace=False,
+        )
+
+
 @pytest.fixture(scope="session")
 def milvus_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusHarness]:
+    _one_process_only()
     harness = MilvusHarness(tmp_path_factory.mktemp("milvus"))
     try:
         yield harness
@@ -168,6 +181,7 @@ def _close_module_level_clients() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def s3_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3_server.S3Harness]:
+    _one_process_only()
     harness = s3_server.S3Harness(tmp_path_factory.mktemp("s3"))
     try:
         yield harness

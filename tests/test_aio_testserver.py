@@ -92,21 +92,20 @@ def test_client_built_outside_the_loop_opens_its_channel_inside_it(server: Milvu
     assert int(asyncio.run(main())) in server.jobs
 
 
-def test_call_options_and_credentials_reach_the_server() -> None:
-    with Milvus24TestServer(require_token="root:Milvus") as srv:
-        srv.add_collection("coll", db_name="db2")
+def test_call_options_and_credentials_reach_the_server(start_test_server: Callable[..., Milvus24TestServer]) -> None:
+    srv = start_test_server(require_token="root:Milvus", collections=({"name": "coll", "db_name": "db2"},))
 
-        async def use(client: pi.AsyncImportClient) -> pi.BulkImportResponse:
-            return await client.bulk_import(helpers.option(), timeout=5, metadata=[("x-trace", "t-1")])
+    async def use(client: pi.AsyncImportClient) -> pi.BulkImportResponse:
+        return await client.bulk_import(helpers.option(), timeout=5, metadata=[("x-trace", "t-1")])
 
-        run_async(srv.uri, use, user="root", password="Milvus", db_name="db2")
-        (call,) = srv.requests_for("Import")
-        assert call.metadata["x-trace"] == "t-1" and call.metadata["dbname"] == "db2"
-        assert call.time_remaining is not None and 0 < call.time_remaining <= 5.1
-        denied = error_of(lambda: run_async(srv.uri, use, token="root:wrong", db_name="db2"))
-        assert isinstance(denied, pi.AuthenticationError)
-        with pi.ImportClient(srv.uri, token="root:wrong", db_name="db2") as sync:
-            assert seen_by_user(denied) == seen_by_user(error_of(lambda: sync.bulk_import(helpers.option(), timeout=5)))
+    run_async(srv.uri, use, user="root", password="Milvus", db_name="db2")
+    (call,) = srv.requests_for("Import")
+    assert call.metadata["x-trace"] == "t-1" and call.metadata["dbname"] == "db2"
+    assert call.time_remaining is not None and 0 < call.time_remaining <= 5.1
+    denied = error_of(lambda: run_async(srv.uri, use, token="root:wrong", db_name="db2"))
+    assert isinstance(denied, pi.AuthenticationError)
+    with pi.ImportClient(srv.uri, token="root:wrong", db_name="db2") as sync:
+        assert seen_by_user(denied) == seen_by_user(error_of(lambda: sync.bulk_import(helpers.option(), timeout=5)))
 
 
 @pytest.mark.slow  # a load test: 1000 calls
@@ -159,28 +158,29 @@ def test_waits_follow_many_jobs_concurrently_without_blocking_the_loop(server: M
 
 
 # ------------------------------------------------------------------------------------------------- cancellation
-def test_cancelling_bulk_import_cancels_the_rpc_and_keeps_the_client_usable() -> None:
-    with Milvus24TestServer(version="v2.6.24") as srv:
-        srv.add_collection("coll")
-        srv.inject("Import", Fault.delay(10.0))
+def test_cancelling_bulk_import_cancels_the_rpc_and_keeps_the_client_usable(
+    start_test_server: Callable[..., Milvus24TestServer],
+) -> None:
+    srv = start_test_server(version="v2.6.24", collections=("coll",))
+    srv.inject("Import", Fault.delay(10.0))
 
-        async def use(client: pi.AsyncImportClient) -> tuple[float, pi.BulkImportResponse]:
-            task = asyncio.create_task(client.bulk_import(helpers.option(), timeout=30))
-            await asyncio.sleep(0.1)
-            task.cancel()
-            started = time.monotonic()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            cancelled_after = time.monotonic() - started
-            assert await asyncio.to_thread(srv.wait_idle, 2.0)  # the server saw the client leave
-            return cancelled_after, await client.bulk_import(helpers.option(), timeout=5)
+    async def use(client: pi.AsyncImportClient) -> tuple[float, pi.BulkImportResponse]:
+        task = asyncio.create_task(client.bulk_import(helpers.option(), timeout=30))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        started = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        cancelled_after = time.monotonic() - started
+        assert await asyncio.to_thread(srv.wait_idle, 2.0)  # the server saw the client leave
+        return cancelled_after, await client.bulk_import(helpers.option(), timeout=5)
 
-        cancelled_after, again = run_async(srv.uri, use)
-        assert cancelled_after < 0.5
-        # The cancelled call created nothing, was not retried, and no version probe ran: CancelledError never
-        # reached the flow's retry logic.
-        assert srv.import_count() == 1 and list(srv.jobs) == [int(again.job_id)]
-        assert len(srv.requests_for("Import")) == 2 and srv.requests_for("GetVersion") == []
+    cancelled_after, again = run_async(srv.uri, use)
+    assert cancelled_after < 0.5
+    # The cancelled call created nothing, was not retried, and no version probe ran: CancelledError never
+    # reached the flow's retry logic.
+    assert srv.import_count() == 1 and list(srv.jobs) == [int(again.job_id)]
+    assert len(srv.requests_for("Import")) == 2 and srv.requests_for("GetVersion") == []
 
 
 def test_cancelling_wait_for_import_mid_poll_and_between_polls(server: Milvus24TestServer) -> None:
@@ -260,7 +260,9 @@ def test_validation_errors_are_the_sync_ones_and_nothing_is_sent(server: Milvus2
 
 
 @pytest.mark.parametrize(("version", "retried"), [("v2.4.10", False), ("v2.6.24", True)])
-def test_unavailable_after_receive_follows_the_sync_retry_policy(version: str, retried: bool) -> None:
+def test_unavailable_after_receive_follows_the_sync_retry_policy(
+    start_test_server: Callable[..., Milvus24TestServer], version: str, retried: bool
+) -> None:
     unavailable = Fault.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")  # after the job was created
     keyed = helpers.option().with_idempotency_key("key-1")
     retry = pi.Retry(initial=0.01)
@@ -268,23 +270,22 @@ def test_unavailable_after_receive_follows_the_sync_retry_policy(version: str, r
     async def use(client: pi.AsyncImportClient) -> Any:
         return await client.bulk_import(keyed, timeout=10)
 
-    with Milvus24TestServer(version=version) as srv:
-        srv.add_collection("coll")
-        srv.inject("Import", unavailable)
-        async_outcome = outcome(lambda: run_async(srv.uri, use, retry=retry))
-        srv.inject("Import", unavailable)
-        with pi.ImportClient(srv.uri, retry=retry) as sync:
-            sync_outcome = outcome(lambda: sync.bulk_import(keyed, timeout=10))
-        imports = srv.requests_for("Import")
-        if retried:
-            assert async_outcome == sync_outcome  # the key dedupes: the retry found the first call's job
-            assert srv.import_count() == 1 and list(srv.jobs) == [int(async_outcome.job_id)]
-            assert len(imports) == 4 and {c.request.idempotency_key for c in imports} == {"key-1"}
-        else:
-            assert isinstance(async_outcome, pi.ServerUnavailableError)
-            assert seen_by_user(async_outcome) == seen_by_user(sync_outcome)
-            assert srv.import_count() == 2 and len(imports) == 2  # one job per client, never a second attempt
-        assert len(srv.requests_for("GetVersion")) == 2  # each client asked once, to decide
+    srv = start_test_server(version=version, collections=("coll",))
+    srv.inject("Import", unavailable)
+    async_outcome = outcome(lambda: run_async(srv.uri, use, retry=retry))
+    srv.inject("Import", unavailable)
+    with pi.ImportClient(srv.uri, retry=retry) as sync:
+        sync_outcome = outcome(lambda: sync.bulk_import(keyed, timeout=10))
+    imports = srv.requests_for("Import")
+    if retried:
+        assert async_outcome == sync_outcome  # the key dedupes: the retry found the first call's job
+        assert srv.import_count() == 1 and list(srv.jobs) == [int(async_outcome.job_id)]
+        assert len(imports) == 4 and {c.request.idempotency_key for c in imports} == {"key-1"}
+    else:
+        assert isinstance(async_outcome, pi.ServerUnavailableError)
+        assert seen_by_user(async_outcome) == seen_by_user(sync_outcome)
+        assert srv.import_count() == 2 and len(imports) == 2  # one job per client, never a second attempt
+    assert len(srv.requests_for("GetVersion")) == 2  # each client asked once, to decide
 
 
 # ------------------------------------------------------------------------------------------------- channels

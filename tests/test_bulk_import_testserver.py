@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+from collections.abc import Callable
 
 import grpc
 import helpers
@@ -74,9 +75,11 @@ def test_user_idempotency_key_on_the_wire(server: Milvus24TestServer, client: pi
     assert keys == ["nightly-2024-05-01", "batch-7#0", "batch-7#1", "batch-7#2"]
 
 
-def test_a_repeated_call_with_the_same_key_returns_the_same_job_on_a_deduping_server() -> None:
-    with Milvus24TestServer(version="v3.0.2") as srv, pi.ImportClient(srv.uri) as c:
-        srv.add_collection("coll")
+def test_a_repeated_call_with_the_same_key_returns_the_same_job_on_a_deduping_server(
+    start_test_server: Callable[..., Milvus24TestServer],
+) -> None:
+    srv = start_test_server(version="v3.0.2", collections=("coll",))
+    with pi.ImportClient(srv.uri) as c:
         option = pi.new_bulk_import_option(srv.uri, "coll", THREE).with_idempotency_key("once")
         first = c.bulk_import(option)
         second = c.bulk_import(option)
@@ -119,11 +122,12 @@ def test_partial_failure_when_the_server_refuses_a_later_group(server: Milvus24T
     assert err.value.failed_group == ("/d/b.csv",)
 
 
-def test_too_many_active_jobs_is_retriable_and_keeps_earlier_ids() -> None:
-    with Milvus24TestServer(max_active_jobs=2) as srv, pi.ImportClient(srv.uri) as c:
-        srv.add_collection("coll")
-        with pytest.raises(pi.BulkImportError) as err:
-            c.bulk_import(pi.new_bulk_import_option(srv.uri, "coll", THREE))
+def test_too_many_active_jobs_is_retriable_and_keeps_earlier_ids(
+    start_test_server: Callable[..., Milvus24TestServer],
+) -> None:
+    srv = start_test_server(max_active_jobs=2, collections=("coll",))
+    with pi.ImportClient(srv.uri) as c, pytest.raises(pi.BulkImportError) as err:
+        c.bulk_import(pi.new_bulk_import_option(srv.uri, "coll", THREE))
     assert err.value.created_job_ids == (str(JOB_ID_BASE), str(JOB_ID_BASE + 1))
     assert (err.value.status, err.value.retriable, err.value.group_index) == (2100, True, 2)
 
@@ -295,9 +299,11 @@ def test_no_blind_retry_on_an_ambiguous_failure(server: Milvus24TestServer, clie
 
 
 @pytest.mark.parametrize("version", ["v2.6.24", "v3.0.2"])
-def test_retry_with_the_same_key_on_a_deduping_server(version: str) -> None:
-    with Milvus24TestServer(version=version) as srv, pi.ImportClient(srv.uri) as c:
-        srv.add_collection("coll")
+def test_retry_with_the_same_key_on_a_deduping_server(
+    start_test_server: Callable[..., Milvus24TestServer], version: str
+) -> None:
+    srv = start_test_server(version=version, collections=("coll",))
+    with pi.ImportClient(srv.uri) as c:
         srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "connection reset", after_receive=True))
         response = c.bulk_import(pi.new_bulk_import_option(srv.uri, "coll", [["/d/a.json"]]))
         imports = srv.requests_for("Import")
@@ -308,9 +314,9 @@ def test_retry_with_the_same_key_on_a_deduping_server(version: str) -> None:
         assert len(srv.requests_for("GetVersion")) == 1
 
 
-def test_version_is_asked_once_per_channel() -> None:
-    with Milvus24TestServer(version="v2.6.24") as srv, pi.ImportClient(srv.uri) as c:
-        srv.add_collection("coll")
+def test_version_is_asked_once_per_channel(start_test_server: Callable[..., Milvus24TestServer]) -> None:
+    srv = start_test_server(version="v2.6.24", collections=("coll",))
+    with pi.ImportClient(srv.uri) as c:
         for _ in range(3):
             srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, after_receive=False))
             c.bulk_import(pi.new_bulk_import_option(srv.uri, "coll", [["/d/a.json"]]))
@@ -434,7 +440,9 @@ PASSWORD = "pw-Lq27-DISTINCT-SECRET-8805"
 
 
 def test_secrets_never_appear_in_reprs_errors_or_logs(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    start_test_server: Callable[..., Milvus24TestServer],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     monkeypatch.delenv("MILVUS_TOKEN", raising=False)
@@ -447,45 +455,44 @@ def test_secrets_never_appear_in_reprs_errors_or_logs(
                 texts.extend(repr(a) for a in obj.args)
                 texts.extend(repr(v) for v in vars(obj).values())
 
-    with Milvus24TestServer(version="v2.6.24", require_token=TOKEN) as srv:
-        srv.add_collection("coll")
-        option = pi.new_bulk_import_option(srv.uri, "coll", [["/d/a.json"], ["/d/b.json"]])
-        with pi.ImportClient(srv.uri, token=TOKEN) as c:
-            keep(c)
-            srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, after_receive=True))
-            keep(c.bulk_import(option))  # retried, with debug logs
-            for fault in (Fault.abort(grpc.StatusCode.INTERNAL), Fault.status(1100, "bad request")):
-                srv.inject("Import", fault)
-                with pytest.raises(pi.MilvusImportError) as err:
-                    c.bulk_import(option)
-                keep(err.value, err.value.__cause__)
-            with pytest.raises(pi.BulkImportError) as err:
-                c.bulk_import(pi.new_bulk_import_option("", "nope", [["/d/a.json"]]), preflight=False)
-            keep(err.value)
-            with pytest.raises(pi.CollectionNotFoundError) as refused:
-                c.bulk_import(pi.new_bulk_import_option("", "nope", [["/d/a.json"]]))
-            keep(refused.value)
+    srv = start_test_server(version="v2.6.24", require_token=TOKEN, collections=("coll",))
+    option = pi.new_bulk_import_option(srv.uri, "coll", [["/d/a.json"], ["/d/b.json"]])
+    with pi.ImportClient(srv.uri, token=TOKEN) as c:
+        keep(c)
+        srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, after_receive=True))
+        keep(c.bulk_import(option))  # retried, with debug logs
+        for fault in (Fault.abort(grpc.StatusCode.INTERNAL), Fault.status(1100, "bad request")):
+            srv.inject("Import", fault)
+            with pytest.raises(pi.MilvusImportError) as err:
+                c.bulk_import(option)
+            keep(err.value, err.value.__cause__)
+        with pytest.raises(pi.BulkImportError) as err:
+            c.bulk_import(pi.new_bulk_import_option("", "nope", [["/d/a.json"]]), preflight=False)
+        keep(err.value)
+        with pytest.raises(pi.CollectionNotFoundError) as refused:
+            c.bulk_import(pi.new_bulk_import_option("", "nope", [["/d/a.json"]]))
+        keep(refused.value)
 
-        keyed = option.with_api_key(TOKEN)
-        keep(keyed)
-        keep(pi.bulk_import(keyed))
+    keyed = option.with_api_key(TOKEN)
+    keep(keyed)
+    keep(pi.bulk_import(keyed))
 
-        srv.require_token = f"root:{PASSWORD}"
-        uri = f"http://root:{PASSWORD}@{srv.address}"
-        with_password = pi.new_bulk_import_option(uri, "coll", [["/d/c.json"]])
-        keep(with_password)
-        keep(pi.bulk_import(with_password))
-        with pi.ImportClient(uri) as c:
-            keep(c)
-            srv.require_token = "someone-else"
-            with pytest.raises(pi.AuthenticationError) as auth_err:
-                c.bulk_import(with_password)
-            keep(auth_err.value)
-        with pi.ImportClient(srv.uri, user="root", password=PASSWORD) as c:
-            keep(c)
-            with pytest.raises(pi.AuthenticationError) as auth_err:
-                c.bulk_import(option.with_api_key(TOKEN))
-            keep(auth_err.value)
+    srv.require_token = f"root:{PASSWORD}"
+    uri = f"http://root:{PASSWORD}@{srv.address}"
+    with_password = pi.new_bulk_import_option(uri, "coll", [["/d/c.json"]])
+    keep(with_password)
+    keep(pi.bulk_import(with_password))
+    with pi.ImportClient(uri) as c:
+        keep(c)
+        srv.require_token = "someone-else"
+        with pytest.raises(pi.AuthenticationError) as auth_err:
+            c.bulk_import(with_password)
+        keep(auth_err.value)
+    with pi.ImportClient(srv.uri, user="root", password=PASSWORD) as c:
+        keep(c)
+        with pytest.raises(pi.AuthenticationError) as auth_err:
+            c.bulk_import(option.with_api_key(TOKEN))
+        keep(auth_err.value)
 
     logged = [caplog.text] + [r.getMessage() for r in caplog.records] + [repr(r.args) for r in caplog.records]
     assert any("retrying" in text for text in logged)  # the debug logs were captured

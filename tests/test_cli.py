@@ -20,6 +20,7 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -172,49 +173,55 @@ def test_unreachable_server_exits_3_quickly(capsys: pytest.CaptureFixture[str], 
     assert time.monotonic() - started < 10
 
 
-def test_wrong_token_exits_3_and_never_shows_the_token(capsys: pytest.CaptureFixture[str]) -> None:
-    with Milvus24TestServer(require_token="root:Milvus") as srv:
-        srv.add_collection("coll")
-        for argv in (["list"], ["submit", "-c", "coll", "--wait", "/d/a.json"], ["progress", "1"], ["wait", "1"]):
-            for extra in ([], ["--debug"], ["--json"]):
-                result = cli(capsys, "--uri", srv.uri, "--token", TOKEN, *extra, *argv)
-                assert result.code == 3, result
-                assert "UNAUTHENTICATED" in result.err
-                if not extra:
-                    one_error_line(result)
-                if extra == ["--debug"]:
-                    assert "Traceback" in result.err
-                if extra == ["--json"]:
-                    assert result.json()["error"]["type"] == "AuthenticationError"
-                    assert result.json()["error"]["exit_code"] == 3
-                for secret in (TOKEN, base64.b64encode(TOKEN.encode()).decode()):
-                    assert secret not in result.out and secret not in result.err
+def test_wrong_token_exits_3_and_never_shows_the_token(
+    start_test_server: Callable[..., Milvus24TestServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv = start_test_server(require_token="root:Milvus", collections=("coll",))
+    for argv in (["list"], ["submit", "-c", "coll", "--wait", "/d/a.json"], ["progress", "1"], ["wait", "1"]):
+        for extra in ([], ["--debug"], ["--json"]):
+            result = cli(capsys, "--uri", srv.uri, "--token", TOKEN, *extra, *argv)
+            assert result.code == 3, result
+            assert "UNAUTHENTICATED" in result.err
+            if not extra:
+                one_error_line(result)
+            if extra == ["--debug"]:
+                assert "Traceback" in result.err
+            if extra == ["--json"]:
+                assert result.json()["error"]["type"] == "AuthenticationError"
+                assert result.json()["error"]["exit_code"] == 3
+            for secret in (TOKEN, base64.b64encode(TOKEN.encode()).decode()):
+                assert secret not in result.out and secret not in result.err
 
 
-def test_right_credentials_every_way(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    with Milvus24TestServer(require_token="root:Milvus") as srv:
-        srv.add_collection("coll")
-        assert cli(capsys, "--uri", srv.uri, "--token", "root:Milvus", "list").code == 0
-        assert cli(capsys, "--uri", srv.uri, "--user", "root", "--password", "Milvus", "list").code == 0
-        assert cli(capsys, "--uri", "http://root:Milvus@" + srv.address, "list").code == 0
-        monkeypatch.setenv("MILVUS_PASSWORD", "Milvus")
-        assert cli(capsys, "--uri", srv.uri, "--user", "root", "list").code == 0
-        monkeypatch.delenv("MILVUS_PASSWORD")
-        monkeypatch.setenv("MILVUS_TOKEN", "root:Milvus")
-        monkeypatch.setenv("MILVUS_URI", srv.uri)
-        result = cli(capsys, "submit", "-c", "coll", "--wait", *FAST, "/d/a.json")
-        assert result.code == 0, result
-        assert "Milvus" not in result.out.replace("Milvus import", "") and "root:" not in result.out
-        monkeypatch.setenv("MILVUS_TOKEN", "root:wrong-env-secret")
-        result = cli(capsys, "list")
-        assert result.code == 3 and "wrong-env-secret" not in result.err
+def test_right_credentials_every_way(
+    start_test_server: Callable[..., Milvus24TestServer],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    srv = start_test_server(require_token="root:Milvus", collections=("coll",))
+    assert cli(capsys, "--uri", srv.uri, "--token", "root:Milvus", "list").code == 0
+    assert cli(capsys, "--uri", srv.uri, "--user", "root", "--password", "Milvus", "list").code == 0
+    assert cli(capsys, "--uri", "http://root:Milvus@" + srv.address, "list").code == 0
+    monkeypatch.setenv("MILVUS_PASSWORD", "Milvus")
+    assert cli(capsys, "--uri", srv.uri, "--user", "root", "list").code == 0
+    monkeypatch.delenv("MILVUS_PASSWORD")
+    monkeypatch.setenv("MILVUS_TOKEN", "root:Milvus")
+    monkeypatch.setenv("MILVUS_URI", srv.uri)
+    result = cli(capsys, "submit", "-c", "coll", "--wait", *FAST, "/d/a.json")
+    assert result.code == 0, result
+    assert "Milvus" not in result.out.replace("Milvus import", "") and "root:" not in result.out
+    monkeypatch.setenv("MILVUS_TOKEN", "root:wrong-env-secret")
+    result = cli(capsys, "list")
+    assert result.code == 3 and "wrong-env-secret" not in result.err
     headers = {call.metadata.get("authorization") for call in srv.requests}
     assert base64.b64encode(b"root:Milvus").decode() in headers
 
 
-def test_secrets_in_the_uri_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
-    with Milvus24TestServer(require_token="root:Milvus") as srv:
-        result = cli(capsys, "--uri", f"http://root:Hunter2pw@{srv.address}", "--debug", "list")
+def test_secrets_in_the_uri_are_masked(
+    start_test_server: Callable[..., Milvus24TestServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv = start_test_server(require_token="root:Milvus", collections=())
+    result = cli(capsys, "--uri", f"http://root:Hunter2pw@{srv.address}", "--debug", "list")
     assert result.code == 3
     assert "Hunter2pw" not in result.err and base64.b64encode(b"root:Hunter2pw").decode() not in result.err
 
@@ -358,10 +365,11 @@ def test_a_collection_name_the_server_refuses_is_bad_input_before_any_import(
     assert server.import_count() == 0
 
 
-def test_partly_created_jobs_are_named_in_the_error(capsys: pytest.CaptureFixture[str]) -> None:
-    with Milvus24TestServer(max_active_jobs=1) as srv:  # the second group is refused: too many active jobs
-        srv.add_collection("coll")
-        result = cli(capsys, "--uri", srv.uri, "--json", "submit", "-c", "coll", "/d/a.json", "/d/b.json")
+def test_partly_created_jobs_are_named_in_the_error(
+    start_test_server: Callable[..., Milvus24TestServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv = start_test_server(max_active_jobs=1, collections=("coll",))  # the second group is refused: too many jobs
+    result = cli(capsys, "--uri", srv.uri, "--json", "submit", "-c", "coll", "/d/a.json", "/d/b.json")
     assert result.code == 1, result
     line = one_error_line(result)
     assert "reached the limit" in line and f"job ids already created by earlier groups: ['{JOB_ID_BASE}']" in line
@@ -549,16 +557,15 @@ def test_progress_bar_on_a_terminal(server: Milvus24TestServer) -> None:
     assert "Completed: 1 job, 1000 rows imported" in output
 
 
-def test_password_prompt_on_a_terminal() -> None:
-    with Milvus24TestServer(require_token="root:Pr0mpted-pw") as srv:
-        srv.add_collection("coll")
-        code, output = run_in_terminal(["--uri", srv.uri, "--user", "root", "list"], answer=b"Pr0mpted-pw\n")
-        assert code == 0, output
-        assert "Password for Milvus user root:" in output
-        assert "Pr0mpted-pw" not in output  # not echoed
-        code, output = run_in_terminal(["--uri", srv.uri, "--user", "root", "list"], answer=b"wrong-pw\n")
-        assert code == 3, output
-        assert "wrong-pw" not in output
+def test_password_prompt_on_a_terminal(start_test_server: Callable[..., Milvus24TestServer]) -> None:
+    srv = start_test_server(require_token="root:Pr0mpted-pw", collections=("coll",))
+    code, output = run_in_terminal(["--uri", srv.uri, "--user", "root", "list"], answer=b"Pr0mpted-pw\n")
+    assert code == 0, output
+    assert "Password for Milvus user root:" in output
+    assert "Pr0mpted-pw" not in output  # not echoed
+    code, output = run_in_terminal(["--uri", srv.uri, "--user", "root", "list"], answer=b"wrong-pw\n")
+    assert code == 3, output
+    assert "wrong-pw" not in output
 
 
 # ------------------------------------------------------------------------------------------------ the real Milvus 2.3.5

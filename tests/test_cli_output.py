@@ -13,6 +13,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,11 @@ def error_line(result: Result) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ nothing lost
-def test_refused_second_group_reports_the_created_job_in_json(capsys: pytest.CaptureFixture[str]) -> None:
-    with Milvus24TestServer(max_active_jobs=1) as srv:  # group 1 is refused: too many active jobs
-        srv.add_collection("coll")
-        as_json = cli(capsys, "--uri", srv.uri, "--json", "submit", "-c", "coll", "/d/a.json", "/d/b.json")
+def test_refused_second_group_reports_the_created_job_in_json(
+    start_test_server: Callable[..., Milvus24TestServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv = start_test_server(max_active_jobs=1, collections=("coll",))  # group 1 is refused: too many active jobs
+    as_json = cli(capsys, "--uri", srv.uri, "--json", "submit", "-c", "coll", "/d/a.json", "/d/b.json")
     assert as_json.code == 1, as_json
     document = as_json.json()
     assert document["job_ids"] == [FIRST]
@@ -59,10 +61,11 @@ def test_refused_second_group_reports_the_created_job_in_json(capsys: pytest.Cap
     assert "reached the limit" in error_line(as_json)
 
 
-def test_refused_group_in_plain_mode_lists_what_was_created(capsys: pytest.CaptureFixture[str]) -> None:
-    with Milvus24TestServer(max_active_jobs=1) as srv:
-        srv.add_collection("coll")
-        result = cli(capsys, "--uri", srv.uri, "submit", "-c", "coll", "/d/a.json", "/d/b.json")
+def test_refused_group_in_plain_mode_lists_what_was_created(
+    start_test_server: Callable[..., Milvus24TestServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv = start_test_server(max_active_jobs=1, collections=("coll",))
+    result = cli(capsys, "--uri", srv.uri, "submit", "-c", "coll", "/d/a.json", "/d/b.json")
     assert result.code == 1, result
     assert result.out.splitlines() == [
         f"Submitted 1 of 2 import jobs into collection 'coll' before the error: {FIRST}",
@@ -253,12 +256,13 @@ def test_timeout_message_shows_a_readable_duration(
 
 
 # ------------------------------------------------------------------------------------------------ version probe
-def test_wait_works_against_a_server_without_get_version(capsys: pytest.CaptureFixture[str]) -> None:
-    with Milvus24TestServer(unimplemented=("GetVersion",)) as srv:
-        srv.add_collection("coll")
-        assert cli(capsys, "--uri", srv.uri, "submit", "-c", "coll", "/d/a.json").code == 0
-        result = cli(capsys, "--uri", srv.uri, "wait", *FAST, FIRST)
-        assert srv.requests_for("GetVersion")  # the probe was asked and refused
+def test_wait_works_against_a_server_without_get_version(
+    start_test_server: Callable[..., Milvus24TestServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv = start_test_server(unimplemented=("GetVersion",), collections=("coll",))
+    assert cli(capsys, "--uri", srv.uri, "submit", "-c", "coll", "/d/a.json").code == 0
+    result = cli(capsys, "--uri", srv.uri, "wait", *FAST, FIRST)
+    assert srv.requests_for("GetVersion")  # the probe was asked and refused
     assert result.code == 0, result
     assert result.out.splitlines()[-1].startswith("Completed: 1 job, 1000 rows imported in ")
 

@@ -260,6 +260,61 @@ def test_storage_operations_refuse_any_bad_input_before_any_request(operation: s
     assert not verdicts.failures, verdicts.report()
 
 
+def _not_a_progress_callback(value: Any) -> bool:
+    """A value ``on_upload_progress`` must refuse: not callable (None is "no callback"), an async function, or one
+    taking no argument."""
+    if value is None:
+        return False
+    if not callable(value) or inspect.iscoroutinefunction(value):
+        return True
+    try:
+        inspect.signature(value).bind(None)
+    except TypeError:
+        return True
+    except ValueError:  # no signature to read: taken as it is
+        return False
+    return False
+
+
+@pytest.mark.parametrize("entry", ["bulk_import", "ImportClient.bulk_import", "AsyncImportClient.bulk_import"])
+def test_on_upload_progress_refuses_what_it_cannot_call_before_any_rpc_or_upload(entry: str, ctx: Context) -> None:
+    """``on_upload_progress`` (issue 16, the CLI's progress bar through the public API) with every nasty value and
+    arbitrary ones, on an ``upload=True`` call whose bucket is a closed port: a value it cannot call is the package's
+    InvalidInputError naming the parameter, before any RPC and before any storage request."""
+    storage = pi.ObjectStorage(**_STORAGE, access_key="a", secret_key="b")
+    target, good, _then = SURFACE[entry]
+    verdicts = Verdicts(ctx.server)
+
+    def attempt(label: str, value: Any) -> None:
+        if not _not_a_progress_callback(value):
+            return  # a usable callback: the call would go on to stage into the closed port
+        kwargs = {**good(ctx), "storage": storage, "upload": True, "on_upload_progress": value}
+        before = len(ctx.server.requests)
+        try:
+            target(ctx)(**kwargs)
+        except pi.InvalidInputError as error:
+            verdicts.judge_error(f"{entry}(on_upload_progress={label})", error, rpcs=len(ctx.server.requests) - before)
+            if error.field != "on_upload_progress":
+                verdicts.failures.append(f"{entry}(on_upload_progress={label}): refused for {error.field}")
+        except BaseException as error:
+            verdicts.failures.append(f"{entry}(on_upload_progress={label}): {type(error).__name__}: {error}")
+        else:
+            verdicts.failures.append(f"{entry}(on_upload_progress={label}): accepted")
+
+    async def later(progress: Any) -> None: ...
+
+    for label, make in {**NASTY, "async function": lambda: later, "no argument": lambda: lambda: None}.items():
+        attempt(label, make())
+
+    @GENERATED
+    @given(value=contract.arbitrary())
+    def generated(value: Any) -> None:
+        attempt(contract.label_of(value), value)
+
+    generated()
+    assert not verdicts.failures, verdicts.report()
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     label=st.integers(min_value=64, max_value=300),
@@ -324,6 +379,15 @@ ERROR_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
         ).map(tuple),
     ),
 }
+STAGED = st.builds(
+    pi.StagedFiles,
+    bucket=TEXT,
+    groups=st.lists(st.lists(TEXT, min_size=1, max_size=2).map(tuple), max_size=2).map(tuple),
+    uploaded=st.lists(TEXT, max_size=3).map(tuple),
+    skipped=st.lists(TEXT, max_size=3).map(tuple),
+    bytes_uploaded=st.integers(0, 2**63),
+    dry_run=st.booleans(),
+)
 VALUE_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "progress": st.integers(0, 100),
     "status": st.integers(),
@@ -337,6 +401,7 @@ VALUE_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
         job_ids=st.lists(TEXT, max_size=3).map(tuple),
         files=st.lists(st.lists(TEXT, min_size=1, max_size=2).map(tuple), max_size=2).map(tuple),
         staged_keys=st.lists(TEXT, max_size=3).map(tuple),
+        staged=st.none() | STAGED,
     ),
     "authenticated": st.booleans(),
     "schema_checked": st.booleans(),
@@ -350,6 +415,7 @@ VALUE_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "staged_keys": st.lists(TEXT, max_size=3).map(tuple),
     "bytes_uploaded": st.integers(0, 2**63),
     "dry_run": st.booleans(),
+    "staged": st.none() | STAGED,
     "bytes_done": st.integers(0, 2**63),
     "bytes_total": st.integers(0, 2**63),
     "files_done": st.integers(0, 2**31),

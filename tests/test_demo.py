@@ -69,6 +69,9 @@ def check_output(stdout: str) -> list[str]:
     return job_ids
 
 
+# Needs the plain server and leaves it running: runs first of the restarting tests (rank 0, before
+# test_reliability_milvus.py), while the plain server the other tests used still runs; a restart less.
+@pytest.mark.milvus_restart(rank=0)
 def test_demo_uses_the_milvus_at_milvus_uri(milvus: MilvusServer, tmp_path: Path) -> None:
     demo_dir = milvus.data_dir / "pymilvus-import-demo"
     assert not demo_dir.exists()

@@ -495,6 +495,41 @@ def test_flow_rechecks_a_refusal_from_the_cache() -> None:
     assert len(seen) == 1 and schema.fields[0].auto_id
 
 
+def test_a_refusal_from_the_cache_confirmed_by_the_same_fresh_schema_reads_the_files_once() -> None:
+    """The cached schema refuses the files; the server still has that schema: the verdict stands after one more
+    DescribeCollection, and the file check (a full check reads every byte) is not run again."""
+    cache = SchemaCache()
+    run(option([npy("id", "vec")]), {"DescribeCollection": [describe_bytes(PLAIN)]}, cache=cache)
+    checked: list[CollectionSchema] = []
+
+    def files(schema: CollectionSchema) -> Any:
+        checked.append(schema)
+        raise SchemaMismatchError("vec.npy: dim 7, the field has 8", collection_name="books", db_name="")
+        yield  # a flow
+
+    with pytest.raises(SchemaMismatchError, match="dim 7") as caught:
+        run(option([npy("id", "vec")]), {"DescribeCollection": [describe_bytes(PLAIN)]}, cache=cache, files=files)
+    assert len(checked) == 1 and "dim 7" in str(caught.value)
+
+
+def test_a_refusal_from_the_cache_is_checked_again_when_the_server_has_another_schema() -> None:
+    cache = SchemaCache()
+    run(option([npy("id", "vec")]), {"DescribeCollection": [describe_bytes(PLAIN)]}, cache=cache)
+    renamed = CollectionSchema("books", (FieldInfo("id", is_primary=True, auto_id=True), FieldInfo("vec")))
+    checked: list[CollectionSchema] = []
+
+    def files(schema: CollectionSchema) -> Any:
+        checked.append(schema)
+        if schema.fields[0].auto_id is False:
+            raise SchemaMismatchError("the cached schema refuses", collection_name="books", db_name="")
+        yield from ()
+
+    schema, seen = run(
+        option([npy("vec")]), {"DescribeCollection": [describe_bytes(renamed)]}, cache=cache, files=files
+    )
+    assert len(seen) == 1 and schema.fields[0].auto_id and [s.fields[0].auto_id for s in checked] == [False, True]
+
+
 def test_every_preflight_error_is_an_input_error() -> None:
     for cls in (
         CollectionNotFoundError,

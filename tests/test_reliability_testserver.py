@@ -46,19 +46,20 @@ def import_keys(srv: Milvus24TestServer) -> list[str]:
 
 # ------------------------------------------------------------------------------------- ambiguous UNAVAILABLE
 @pytest.mark.parametrize("version", ["v2.4.10", "v2.5.4", "v2.6.23", "v3.0.1"])
-def test_unavailable_after_receive_is_not_retried_without_idempotency(version: str) -> None:
-    with Milvus24TestServer(version=version) as srv:
-        srv.add_collection("coll")
-        srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "connection reset", after_receive=True))
-        with pi.ImportClient(srv.uri) as client, pytest.raises(pi.ServerUnavailableError) as err:
-            client.bulk_import(helpers.option(), timeout=5)
-        # The server did create the job; the client must not have sent a second Import.
-        assert srv.import_count() == 1
-        assert len(srv.requests_for("Import")) == 1
-        assert err.value.code == grpc.StatusCode.UNAVAILABLE
-        assert err.value.failed_group == ("/data/rows.json",)
-        assert err.value.created_job_ids == ()
-        assert "connection reset" in str(err.value)
+def test_unavailable_after_receive_is_not_retried_without_idempotency(
+    start_test_server: Callable[..., Milvus24TestServer], version: str
+) -> None:
+    srv = start_test_server(version=version, collections=("coll",))
+    srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "connection reset", after_receive=True))
+    with pi.ImportClient(srv.uri) as client, pytest.raises(pi.ServerUnavailableError) as err:
+        client.bulk_import(helpers.option(), timeout=5)
+    # The server did create the job; the client must not have sent a second Import.
+    assert srv.import_count() == 1
+    assert len(srv.requests_for("Import")) == 1
+    assert err.value.code == grpc.StatusCode.UNAVAILABLE
+    assert err.value.failed_group == ("/data/rows.json",)
+    assert err.value.created_job_ids == ()
+    assert "connection reset" in str(err.value)
 
 
 def test_unavailable_before_receive_is_not_retried_either(server: Milvus24TestServer, client: pi.ImportClient) -> None:
@@ -76,74 +77,74 @@ def test_unavailable_before_receive_is_not_retried_either(server: Milvus24TestSe
 
 @pytest.mark.parametrize("version", ["v2.6.24", "v2.6.30", "v3.0.2", "v3.1.0"])
 @pytest.mark.parametrize("user_key", [None, "nightly-2024-05-01"])
-def test_unavailable_after_receive_is_retried_with_the_same_key(version: str, user_key: str | None) -> None:
-    with Milvus24TestServer(version=version) as srv:
-        srv.add_collection("coll")
-        srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "connection reset", after_receive=True))
-        with pi.ImportClient(srv.uri) as client:
-            opt = helpers.option() if user_key is None else helpers.option().with_idempotency_key(user_key)
-            response = client.bulk_import(opt, timeout=5)
-            jobs = client.list_import_jobs("coll", timeout=5)
-        keys = import_keys(srv)
-        assert len(keys) == 2, "retried exactly once"
-        assert keys[0] == keys[1] and keys[0], "the retry carries the same idempotency key"
-        if user_key is not None:
-            assert keys[0] == user_key
-        assert srv.import_count() == 1, "one job on the server"
-        assert [str(j) for j in srv.jobs] == [response.job_id] == list(response.job_ids)
-        assert len(jobs) == 1
+def test_unavailable_after_receive_is_retried_with_the_same_key(
+    start_test_server: Callable[..., Milvus24TestServer], version: str, user_key: str | None
+) -> None:
+    srv = start_test_server(version=version, collections=("coll",))
+    srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "connection reset", after_receive=True))
+    with pi.ImportClient(srv.uri) as client:
+        opt = helpers.option() if user_key is None else helpers.option().with_idempotency_key(user_key)
+        response = client.bulk_import(opt, timeout=5)
+        jobs = client.list_import_jobs("coll", timeout=5)
+    keys = import_keys(srv)
+    assert len(keys) == 2, "retried exactly once"
+    assert keys[0] == keys[1] and keys[0], "the retry carries the same idempotency key"
+    if user_key is not None:
+        assert keys[0] == user_key
+    assert srv.import_count() == 1, "one job on the server"
+    assert [str(j) for j in srv.jobs] == [response.job_id] == list(response.job_ids)
+    assert len(jobs) == 1
 
 
-def test_idempotent_retry_gives_up_within_the_deadline() -> None:
+def test_idempotent_retry_gives_up_within_the_deadline(start_test_server: Callable[..., Milvus24TestServer]) -> None:
     # Every attempt fails: the retries stop (bounded attempts, never past the caller's deadline), one job at most.
-    with Milvus24TestServer(version="v2.6.24") as srv:
-        srv.add_collection("coll")
-        srv.inject("Import", *[Fault.abort(grpc.StatusCode.UNAVAILABLE, "flaky", after_receive=True)] * 50)
-        started = time.monotonic()
-        with pi.ImportClient(srv.uri) as client, pytest.raises(pi.ServerUnavailableError):
-            client.bulk_import(helpers.option(), timeout=3)
-        assert time.monotonic() - started < 3.5
-        keys = import_keys(srv)
-        assert 2 <= len(keys) <= 10
-        assert len(set(keys)) == 1
-        assert srv.import_count() == 1
+    srv = start_test_server(version="v2.6.24", collections=("coll",))
+    srv.inject("Import", *[Fault.abort(grpc.StatusCode.UNAVAILABLE, "flaky", after_receive=True)] * 50)
+    started = time.monotonic()
+    with pi.ImportClient(srv.uri) as client, pytest.raises(pi.ServerUnavailableError):
+        client.bulk_import(helpers.option(), timeout=3)
+    assert time.monotonic() - started < 3.5
+    keys = import_keys(srv)
+    assert 2 <= len(keys) <= 10
+    assert len(set(keys)) == 1
+    assert srv.import_count() == 1
 
 
-def test_each_file_group_keeps_its_own_key_on_retry() -> None:
-    with Milvus24TestServer(version="v3.0.2") as srv:
-        srv.add_collection("coll")
-        srv.inject(
-            "Import",
-            Fault.abort(grpc.StatusCode.UNAVAILABLE, after_receive=True),
-        )
-        opt = pi.new_bulk_import_option("", "coll", [["/a.json"], ["/b.json"]]).with_idempotency_key("k")
-        with pi.ImportClient(srv.uri) as client:
-            response = client.bulk_import(opt, timeout=5)
-        assert import_keys(srv) == ["k#0", "k#0", "k#1"]
-        assert srv.import_count() == 2
-        assert len(set(response.job_ids)) == 2
+def test_each_file_group_keeps_its_own_key_on_retry(start_test_server: Callable[..., Milvus24TestServer]) -> None:
+    srv = start_test_server(version="v3.0.2", collections=("coll",))
+    srv.inject(
+        "Import",
+        Fault.abort(grpc.StatusCode.UNAVAILABLE, after_receive=True),
+    )
+    opt = pi.new_bulk_import_option("", "coll", [["/a.json"], ["/b.json"]]).with_idempotency_key("k")
+    with pi.ImportClient(srv.uri) as client:
+        response = client.bulk_import(opt, timeout=5)
+    assert import_keys(srv) == ["k#0", "k#0", "k#1"]
+    assert srv.import_count() == 2
+    assert len(set(response.job_ids)) == 2
 
 
 @pytest.mark.parametrize(("version", "retried"), [("v2.4.10", False), ("v3.0.2", True)])
-def test_async_client_follows_the_same_retry_rules(version: str, retried: bool) -> None:
+def test_async_client_follows_the_same_retry_rules(
+    start_test_server: Callable[..., Milvus24TestServer], version: str, retried: bool
+) -> None:
     from pymilvus_import import AsyncImportClient
 
     async def submit(uri: str) -> pi.BulkImportResponse:
         async with AsyncImportClient(uri) as client:
             return await client.bulk_import(helpers.option(), timeout=5)
 
-    with Milvus24TestServer(version=version) as srv:
-        srv.add_collection("coll")
-        srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "connection reset", after_receive=True))
-        if retried:
-            response = asyncio.run(submit(srv.uri))
-            assert [str(j) for j in srv.jobs] == [response.job_id]
-        else:
-            with pytest.raises(pi.ServerUnavailableError):
-                asyncio.run(submit(srv.uri))
-        keys = import_keys(srv)
-        assert len(keys) == (2 if retried else 1) and len(set(keys)) == 1
-        assert srv.import_count() == 1
+    srv = start_test_server(version=version, collections=("coll",))
+    srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "connection reset", after_receive=True))
+    if retried:
+        response = asyncio.run(submit(srv.uri))
+        assert [str(j) for j in srv.jobs] == [response.job_id]
+    else:
+        with pytest.raises(pi.ServerUnavailableError):
+            asyncio.run(submit(srv.uri))
+    keys = import_keys(srv)
+    assert len(keys) == (2 if retried else 1) and len(set(keys)) == 1
+    assert srv.import_count() == 1
 
 
 # ------------------------------------------------------------------------------------- other gRPC failures
@@ -163,13 +164,14 @@ def test_resource_exhausted_is_rate_limited_and_not_retried(
     assert server.import_count() == 1
 
 
-def test_resource_exhausted_on_an_idempotent_server_is_not_retried_either() -> None:
-    with Milvus24TestServer(version="v3.0.2") as srv:
-        srv.add_collection("coll")
-        srv.inject("Import", Fault.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "quota", after_receive=False))
-        with pi.ImportClient(srv.uri) as client, pytest.raises(pi.RateLimitedError):
-            client.bulk_import(helpers.option(), timeout=5)
-        assert len(srv.requests_for("Import")) == 1
+def test_resource_exhausted_on_an_idempotent_server_is_not_retried_either(
+    start_test_server: Callable[..., Milvus24TestServer],
+) -> None:
+    srv = start_test_server(version="v3.0.2", collections=("coll",))
+    srv.inject("Import", Fault.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "quota", after_receive=False))
+    with pi.ImportClient(srv.uri) as client, pytest.raises(pi.RateLimitedError):
+        client.bulk_import(helpers.option(), timeout=5)
+    assert len(srv.requests_for("Import")) == 1
 
 
 @pytest.mark.parametrize(
@@ -258,17 +260,16 @@ def test_rate_limit_status_is_a_bulk_import_error_with_the_server_hint(
     assert server.import_count() == 0
 
 
-def test_too_many_active_jobs_is_retriable() -> None:
-    with Milvus24TestServer(max_active_jobs=2) as srv:
-        srv.add_collection("coll", script=stuck_at_80(100))
-        with pi.ImportClient(srv.uri) as client:
-            client.bulk_import(helpers.option(), timeout=5)
-            client.bulk_import(pi.new_bulk_import_option("", "coll", [["/other.json"]]), timeout=5)
-            with pytest.raises(pi.BulkImportError) as err:
-                client.bulk_import(pi.new_bulk_import_option("", "coll", [["/third.json"]]), timeout=5)
-        assert err.value.retriable is True
-        assert err.value.status == 2100
-        assert srv.import_count() == 2
+def test_too_many_active_jobs_is_retriable(start_test_server: Callable[..., Milvus24TestServer]) -> None:
+    srv = start_test_server(max_active_jobs=2, collections=({"name": "coll", "script": stuck_at_80(100)},))
+    with pi.ImportClient(srv.uri) as client:
+        client.bulk_import(helpers.option(), timeout=5)
+        client.bulk_import(pi.new_bulk_import_option("", "coll", [["/other.json"]]), timeout=5)
+        with pytest.raises(pi.BulkImportError) as err:
+            client.bulk_import(pi.new_bulk_import_option("", "coll", [["/third.json"]]), timeout=5)
+    assert err.value.retriable is True
+    assert err.value.status == 2100
+    assert srv.import_count() == 2
 
 
 def test_rate_limit_status_on_progress_is_a_server_error(server: Milvus24TestServer, client: pi.ImportClient) -> None:
@@ -327,20 +328,18 @@ def test_wait_rides_out_transient_unavailable(server: Milvus24TestServer, client
     assert server.import_count() == 1
 
 
-def test_wait_reports_a_server_that_stays_down_within_its_timeout() -> None:
-    srv = Milvus24TestServer().start()
-    srv.add_collection("coll", script=stuck_at_80(10_000))
-    try:
-        with pi.ImportClient(srv.uri) as client:
-            response = client.bulk_import(helpers.option(), timeout=5)
-            client.get_import_progress(response.job_id, timeout=5)
-            stopper = threading.Timer(0.3, srv.stop)
-            stopper.start()
-            with pytest.raises(pi.ImportTimeoutError) as err:
-                client.wait_for_import(response, timeout=2.5, poll_initial=0.05, poll_max=0.2)
-            stopper.join()
-    finally:
-        srv.stop()
+def test_wait_reports_a_server_that_stays_down_within_its_timeout(
+    start_test_server: Callable[..., Milvus24TestServer],
+) -> None:
+    srv = start_test_server(collections=({"name": "coll", "script": stuck_at_80(10_000)},))
+    with pi.ImportClient(srv.uri) as client:
+        response = client.bulk_import(helpers.option(), timeout=5)
+        client.get_import_progress(response.job_id, timeout=5)
+        stopper = threading.Timer(0.3, srv.stop)
+        stopper.start()
+        with pytest.raises(pi.ImportTimeoutError) as err:
+            client.wait_for_import(response, timeout=2.5, poll_initial=0.05, poll_max=0.2)
+        stopper.join()
     assert isinstance(err.value.__cause__, pi.ServerUnavailableError)
     assert_reports_unreachable(err.value)
 
@@ -481,16 +480,15 @@ def test_list_with_no_tasks_is_empty_not_an_error(server: Milvus24TestServer, cl
     assert client.list_import_jobs("coll", timeout=5) == []
 
 
-def test_malformed_version_reply_does_not_unlock_retries() -> None:
+def test_malformed_version_reply_does_not_unlock_retries(start_test_server: Callable[..., Milvus24TestServer]) -> None:
     # The ambiguous-UNAVAILABLE path asks GetVersion; a garbled answer must not be read as "supports idempotency".
-    with Milvus24TestServer(version="v3.0.2") as srv:
-        srv.add_collection("coll")
-        srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "reset", after_receive=True))
-        srv.inject("GetVersion", Fault.raw(b"\xff\xff"))
-        with pi.ImportClient(srv.uri) as client, pytest.raises(pi.ServerUnavailableError):
-            client.bulk_import(helpers.option(), timeout=5)
-        assert len(srv.requests_for("Import")) == 1
-        assert srv.import_count() == 1
+    srv = start_test_server(version="v3.0.2", collections=("coll",))
+    srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "reset", after_receive=True))
+    srv.inject("GetVersion", Fault.raw(b"\xff\xff"))
+    with pi.ImportClient(srv.uri) as client, pytest.raises(pi.ServerUnavailableError):
+        client.bulk_import(helpers.option(), timeout=5)
+    assert len(srv.requests_for("Import")) == 1
+    assert srv.import_count() == 1
 
 
 # ------------------------------------------------------------------------------------- load
@@ -504,36 +502,35 @@ def client_threads() -> int:
 
 
 @pytest.mark.slow  # a load test: 10,000 calls
-def test_ten_thousand_sequential_imports_on_one_client() -> None:
+def test_ten_thousand_sequential_imports_on_one_client(start_test_server: Callable[..., Milvus24TestServer]) -> None:
     calls = 10_000
-    with Milvus24TestServer() as srv:
-        srv.add_collection("coll")
-        with pi.ImportClient(srv.uri) as client:
-            opt = helpers.option()
-            for _ in range(100):  # warm up: channel, server thread pool
-                srv.expire_job(int(client.bulk_import(opt, timeout=5).job_id))
-            gc.collect()
-            fds, threads = open_fds(), client_threads()
-            errors = 0
-            started = time.monotonic()
-            for _ in range(calls):
-                try:
-                    response = client.bulk_import(opt, timeout=5)
-                except pi.MilvusImportError:
-                    errors += 1
-                    continue
-                srv.expire_job(int(response.job_id))  # keeps the test server's active-job scan short
-            elapsed = time.monotonic() - started
-            gc.collect()
-            fds_after, threads_after = open_fds(), client_threads()
-        peers = {call.peer for call in srv.requests}
-        assert errors == 0
-        assert srv.import_count() == calls + 100
-        assert len(srv.requests_for("Import")) == calls + 100, "no retries, no extra RPCs"
-        assert len(peers) == 1, f"one connection for every call, got {len(peers)}"
-        assert fds_after <= fds + 2, (fds, fds_after)
-        assert threads_after <= threads + 2, (threads, threads_after)
-        assert elapsed < 60
+    srv = start_test_server(collections=("coll",))
+    with pi.ImportClient(srv.uri) as client:
+        opt = helpers.option()
+        for _ in range(100):  # warm up: channel, server thread pool
+            srv.expire_job(int(client.bulk_import(opt, timeout=5).job_id))
+        gc.collect()
+        fds, threads = open_fds(), client_threads()
+        errors = 0
+        started = time.monotonic()
+        for _ in range(calls):
+            try:
+                response = client.bulk_import(opt, timeout=5)
+            except pi.MilvusImportError:
+                errors += 1
+                continue
+            srv.expire_job(int(response.job_id))  # keeps the test server's active-job scan short
+        elapsed = time.monotonic() - started
+        gc.collect()
+        fds_after, threads_after = open_fds(), client_threads()
+    peers = {call.peer for call in srv.requests}
+    assert errors == 0
+    assert srv.import_count() == calls + 100
+    assert len(srv.requests_for("Import")) == calls + 100, "no retries, no extra RPCs"
+    assert len(peers) == 1, f"one connection for every call, got {len(peers)}"
+    assert fds_after <= fds + 2, (fds, fds_after)
+    assert threads_after <= threads + 2, (threads, threads_after)
+    assert elapsed < 60
 
 
 def test_module_level_bulk_import_reuses_one_channel(server: Milvus24TestServer) -> None:
@@ -548,7 +545,7 @@ def test_module_level_bulk_import_reuses_one_channel(server: Milvus24TestServer)
 
 
 @pytest.mark.slow  # a load test: 1000 calls
-def test_thousand_concurrent_async_imports() -> None:
+def test_thousand_concurrent_async_imports(start_test_server: Callable[..., Milvus24TestServer]) -> None:
     from pymilvus_import import AsyncImportClient
 
     calls = 1_000
@@ -563,15 +560,14 @@ def test_thousand_concurrent_async_imports() -> None:
             )
             return results, fds, threads, open_fds(), client_threads()
 
-    with Milvus24TestServer(workers=64) as srv:
-        srv.add_collection("coll")
-        results, fds, threads, fds_after, threads_after = asyncio.run(run(srv.uri))
-        errors = [r for r in results if isinstance(r, BaseException)]
-        assert errors == []
-        job_ids = {r.job_id for r in results}  # type: ignore[union-attr]
-        assert len(job_ids) == calls
-        assert srv.import_count() == calls + 1
-        assert len(srv.requests_for("Import")) == calls + 1
-        assert len({call.peer for call in srv.requests}) == 1, "one channel for all concurrent calls"
-        assert fds_after <= fds + 2
-        assert threads_after <= threads + 2
+    srv = start_test_server(workers=64, collections=("coll",))
+    results, fds, threads, fds_after, threads_after = asyncio.run(run(srv.uri))
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert errors == []
+    job_ids = {r.job_id for r in results}  # type: ignore[union-attr]
+    assert len(job_ids) == calls
+    assert srv.import_count() == calls + 1
+    assert len(srv.requests_for("Import")) == calls + 1
+    assert len({call.peer for call in srv.requests}) == 1, "one channel for all concurrent calls"
+    assert fds_after <= fds + 2
+    assert threads_after <= threads + 2

@@ -140,46 +140,44 @@ def test_auth_failure(form: str, server: Milvus24TestServer, logs: pytest.LogCap
     ids=["token", "user+password", "uri userinfo"],
 )
 def test_success_and_server_errors_with_valid_credentials(
-    secret: str, form: str, logs: pytest.LogCaptureFixture
+    start_test_server: Callable[..., Milvus24TestServer], secret: str, form: str, logs: pytest.LogCaptureFixture
 ) -> None:
-    with Milvus24TestServer(require_token=secret) as srv:
-        srv.add_collection("coll", script=stuck_at_80(1000))
-        with credential_forms(srv.address)[form]() as client:
-            response = client.bulk_import(make_option(api_key=False), timeout=5)
-            assert_no_leak(repr(response), str(response), repr(response.to_dict()))
-            progress = client.get_import_progress(response.job_id, timeout=5)
-            assert_no_leak(repr(progress), repr(client.list_import_jobs("coll", timeout=5)))
-            # server status error
-            srv.inject("Import", Fault.status(2100, "rate limit exceeded", retriable=True))
-            expect_error(lambda: client.bulk_import(make_option(api_key=False), timeout=5), pi.BulkImportError)
-            # unknown job
-            expect_error(lambda: client.get_import_progress(123, timeout=5), pi.ImportJobNotFoundError)
-            # timeouts: a slow call and a wait that runs out
-            srv.inject("Import", Fault.delay(2))
-            expect_error(lambda: client.bulk_import(make_option(api_key=False), timeout=0.2), pi.DeadlineExceededError)
-            expect_error(
-                lambda: client.wait_for_import(response, timeout=0.3, poll_initial=0.05), pi.ImportTimeoutError
-            )
-            # an ambiguous UNAVAILABLE (not retried on 2.4)
-            srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "reset"))
-            expect_error(lambda: client.bulk_import(make_option(api_key=False), timeout=5), pi.ServerUnavailableError)
-        assert srv.wait_idle(5)
-
-
-def test_api_key_on_the_option(logs: pytest.LogCaptureFixture) -> None:
-    with Milvus24TestServer(require_token=API_KEY) as srv:
-        srv.add_collection("coll")
-        option = make_option(srv.uri)
-        assert_no_leak(repr(option), str(option))
-        response = pi.bulk_import(option, timeout=5)
-        assert_no_leak(repr(response))
-        srv.inject("Import", Fault.status(100, "collection not found[collection=coll]"))
-        expect_error(lambda: pi.bulk_import(option, timeout=5), pi.BulkImportError)
+    srv = start_test_server(require_token=secret, collections=({"name": "coll", "script": stuck_at_80(1000)},))
+    with credential_forms(srv.address)[form]() as client:
+        response = client.bulk_import(make_option(api_key=False), timeout=5)
+        assert_no_leak(repr(response), str(response), repr(response.to_dict()))
+        progress = client.get_import_progress(response.job_id, timeout=5)
+        assert_no_leak(repr(progress), repr(client.list_import_jobs("coll", timeout=5)))
+        # server status error
+        srv.inject("Import", Fault.status(2100, "rate limit exceeded", retriable=True))
+        expect_error(lambda: client.bulk_import(make_option(api_key=False), timeout=5), pi.BulkImportError)
+        # unknown job
+        expect_error(lambda: client.get_import_progress(123, timeout=5), pi.ImportJobNotFoundError)
+        # timeouts: a slow call and a wait that runs out
         srv.inject("Import", Fault.delay(2))
-        expect_error(lambda: pi.bulk_import(option, timeout=0.2), pi.DeadlineExceededError)
-        wrong = pi.new_bulk_import_option(srv.uri, "coll", FILES).with_api_key("api-SEKRIT-wrong")
-        expect_error(lambda: pi.bulk_import(wrong, timeout=5), pi.AuthenticationError)
-        assert srv.wait_idle(5)
+        expect_error(lambda: client.bulk_import(make_option(api_key=False), timeout=0.2), pi.DeadlineExceededError)
+        expect_error(lambda: client.wait_for_import(response, timeout=0.3, poll_initial=0.05), pi.ImportTimeoutError)
+        # an ambiguous UNAVAILABLE (not retried on 2.4)
+        srv.inject("Import", Fault.abort(grpc.StatusCode.UNAVAILABLE, "reset"))
+        expect_error(lambda: client.bulk_import(make_option(api_key=False), timeout=5), pi.ServerUnavailableError)
+    assert srv.wait_idle(5)
+
+
+def test_api_key_on_the_option(
+    start_test_server: Callable[..., Milvus24TestServer], logs: pytest.LogCaptureFixture
+) -> None:
+    srv = start_test_server(require_token=API_KEY, collections=("coll",))
+    option = make_option(srv.uri)
+    assert_no_leak(repr(option), str(option))
+    response = pi.bulk_import(option, timeout=5)
+    assert_no_leak(repr(response))
+    srv.inject("Import", Fault.status(100, "collection not found[collection=coll]"))
+    expect_error(lambda: pi.bulk_import(option, timeout=5), pi.BulkImportError)
+    srv.inject("Import", Fault.delay(2))
+    expect_error(lambda: pi.bulk_import(option, timeout=0.2), pi.DeadlineExceededError)
+    wrong = pi.new_bulk_import_option(srv.uri, "coll", FILES).with_api_key("api-SEKRIT-wrong")
+    expect_error(lambda: pi.bulk_import(wrong, timeout=5), pi.AuthenticationError)
+    assert srv.wait_idle(5)
 
 
 def test_token_from_the_environment(monkeypatch: pytest.MonkeyPatch, logs: pytest.LogCaptureFixture) -> None:
@@ -326,22 +324,21 @@ def test_cli_auth_failure(form: str, server: Milvus24TestServer) -> None:
 
 
 @needs_cli
-def test_cli_error_paths_with_valid_credentials() -> None:
-    with Milvus24TestServer(require_token=TOKEN) as srv:
-        srv.add_collection("coll", script=stuck_at_80(1000))
-        connection = ("--uri", f"http://{srv.address}", "--token", TOKEN)
-        cli_case("submit", *connection, "-c", "coll", "--timeout", "5", "/data/rows.json", codes=(0,))
-        job_id = str(next(iter(srv.jobs)))
-        # server status error
-        srv.inject("Import", *[Fault.status(2100, "rate limit exceeded", retriable=True)] * 2)
-        cli_case("submit", *connection, "-c", "coll", "--timeout", "5", "/data/rows.json", codes=(1,))
-        # bad input
-        cli_case("submit", *connection, "-c", "coll", "-o", "sep=;;", "/data/rows.json", codes=(2,))
-        cli_case("progress", *connection, "not-a-job-id", codes=(2,))
-        # unknown job
-        cli_case("progress", *connection, "123", codes=(1,))
-        # timeouts
-        cli_case("wait", *connection, "--timeout", "0.5", "--poll-max", "0.1", job_id, codes=(4,))
-        srv.inject("Import", *[Fault.delay(2)] * 2)
-        cli_case("submit", *connection, "-c", "coll", "--timeout", "0.3", "/data/rows.json", codes=(4,))
-        assert srv.wait_idle(5)
+def test_cli_error_paths_with_valid_credentials(start_test_server: Callable[..., Milvus24TestServer]) -> None:
+    srv = start_test_server(require_token=TOKEN, collections=({"name": "coll", "script": stuck_at_80(1000)},))
+    connection = ("--uri", f"http://{srv.address}", "--token", TOKEN)
+    cli_case("submit", *connection, "-c", "coll", "--timeout", "5", "/data/rows.json", codes=(0,))
+    job_id = str(next(iter(srv.jobs)))
+    # server status error
+    srv.inject("Import", *[Fault.status(2100, "rate limit exceeded", retriable=True)] * 2)
+    cli_case("submit", *connection, "-c", "coll", "--timeout", "5", "/data/rows.json", codes=(1,))
+    # bad input
+    cli_case("submit", *connection, "-c", "coll", "-o", "sep=;;", "/data/rows.json", codes=(2,))
+    cli_case("progress", *connection, "not-a-job-id", codes=(2,))
+    # unknown job
+    cli_case("progress", *connection, "123", codes=(1,))
+    # timeouts
+    cli_case("wait", *connection, "--timeout", "0.5", "--poll-max", "0.1", job_id, codes=(4,))
+    srv.inject("Import", *[Fault.delay(2)] * 2)
+    cli_case("submit", *connection, "-c", "coll", "--timeout", "0.3", "/data/rows.json", codes=(4,))
+    assert srv.wait_idle(5)

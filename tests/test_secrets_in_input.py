@@ -170,15 +170,16 @@ def test_a_token_written_as_user_info_is_masked_in_reprs_too() -> None:
     assert MARKER not in repr(parse_uri(f"http://tok-{MARKER}@h:1"))
 
 
-def test_the_test_server_never_sees_a_request_for_a_refused_uri(monkeypatch: pytest.MonkeyPatch) -> None:
-    with Milvus24TestServer() as server:
-        server.add_collection("coll")
-        for uri in (f"http://tok-{MARKER}@{server.address}", f"http://{server.address}?token={MARKER}"):
-            monkeypatch.setenv("MILVUS_URI", uri)
-            with pytest.raises(pi.InvalidInputError) as err:
-                pi.bulk_import(pi.new_bulk_import_option("", "coll", [["/a.json"]]))
-            assert_masked(err.value)
-        assert server.requests == []
+def test_the_test_server_never_sees_a_request_for_a_refused_uri(
+    start_test_server: Callable[..., Milvus24TestServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start_test_server(collections=("coll",))
+    for uri in (f"http://tok-{MARKER}@{server.address}", f"http://{server.address}?token={MARKER}"):
+        monkeypatch.setenv("MILVUS_URI", uri)
+        with pytest.raises(pi.InvalidInputError) as err:
+            pi.bulk_import(pi.new_bulk_import_option("", "coll", [["/a.json"]]))
+        assert_masked(err.value)
+    assert server.requests == []
 
 
 # ----------------------------------------------------------------------------------------- credential arguments

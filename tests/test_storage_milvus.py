@@ -113,6 +113,24 @@ def test_upload_true_stages_and_imports_in_one_call_and_restaging_uploads_nothin
     assert changed.uploaded == changed.keys and changed.keys[0] != again.groups[0][0]
 
 
+def test_upload_with_the_full_check_reports_upload_progress_and_imports_the_rows(
+    milvus_s3: MilvusServer, s3_collection: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    # validate="full" reads every value of the local files before any byte is sent; the digest in each key is
+    # computed from those reads (one read of each file), and the upload's bytes reach on_upload_progress.
+    files = [[helpers.write_json_rows(tmp_path / "rows.json", 21, dim=DIM)], [write_parquet(tmp_path / "t.parquet", 9)]]
+    progress: list[pi.StagingProgress] = []
+    option = pi.new_bulk_import_option(milvus_s3.uri, s3_collection, files)
+    response = pi.bulk_import(option, storage=storage, upload=True, validate="full", on_upload_progress=progress.append)
+    assert [p.state for p in wait_all(milvus_s3.uri, response)] == ["Completed", "Completed"]
+    assert helpers.count_rows(milvus_s3.uri, s3_collection) == 30
+    assert response.staged is not None and progress
+    assert progress[-1].bytes_done == progress[-1].bytes_total == response.staged.bytes_uploaded
+    assert progress[-1].files_done == len(response.staged.uploaded)
+    staged = pi.stage_files(storage, files)  # the same keys: the digests were right
+    assert staged.groups == response.files and staged.uploaded == ()
+
+
 def test_a_dry_run_shows_keys_uploads_and_verdicts_and_sends_nothing(
     milvus_s3: MilvusServer, s3: SeaweedFS, s3_collection: str, tmp_path: Path, storage: ObjectStorage
 ) -> None:

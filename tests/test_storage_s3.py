@@ -470,14 +470,11 @@ def test_cli_stage_refuses_an_empty_file_with_exit_2(s3: S3Server, bucket: str, 
     assert keys_in(s3, bucket) == []
 
 
-@pytest.mark.slow
-@ON_SEAWEEDFS_ONLY
-def test_ctrl_c_in_the_cli_prints_the_keys_already_staged(s3: S3Server, bucket: str, tmp_path: Path) -> None:
-    small = write(tmp_path / "small.json", b"small file")
-    big = big_file(tmp_path / "big.bin", 256 * 1024 * 1024)
-    argv = [sys.executable, "-m", "pymilvus_import", "stage", "--storage", f"s3://{bucket}/cli", small, big]
+def ctrl_c_half_way(s3: S3Server, argv: list[str]) -> str:
+    """Run ``milvus-import ARGV`` (staging a small file, then a big one), send SIGINT once the small file is in and
+    the big one half-way; its stderr, after it exited with 130."""
     proc = subprocess.Popen(
-        argv,
+        [sys.executable, "-m", "pymilvus_import", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -485,7 +482,6 @@ def test_ctrl_c_in_the_cli_prints_the_keys_already_staged(s3: S3Server, bucket: 
         cwd=ROOT,
         preexec_fn=default_sigint,
     )
-
     assert proc.stdout is not None and proc.stderr is not None
     for line in proc.stdout:
         if "1 of 2 files" in line and "(5" in line:  # the small file is in, the big one half-way
@@ -493,6 +489,118 @@ def test_ctrl_c_in_the_cli_prints_the_keys_already_staged(s3: S3Server, bucket: 
     proc.send_signal(signal.SIGINT)
     err = proc.stderr.read()
     assert proc.wait() == 130, err
+    return err
+
+
+@pytest.mark.slow
+@ON_SEAWEEDFS_ONLY
+def test_ctrl_c_in_the_cli_prints_the_keys_already_staged(s3: S3Server, bucket: str, tmp_path: Path) -> None:
+    small = write(tmp_path / "small.json", b"small file")
+    big = big_file(tmp_path / "big.bin", 256 * 1024 * 1024)
+    err = ctrl_c_half_way(s3, ["stage", "--storage", f"s3://{bucket}/cli", small, big])
     small_key = f"cli/{hashlib.sha256(b'small file').hexdigest()}/small.json"
     assert f"keys already staged: {small_key}" in err or f"'{small_key}'" in err, err
     assert keys_in(s3, bucket) == [small_key]
+
+
+# -- staging as a step of bulk_import: cancelled or closed mid-upload ------------------------------------------------
+
+
+def _half_way(total_files: int) -> tuple[Any, Any]:
+    """An on_upload_progress that sets the returned event once the last file is half-way out."""
+    import threading
+
+    half = threading.Event()
+
+    def progress(p: StagingProgress) -> None:
+        if p.files_done == total_files - 1 and p.bytes_done >= p.bytes_total // 2:
+            half.set()
+
+    return progress, half
+
+
+@pytest.mark.slow
+@ON_SEAWEEDFS_ONLY
+@pytest.mark.parametrize("how", ["task cancelled", "client closed"])
+def test_an_async_bulk_import_stopped_mid_upload_aborts_it_and_names_the_keys_staged(
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path, how: str
+) -> None:
+    import asyncio
+
+    import pymilvus_import as pi
+
+    data = b'{"rows": []}'
+    small = write(tmp_path / "small.json", data)
+    big = big_file(tmp_path / "big.json", 256 * 1024 * 1024)
+    progress, half = _half_way(2)
+    small_key = f"staged/{hashlib.sha256(data).hexdigest()}/small.json"
+
+    async def main() -> BaseException:
+        # No preflight: nothing is asked of Milvus (the URI is never dialled) before the uploads.
+        client = pi.AsyncImportClient("http://127.0.0.1:9", preflight=False)
+        option = pi.new_bulk_import_option("", "coll", [[small], [big]])
+        task = asyncio.ensure_future(
+            client.bulk_import(option, storage=storage, upload=True, on_upload_progress=progress)
+        )
+        await asyncio.to_thread(half.wait, 120)
+        if how == "task cancelled":
+            task.cancel()
+        else:
+            await client.close()
+        try:
+            await task
+        except BaseException as error:  # what stopped it is what is looked at
+            return error
+        finally:
+            await client.close()
+        raise AssertionError("the import was not stopped")
+
+    error = asyncio.run(main())  # the event loop was not stopped by the aborted staging
+    assert isinstance(error, asyncio.CancelledError if how == "task cancelled" else pi.ClientClosedError)
+    assert getattr(error, "staged_keys", ()) == (small_key,)
+    # The call waited for the abort: nothing partial is left, right away.
+    assert pending_uploads(s3, bucket) == [] and keys_in(s3, bucket) == [small_key]
+
+
+@pytest.mark.slow
+@ON_SEAWEEDFS_ONLY
+def test_closing_the_client_mid_upload_aborts_it_and_names_the_keys_staged(
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    import threading
+
+    import pymilvus_import as pi
+
+    data = b'{"rows": [1]}'
+    small = write(tmp_path / "small.json", data)
+    big = big_file(tmp_path / "big.json", 256 * 1024 * 1024)
+    progress, half = _half_way(2)
+    client = pi.ImportClient("http://127.0.0.1:9", preflight=False)
+    closer = threading.Thread(target=lambda: (half.wait(120), client.close()))
+    closer.start()
+    option = pi.new_bulk_import_option("", "coll", [[small], [big]])
+    with pytest.raises(pi.StagingInterruptedError) as raised:
+        client.bulk_import(option, storage=storage, upload=True, on_upload_progress=progress)
+    closer.join()
+    small_key = f"staged/{hashlib.sha256(data).hexdigest()}/small.json"
+    assert raised.value.staged_keys == (small_key,)
+    assert pending_uploads(s3, bucket) == [] and keys_in(s3, bucket) == [small_key]
+
+
+@pytest.mark.slow
+@ON_SEAWEEDFS_ONLY
+def test_ctrl_c_in_cli_submit_upload_aborts_the_upload_and_prints_the_keys_staged(
+    s3: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    # submit --upload stages through bulk_import(upload=True, on_upload_progress=...): the signal closes the client,
+    # which aborts the uploads in flight; no Milvus is reached (no preflight, and no Import is sent).
+    small = write(tmp_path / "small.json", b"small file")
+    big = big_file(tmp_path / "big.json", 256 * 1024 * 1024)
+    argv = ["submit", "--uri", "http://127.0.0.1:9", "-c", "coll", "--no-preflight"]
+    err = ctrl_c_half_way(s3, [*argv, "--storage", f"s3://{bucket}/cli", "--upload", small, big])
+    small_key = f"cli/{hashlib.sha256(b'small file').hexdigest()}/small.json"
+    assert "no import was sent" in err and small_key in err, err
+    deadline = time.monotonic() + 5
+    while pending_uploads(s3, bucket) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pending_uploads(s3, bucket) == [] and keys_in(s3, bucket) == [small_key]

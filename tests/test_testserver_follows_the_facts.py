@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -144,19 +144,20 @@ def test_version_gated_extensions_and_database_resolution(server: Milvus24TestSe
     ("version", "honoured"),
     [("v2.4.10", False), ("v2.6.23", False), ("v2.6.24", True), ("v3.0.1", False), ("v3.0.2", True)],
 )
-def test_idempotency_key_only_on_supporting_versions(version: str, honoured: bool) -> None:
-    with Milvus24TestServer(version=version) as srv:
-        srv.add_collection("coll")
-        srv.add_collection("coll2")
-        channel, stub = connect(srv)
-        with channel:
-            first = job(stub, idempotency_key="k-1")
-            again = job(stub, idempotency_key="k-1")
-            other_collection = job(stub, collection_name="coll2", idempotency_key="k-1")
-            no_key = job(stub)
-        assert (again == first) is honoured
-        assert other_collection != first and no_key not in (first, other_collection)
-        assert srv.import_count() == (3 if honoured else 4)
+def test_idempotency_key_only_on_supporting_versions(
+    start_test_server: Callable[..., Milvus24TestServer], version: str, honoured: bool
+) -> None:
+    srv = start_test_server(version=version, collections=("coll",))
+    srv.add_collection("coll2")
+    channel, stub = connect(srv)
+    with channel:
+        first = job(stub, idempotency_key="k-1")
+        again = job(stub, idempotency_key="k-1")
+        other_collection = job(stub, collection_name="coll2", idempotency_key="k-1")
+        no_key = job(stub)
+    assert (again == first) is honoured
+    assert other_collection != first and no_key not in (first, other_collection)
+    assert srv.import_count() == (3 if honoured else 4)
 
 
 # ------------------------------------------------------------------------------------------------- progress
@@ -335,18 +336,17 @@ def test_token_auth_mode() -> None:
         assert len(srv.requests_for("GetVersion")) == 3
 
 
-def test_active_job_limit_is_a_retriable_status() -> None:
-    with Milvus24TestServer() as srv:
-        srv.add_collection("coll")
-        srv.max_active_jobs = 2
-        channel, stub = connect(srv)
-        with channel:
-            first, _ = job(stub), job(stub)
-            limited = imp(stub, ["rows.json"])
-            assert limited.status.code == 2100 and limited.status.retriable and not limited.tasks
-            for _ in range(4):
-                poll(stub, first)
-            assert job(stub)  # a finished job frees a slot
+def test_active_job_limit_is_a_retriable_status(start_test_server: Callable[..., Milvus24TestServer]) -> None:
+    srv = start_test_server(collections=("coll",))
+    srv.max_active_jobs = 2
+    channel, stub = connect(srv)
+    with channel:
+        first, _ = job(stub), job(stub)
+        limited = imp(stub, ["rows.json"])
+        assert limited.status.code == 2100 and limited.status.retriable and not limited.tasks
+        for _ in range(4):
+            poll(stub, first)
+        assert job(stub)  # a finished job frees a slot
 
 
 @pytest.mark.slow  # a load test: 1000 calls

@@ -7,6 +7,7 @@ limit and forgets expired jobs (``expire_job``); its request log is the witness 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -252,14 +253,15 @@ def test_transient_unavailable_while_polling_is_ridden_out(
     assert len(server.requests_for("GetImportState")) == 1 + faults + 3
 
 
-def test_a_server_that_stays_down_is_reported_not_waited_for_silently() -> None:
-    with Milvus24TestServer() as srv:
-        srv.add_collection("coll")
-        with pi.ImportClient(srv.uri) as client:
-            job_id = submit(client).job_id
-            srv.inject("GetImportState", *[Fault.abort(grpc.StatusCode.UNAVAILABLE, after_receive=False)] * 10_000)
-            with pytest.raises(pi.ImportTimeoutError) as caught:
-                client.wait_for_import(job_id, timeout=1.5, **FAST)
+def test_a_server_that_stays_down_is_reported_not_waited_for_silently(
+    start_test_server: Callable[..., Milvus24TestServer],
+) -> None:
+    srv = start_test_server(collections=("coll",))
+    with pi.ImportClient(srv.uri) as client:
+        job_id = submit(client).job_id
+        srv.inject("GetImportState", *[Fault.abort(grpc.StatusCode.UNAVAILABLE, after_receive=False)] * 10_000)
+        with pytest.raises(pi.ImportTimeoutError) as caught:
+            client.wait_for_import(job_id, timeout=1.5, **FAST)
     # the schedule of such a wait is checked with a fake clock in test_flows.py; here: what the user is told
     assert "unreachable at the end" in str(caught.value) and "UNAVAILABLE" in str(caught.value)
     assert isinstance(caught.value.__cause__, pi.ServerUnavailableError)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import getpass
 import io
 import json
@@ -25,7 +24,6 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, TextIO, cast
 
-from .._calls import CallOptions
 from .._client import ImportClient
 from .._errors import (
     AuthenticationError,
@@ -326,16 +324,24 @@ def _submit(run: _Run, client: ImportClient) -> int:
         if storage_side is not None:
             run.say(*(f"  key {v['key']}: {v['outcome']} {v['reason']}".rstrip() for v in storage_side["verified"]))
         return EXIT_OK
-    if storage is not None and args.upload:
-        # The file checks first, on the local files: a bad file is refused before any byte is uploaded (the one
-        # rule of ImportClient.bulk_import(upload=True), which the CLI does in two steps to show upload progress).
-        client._transport.run(client._check_before_upload(option, CallOptions(timeout), args.preflight, args.validate))
-        option = _stage_local_files(run, storage, option)
+    # With --upload the library stages the local files (after the preflight and its file checks: a bad file is
+    # never uploaded) and verifies the other keys, all in this one call; the display shows the bytes going out.
+    display = _upload_display(run) if storage is not None and args.upload else None
     try:
         response: BulkImportResponse = client.bulk_import(
-            option, timeout=timeout, preflight=args.preflight, storage=storage, validate=args.validate
+            option,
+            timeout=timeout,
+            preflight=args.preflight,
+            storage=storage,
+            upload=args.upload,
+            validate=args.validate,
+            on_upload_progress=display.update if display is not None else None,
         )
     except (MilvusImportError, KeyboardInterrupt) as error:
+        staged_keys = tuple(getattr(error, "staged_keys", ()) or ())
+        if staged_keys:  # never lost: printed on every exit path
+            run.staged_keys = staged_keys
+            run.result["staged_keys"] = list(staged_keys)
         created = created_job_ids(error)
         if created:  # never lost: printed here, in --json and in the error message
             run.job_ids = created
@@ -349,6 +355,13 @@ def _submit(run: _Run, client: ImportClient) -> int:
                 *_job_lines(created, done),
             )
         raise
+    finally:
+        if display is not None:
+            display.close()
+    if response.staged is not None:
+        run.staged_keys = response.staged_keys
+        run.result["staged"] = response.staged.to_dict()
+        run.say(*staged_lines(response.staged))
     run.submitted = True
     run.job_ids = response.job_ids
     run.result["job_ids"] = list(response.job_ids)
@@ -374,18 +387,24 @@ def _storage_arg(args: argparse.Namespace) -> Any:
     return ObjectStorage(args.storage, endpoint=args.storage_endpoint)
 
 
+def _upload_display(run: _Run) -> UploadDisplay | None:
+    """The byte progress display of an upload (None with -q); the storage secrets of the environment are masked in
+    everything the command prints."""
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        value = os.environ.get(name)
+        if value and value not in run.secrets:
+            run.secrets.append(value)
+    if getattr(run.args, "quiet", False):
+        return None
+    return UploadDisplay(cast(TextIO, RedactingStream(run.err if run.args.json else run.out, run.secrets)))
+
+
 def _staged(run: _Run, storage: Any, groups: Sequence[Sequence[str]]) -> Any:
     """Stage ``groups`` with a byte progress display; the keys staged are kept on ``run`` for every exit path.
     ``run.cancel`` (a signal, seen by the main thread) aborts the uploads in flight."""
     from .._storage import _stage
 
-    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):  # masked in everything this command prints
-        value = os.environ.get(name)
-        if value and value not in run.secrets:
-            run.secrets.append(value)
-    display = None
-    if not getattr(run.args, "quiet", False):
-        display = UploadDisplay(cast(TextIO, RedactingStream(run.err if run.args.json else run.out, run.secrets)))
+    display = _upload_display(run)
     try:
         staged = _stage(storage, groups, display.update if display is not None else None, run.cancel)
     except MilvusImportError as error:
@@ -398,20 +417,6 @@ def _staged(run: _Run, storage: Any, groups: Sequence[Sequence[str]]) -> Any:
     run.staged_keys = tuple(dict.fromkeys(staged.keys))
     run.result["staged"] = staged.to_dict()
     return staged
-
-
-def _stage_local_files(run: _Run, storage: Any, option: BulkImportOption) -> BulkImportOption:
-    """submit --upload: the option with its local files replaced by their staged keys (other paths as given)."""
-    from .._storage import split_for_upload
-
-    local, _ = split_for_upload(storage, option.files, upload=True, is_local=os.path.isfile)
-    if not local:
-        return option
-    staged = _staged(run, storage, [[p] for p in local])
-    run.say(*staged_lines(staged))
-    keys = dict(zip(local, (g[0] for g in staged.groups), strict=True))
-    groups = [tuple(keys.get(p, p) for p in group) for group in option.files]
-    return dataclasses.replace(option, files=tuple(groups))
 
 
 def _stage_command(run: _Run) -> int:

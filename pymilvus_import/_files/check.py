@@ -12,6 +12,7 @@ import math
 import posixpath
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import csv as csv_format
@@ -129,7 +130,7 @@ class _Context:
         if self.applies(rule):
             self.problems.append(FileProblem(file, field_name, message))
 
-    @property
+    @cached_property
     def by_name(self) -> dict[str, FieldInfo]:
         return {f.name: f for f in self.schema.fields if not f.is_dynamic}
 
@@ -376,6 +377,26 @@ def _check_parquet(ctx: _Context, path: str, facts: Any) -> None:
 # --- values (JSON rows, CSV cells) ----------------------------------------------------------------------------------
 
 
+class _Wrong:
+    """The "field F takes X, got V" message of one value, written only when there is a problem (``repr`` of a long
+    vector costs more than checking it)."""
+
+    __slots__ = ("field", "value")
+
+    def __init__(self, f: FieldInfo, value: Any) -> None:
+        self.field, self.value = f, value
+
+    def format(self, want: str) -> str:
+        f, value = self.field, self.value
+        return f"field {f.name!r} ({f.data_type}) takes {want}, got {_kind(value)} {_show(value)}"
+
+
+def _all_numbers(values: list[Any]) -> bool:
+    """``_is_number`` of every item: one pass in C over the item types when they are plain ints and floats (what a
+    JSON decoder gives), item by item otherwise."""
+    return set(map(type, values)) <= {int, float} or all(_is_number(x) for x in values)
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
@@ -412,7 +433,7 @@ def value_problems(ctx: _Context, f: FieldInfo, value: Any) -> Iterator[tuple[st
         if not _optional(f):
             yield "json-null", f"null in field {name!r}, which is neither nullable nor has a default"
         return
-    wrong = ("json-value", f"field {name!r} ({t}) takes {{}}, got {_kind(value)} {_show(value)}")
+    wrong = ("json-value", _Wrong(f, value))
     if t == "Bool":
         if not isinstance(value, bool):
             yield wrong[0], wrong[1].format("true or false")
@@ -488,7 +509,7 @@ def value_problems(ctx: _Context, f: FieldInfo, value: Any) -> Iterator[tuple[st
         elif t == "Int8Vector":
             if not all(_int_fits(x, 8) for x in value):
                 yield wrong[0], f"field {name!r} (Int8Vector) takes integers -128..127"
-        elif not all(_is_number(x) for x in value):
+        elif not _all_numbers(value):
             bad = next(x for x in value if not _is_number(x))
             yield wrong[0], f"field {name!r} ({t}) takes numbers, got element {_show(bad)}"
     elif t == "SparseFloatVector":

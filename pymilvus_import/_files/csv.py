@@ -16,6 +16,8 @@ from .source import Source, SourceUnreadable, chunks
 BOM = "\ufeff"
 #: Bytes read to find the header record.
 HEADER_BUDGET = 1 << 20
+#: Bytes read first (the header of nearly every file is within them).
+FIRST_READ = 64 << 10
 #: Separators the server refuses ("unsupported csv separator").
 BAD_SEPARATORS = ("\x00", "\n", "\r", '"', "\ufffd")
 
@@ -147,7 +149,14 @@ def parse_header(data: bytes, sep: str, *, complete: bool) -> CsvHeader | None:
 
 
 def read_header(source: Source, sep: str = ",") -> CsvHeader | None:
+    """The header record: from the first 64 KiB when it is complete there (the usual case), else from the first
+    ``HEADER_BUDGET`` bytes, with the same verdict."""
     size = source.size()
+    if size > FIRST_READ:
+        try:
+            return parse_header(source.read(0, FIRST_READ), sep, complete=False)
+        except (SourceUnreadable, CsvRecordError):
+            pass  # no complete record in the first bytes: read on as far as the budget
     data = source.read(0, min(size, HEADER_BUDGET))
     return parse_header(data, sep, complete=len(data) >= size)
 

@@ -4,7 +4,7 @@ batches, JSON and CSV row by row in :mod:`.check`). Needs the ``files`` extra (n
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .rules import FLOAT_TYPES, Version, vector_width
@@ -15,8 +15,11 @@ if TYPE_CHECKING:
     from .npy import NpyHeader
     from .parquet import ParquetFacts
 
-#: Bytes of one NumPy piece (rounded down to whole rows).
+#: Bytes of one NumPy piece (rounded down to whole rows) from a source with ranged reads only (object storage).
 PIECE = 8 << 20
+#: Bytes of the one buffer a source with ``readinto`` (a local file) is read into, piece after piece: small enough to
+#: stay in the CPU cache between the read and the scan, and no new allocation per piece.
+LOCAL_PIECE = 2 << 20
 
 
 def _numpy() -> Any:
@@ -30,34 +33,100 @@ def _numpy() -> Any:
 
 
 def _pieces(source: Source, header: NpyHeader) -> Iterator[tuple[int, Any]]:
-    """(first row, array of rows) pieces of the file's data."""
+    """(first row, array of rows) pieces of the file's data. From a source with ``readinto`` every piece is a view
+    of the same buffer: it is valid until the next piece is asked for."""
     np = _numpy()
     dtype = np.dtype(header.descr)
     row_shape = header.shape[1:]
-    row_bytes = dtype.itemsize
+    row_values = 1
     for n in row_shape:
-        row_bytes *= n
+        row_values *= n
+    row_bytes = dtype.itemsize * row_values
     if row_bytes == 0 or not header.shape:
         return
-    rows_per_piece = max(1, PIECE // row_bytes)
+    readinto: Callable[[int, memoryview], int] | None = getattr(source, "readinto", None)
+    rows_per_piece = max(1, (PIECE if readinto is None else LOCAL_PIECE) // row_bytes)
+    buffer = memoryview(bytearray(rows_per_piece * row_bytes if readinto is not None else 0))
     row = 0
     while row < header.shape[0]:
         count = min(rows_per_piece, header.shape[0] - row)
-        data = source.read(header.data_offset + row * row_bytes, count * row_bytes)
-        whole = len(data) // row_bytes
+        offset = header.data_offset + row * row_bytes
+        if readinto is not None:
+            data: Any = buffer
+            got = readinto(offset, buffer[: count * row_bytes])
+        else:
+            data = source.read(offset, count * row_bytes)
+            got = len(data)
+        whole = got // row_bytes
         if whole == 0:
             return
-        yield row, np.frombuffer(data[: whole * row_bytes], dtype=dtype).reshape((whole, *row_shape))
+        yield row, np.frombuffer(data, dtype=dtype, count=whole * row_values).reshape((whole, *row_shape))
         row += whole
         if whole < count:
             return
+
+
+def first_non_finite(piece: Any) -> int | None:
+    """The index of the first row of ``piece`` holding NaN or Inf, or None. One pass over the values when every
+    value is finite (the usual case); the rows are located only when one is not."""
+    np = _numpy()
+    if np.isfinite(piece).all():
+        return None
+    finite = np.isfinite(piece)
+    if finite.ndim > 1:
+        finite = finite.all(axis=tuple(range(1, finite.ndim)))
+    return int(np.argmin(finite))
+
+
+def first_too_long(piece: Any, max_length: int) -> tuple[int, int] | None:
+    """(index, UTF-8 bytes) of the first value of a ``U`` piece longer than ``max_length`` bytes, or None; a lone
+    surrogate counts 3 bytes (``surrogatepass``). A 1-D piece is measured on its code points without making a str
+    of each value; the values are measured one by one only when a code point is not one a str holds."""
+    np = _numpy()
+    chars = piece.dtype.itemsize // 4
+    if piece.ndim == 1 and chars:
+        codes = piece.view(np.dtype(piece.dtype.byteorder.replace("|", "=") + "u4")).reshape(len(piece), chars)
+        if not (codes > 0x10FFFF).any():
+            present = codes != 0
+            widths = present.astype(np.int32) + (codes >= 0x80) + (codes >= 0x800) + (codes >= 0x10000)
+            # NumPy drops trailing NULs from a value; a NUL before its last character is kept and is one byte.
+            last = np.where(present.any(axis=1), chars - np.argmax(present[:, ::-1], axis=1), 0)
+            sizes = widths.sum(axis=1) + (last - present.sum(axis=1))
+            over = np.flatnonzero(sizes > max_length)
+            return (int(over[0]), int(sizes[over[0]])) if over.size else None
+    for offset, value in enumerate(piece.tolist()):
+        size = len(str(value).encode("utf-8", "surrogatepass"))
+        if size > max_length:
+            return offset, size
+    return None
+
+
+def first_bad_utf8(piece: Any) -> int | None:
+    """The index of the first value of an ``S`` piece that is not valid UTF-8, or None. A 1-D piece is decoded in
+    one call when no value starts with a continuation byte (then no character can run from one value into the next,
+    so the whole is valid exactly when every value is); the values are decoded one by one only when that fails."""
+    np = _numpy()
+    size = piece.dtype.itemsize
+    if piece.ndim == 1 and size:
+        starts = piece.view(np.uint8).reshape(len(piece), size)[:, 0]
+        if not ((starts & 0xC0) == 0x80).any():
+            try:
+                piece.tobytes().decode("utf-8")
+                return None
+            except UnicodeDecodeError:
+                pass
+    for offset, value in enumerate(piece.tolist()):
+        try:
+            bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return offset
+    return None
 
 
 def check_numpy_values(
     version: Version | None, f: FieldInfo, source: Source, header: NpyHeader
 ) -> Iterator[tuple[str, str]]:
     """(rule, message) for the values of one ``.npy`` file (the rule filters by version in the caller)."""
-    np = _numpy()
     t = f.data_type
     floats = header.kind == "f" and (t in FLOAT_TYPES or t == "FloatVector")
     strings = header.kind in ("U", "S") and f.max_length is not None
@@ -71,24 +140,17 @@ def check_numpy_values(
     bad_utf8: int | None = None
     for first, piece in _pieces(source, header):
         if floats and bad_float is None:
-            finite = np.isfinite(piece)
-            if finite.ndim > 1:
-                finite = finite.all(axis=tuple(range(1, finite.ndim)))
-            if not finite.all():
-                bad_float = first + int(np.argmin(finite))
+            at = first_non_finite(piece)
+            if at is not None:
+                bad_float = first + at
         if strings and too_long is None and header.kind == "U":
-            for offset, value in enumerate(piece.tolist()):
-                size = len(str(value).encode("utf-8", "surrogatepass"))
-                if size > (f.max_length or 0):
-                    too_long = (first + offset, size)
-                    break
+            long_at = first_too_long(piece, f.max_length or 0)
+            if long_at is not None:
+                too_long = (first + long_at[0], long_at[1])
         if utf8 and bad_utf8 is None:
-            for offset, value in enumerate(piece.tolist()):
-                try:
-                    bytes(value).decode("utf-8")
-                except UnicodeDecodeError:
-                    bad_utf8 = first + offset
-                    break
+            at = first_bad_utf8(piece)
+            if at is not None:
+                bad_utf8 = first + at
         if (
             (bad_float is not None or not floats)
             and (too_long is not None or not strings)
