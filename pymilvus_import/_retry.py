@@ -84,13 +84,16 @@ def retrying(
     something first) agrees. Raises the last error otherwise, or :class:`DeadlineExceededError` when the deadline
     has passed before a send."""
     delays = session.retry.delays()
+    unavailable: ServerUnavailableError | None = None
     while True:
         left = deadline.remaining()
         if left is not None and left <= 0:
-            raise deadline_passed(session.target, method)
+            # Out of time while riding out an unreachable server: that is what the caller needs to hear.
+            raise unavailable or deadline_passed(session.target, method)
         try:
             return (yield Rpc(method, request, left, metadata, call))  # type: ignore[no-any-return]
         except ServerUnavailableError as error:
+            unavailable = error
             delay = next(delays, None)
             if delay is None or not deadline.allows(delay):
                 raise

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import pymilvus_import as pi
 from pymilvus_import._calls import CallOptions, Deadline, Identity
-from pymilvus_import._effects import Rpc
+from pymilvus_import._effects import Rpc, Sleep
 from pymilvus_import._generated import common_pb2, milvus_pb2
 from pymilvus_import._import_flow import bulk_import_flow
 from pymilvus_import._preflight import check_version
@@ -603,6 +603,45 @@ def test_a_poll_that_outlives_its_own_rpc_timeout_is_reported_as_the_server_not_
         wait(script, timeout=timeout, retry=Retry(attempts=1))
     assert "unreachable at the end" in str(caught.value)  # its own 30 s ran out, not the wait's
     assert isinstance(caught.value.__cause__, pi.DeadlineExceededError)
+
+
+class LateSleeper(Script):
+    """A loaded machine: every Sleep takes ``late`` seconds longer than asked."""
+
+    def __init__(self, late: float) -> None:
+        super().__init__()
+        self.late = late
+
+    def _perform(self, effect: Any) -> Any:
+        if isinstance(effect, Sleep):
+            self.clock.advance(self.late)
+        return super()._perform(effect)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    timeout=st.floats(min_value=0.001, max_value=5.0),
+    rpc_time=st.floats(min_value=0.0, max_value=1.0),
+    late=st.floats(min_value=0.0, max_value=1.0),
+    attempts=st.integers(min_value=1, max_value=8),
+)
+def test_an_unreachable_server_is_reported_as_unavailable_however_the_time_runs_out(
+    timeout: float, rpc_time: float, late: float, attempts: int
+) -> None:
+    # The rule: a call that ran out of time while retrying an unreachable server says the server was unreachable
+    # (not "not sent: the timeout ran out"), whatever a loaded machine does to the timing.
+    script = LateSleeper(late)
+
+    def refused(rpc: Rpc) -> FakeRpcError:
+        script.clock.advance(min(rpc_time, rpc.timeout if rpc.timeout is not None else rpc_time))
+        return FakeRpcError(grpc.StatusCode.UNAVAILABLE, "connection refused")
+
+    script.answers["DescribeCollection"] = [refused]
+    session = script.make_session(retry=Retry(attempts=attempts, initial=0.01, maximum=0.5))
+    method = "/milvus.proto.milvus.MilvusService/DescribeCollection"
+    flow = read_only_call(session, method, b"", session.deadline(timeout), (), CallOptions(timeout=timeout))
+    with pytest.raises(pi.ServerUnavailableError, match="connection refused"):
+        script.run(flow)
 
 
 def test_a_server_that_comes_back_is_polled_on() -> None:
