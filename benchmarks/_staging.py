@@ -9,10 +9,17 @@ Side by side, in one run, on two links:
   4 files at once; no digest, no HEAD);
 - **pymilvus's path**: ``minio`` ``fput_object``, one file at a time (what RemoteBulkWriter does).
 
-Links: **loopback** (the local SeaweedFS is the limit there) and an **emulated network link**: a TCP forwarder in a
-separate process that delays every chunk by 10 ms each way (20 ms round trip) and caps each connection at 25 MB/s,
-the per-flow limit that makes real S3 clients open parallel connections. It is an emulation in user space (no
-packet loss, no congestion control, no shared bottleneck), not a measurement of a real network.
+Links: **loopback** (the local SeaweedFS, on the same 2 cores, is the limit there) and an **emulated network
+link** (:mod:`benchmarks._link`): a TCP forwarder, one process per connection, that delays every chunk by 10 ms each
+way (20 ms round trip) and caps EACH connection at 25 MB/s each way with a token bucket, the per-flow limit that
+makes real S3 clients open parallel connections. It is an emulation in user space (no packet loss, no congestion
+control, no shared bottleneck), not a measurement of a real network; the run first measures the link itself
+against a local sink (1, 4, 8, 16 connections) and keeps that in the results.
+
+The machine is shared, so the clients run in paired rounds (default 3, each under the machine lock with a fresh
+SeaweedFS), in forward order on even rounds and reversed on odd ones; the table gives medians and ranges, and the
+ratios are paired (ours / other in the same round). Files are written, then left to settle for ``SETTLED_S``
+before staging, as prepared files are (a file changed just before staging is hashed again while it is sent).
 
 Part of ``python -m benchmarks`` (section ``staging``, with ``--json``). Also: re-staging 100 unchanged files
 (HEADs only) and verifying 1,000 keys, wall time on both links. Client CPU seconds per GB come from ``getrusage``
@@ -22,11 +29,9 @@ of this process (all threads). Writes ``benchmarks/results-staging.json``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import concurrent.futures
 import contextlib
 import json
-import multiprocessing
 import os
 import resource
 import sys
@@ -37,62 +42,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks._link import check as check_link
+from benchmarks._link import emulated_link
 from benchmarks._milvus import machine_lock
+from benchmarks._stats import summary
+from pymilvus_import._storage import SETTLED_S
 from tools.seaweedfs_launcher import ACCESS_KEY, SECRET_KEY, SeaweedFS
 
 MIB = 1024 * 1024
 FORWARD_PORT = 9100
-DELAY_S = 0.010  # each way: 20 ms round trip
-RATE = 25 * 1000 * 1000  # bytes/s per connection and direction
-
-
-# -- the emulated link ---------------------------------------------------------------------------------------------
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(maxsize=256)
-
-    async def read() -> None:
-        while data := await reader.read(64 * 1024):
-            await queue.put((time.monotonic() + DELAY_S, data))
-        await queue.put((0.0, b""))
-
-    async def write() -> None:
-        started, sent = time.monotonic(), 0
-        while True:
-            due, data = await queue.get()
-            if not data:
-                break
-            now = time.monotonic()
-            if due > now:
-                await asyncio.sleep(due - now)
-            sent += len(data)
-            ahead = started + sent / RATE - time.monotonic()
-            if ahead > 0:
-                await asyncio.sleep(ahead)
-            writer.write(data)
-            await writer.drain()
-        writer.close()
-
-    await asyncio.gather(read(), write(), return_exceptions=True)
-
-
-async def _serve(port: int, target: int) -> None:
-    async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        try:
-            server_reader, server_writer = await asyncio.open_connection("127.0.0.1", target)
-        except OSError:
-            client_writer.close()
-            return
-        await asyncio.gather(_pipe(client_reader, server_writer), _pipe(server_reader, client_writer))
-
-    server = await asyncio.start_server(handle, "127.0.0.1", port, reuse_address=True)
-    async with server:
-        await server.serve_forever()
-
-
-def _forwarder(port: int, target: int) -> None:
-    asyncio.run(_serve(port, target))
 
 
 # -- clients -------------------------------------------------------------------------------------------------------
@@ -172,19 +130,117 @@ def _empty_bucket(s3_client: Any, bucket: str) -> None:
         s3_client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
 
 
+def _round(
+    root: Path, r: int, workloads: dict[str, list[Path]], tiny: list[Path], verify_n: int, samples: dict[str, Any]
+) -> None:
+    """One round under the machine lock (a fresh SeaweedFS): every workload on both links, the clients in turn,
+    in forward order on even rounds and reversed on odd ones (the machine is shared: pairs, not absolutes)."""
+    from pymilvus_import import ObjectNotFoundError, ObjectStorage, stage_files, verify_keys
+
+    order = list(CLIENTS) if r % 2 == 0 else list(reversed(CLIENTS))
+    with machine_lock(1500), SeaweedFS(root / f"s3-{r}") as s3, emulated_link(FORWARD_PORT, s3.port) as emulated:
+        client = s3.boto3_client()
+        bucket = "staging-bench"
+        client.create_bucket(Bucket=bucket)
+        for link, endpoint in {"loopback": s3.endpoint, EMULATED: emulated}.items():
+            for workload, files in workloads.items():
+                size = sum(p.stat().st_size for p in files)
+                row = samples.setdefault(f"{link}|{workload}", {"link": link, "workload": workload, "bytes": size})
+                for name in order:
+                    upload = CLIENTS[name]
+                    wall, cpu = _measure(lambda u=upload, f=files, e=endpoint: u(e, bucket, f))  # type: ignore[misc]
+                    row.setdefault(name, []).append({"wall_s": wall, "cpu_s": cpu})
+                    _empty_bucket(client, bucket)
+                print(json.dumps({"round": r, "link": link, "workload": workload,
+                                  **{n: row[n][-1] for n in CLIENTS}}), file=sys.stderr, flush=True)  # fmt: skip
+            storage = ObjectStorage(
+                f"s3://{bucket}/small", endpoint=endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY
+            )
+            staged = stage_files(storage, [[str(p)] for p in tiny])
+            restage, _ = _measure(lambda s=storage: stage_files(s, [[str(p)] for p in tiny]))  # type: ignore[misc]
+            again = stage_files(storage, [[str(p)] for p in tiny])
+            if again.uploaded:
+                raise RuntimeError(f"re-staging unchanged files uploaded {len(again.uploaded)} of them")
+            keys = [*staged.keys, *(f"small/missing-{i}.json" for i in range(verify_n - len(staged.keys)))]
+
+            def verify(s: ObjectStorage = storage, k: list[str] = keys) -> None:
+                with contextlib.suppress(ObjectNotFoundError):
+                    verify_keys(s, k)
+
+            verified, _ = _measure(verify)
+            row = samples.setdefault(
+                f"{link}|keys", {"link": link, "restage_files": len(tiny), "verify_keys": verify_n}
+            )
+            row.setdefault("restage_s", []).append(restage)
+            row.setdefault("verify_s", []).append(verified)
+            print(json.dumps({"round": r, "link": link, "restage_s": restage, "verify_s": verified}), file=sys.stderr)
+            _empty_bucket(client, bucket)
+
+
+def _rows(samples: dict[str, Any]) -> list[dict[str, Any]]:
+    """Medians and ranges over the rounds; the ratios are paired (ours / other in the same round)."""
+    rows = []
+    for row in samples.values():
+        if "workload" not in row:
+            rows.append({**{k: v for k, v in row.items() if not k.endswith("_s")},
+                         "restage_s": summary(row["restage_s"]), "verify_s": summary(row["verify_s"])})  # fmt: skip
+            continue
+        size = row["bytes"]
+        out: dict[str, Any] = {"link": row["link"], "workload": row["workload"], "rounds": len(row["ours"])}
+        for name in CLIENTS:
+            out[name] = {
+                "mb_s": summary([size / MIB / s["wall_s"] for s in row[name]]),
+                "cpu_s_per_gb": summary([s["cpu_s"] / (size / 2**30) for s in row[name]]),
+            }
+        for other in ("floor", "pymilvus"):
+            out[f"ours_over_{other}"] = summary(
+                [o["wall_s"] and x["wall_s"] / o["wall_s"] for o, x in zip(row["ours"], row[other], strict=True)]
+            )
+        rows.append(out)
+    return rows
+
+
+EMULATED = "emulated 20 ms / 25 MB/s per connection"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", action="store_true", help="the table on stderr, the results as one JSON line")
     parser.add_argument("--end-to-end", action="store_true", help="only the end-to-end row (Milvus on SeaweedFS)")
+    parser.add_argument("--rounds", type=int, help="paired rounds, client order alternating (default 3; 1 quick)")
+    parser.add_argument("--no-end-to-end", action="store_true", help="skip the end-to-end row")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="add --rounds rounds to those in the results file (so that each run holds the machine lock briefly)",
+    )
     args = parser.parse_args()
     if args.end_to_end:
         end_to_end_main()
         return
     big, small_n, restage_n, verify_n = (64 * MIB, 4, 10, 100) if args.quick else (1024 * MIB, 64, 100, 1000)
-    results: dict[str, Any] = {"big_mib": big // MIB, "small_files": small_n, "rows": []}
-    from pymilvus_import import ObjectNotFoundError, ObjectStorage, stage_files, verify_keys
-
+    rounds = args.rounds or (1 if args.quick else 3)
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_avg_at_start": os.getloadavg(),
+        "big_mib": big // MIB,
+        "small_files": small_n,
+        "rounds": rounds,
+    }
+    samples: dict[str, Any] = {}
+    out = Path(__file__).with_name("results-staging-quick.json" if args.quick else "results-staging.json")
+    first = 0
+    earlier = json.loads(out.read_text(encoding="utf-8")) if args.resume and out.exists() else {}
+    if "samples" in earlier:
+        samples, first = earlier["samples"], earlier["rounds_done"]
+        results.update(
+            {k: earlier[k] for k in ("date", "load_avg_at_start", "link_check", "end_to_end") if k in earlier}
+        )
+        results["dates"] = [
+            *earlier.get("dates", [earlier["date"]]),
+            time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        ]
     with tempfile.TemporaryDirectory(prefix="staging-bench-") as tmp:
         root = Path(tmp)
         workloads = {
@@ -195,57 +251,30 @@ def main() -> None:
         tiny[0].parent.mkdir()
         for i, path in enumerate(tiny):
             path.write_bytes(f'{{"rows": [{{"id": {i}}}]}}'.encode())
-        with machine_lock(600), SeaweedFS(root / "s3") as s3:
-            forwarder = multiprocessing.get_context("spawn").Process(
-                target=_forwarder, args=(FORWARD_PORT, s3.port), daemon=True
-            )
-            forwarder.start()
-            time.sleep(1.0)
-            try:
-                client = s3.boto3_client()
-                bucket = "staging-bench"
-                client.create_bucket(Bucket=bucket)
-                links = {"loopback": s3.endpoint, "emulated 20 ms / 25 MB/s": f"http://127.0.0.1:{FORWARD_PORT}"}
-                for link, endpoint in links.items():
-                    for workload, files in workloads.items():
-                        size = sum(p.stat().st_size for p in files)
-                        row: dict[str, Any] = {"link": link, "workload": workload}
-                        for name, upload in CLIENTS.items():
-                            wall, cpu = _measure(lambda u=upload, f=files, e=endpoint: u(e, bucket, f))  # type: ignore[misc]
-                            row[name] = {
-                                "mb_s": size / MIB / wall,
-                                "wall_s": wall,
-                                "cpu_s_per_gb": cpu / (size / 2**30),
-                            }
-                            _empty_bucket(client, bucket)
-                        results["rows"].append(row)
-                        print(json.dumps(row), file=sys.stderr, flush=True)
-                    storage = ObjectStorage(
-                        f"s3://{bucket}/small", endpoint=endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY
-                    )
-                    staged = stage_files(storage, [[str(p)] for p in tiny])
-                    restage, _ = _measure(lambda s=storage: stage_files(s, [[str(p)] for p in tiny]))  # type: ignore[misc]
-                    keys = [*staged.keys, *(f"small/missing-{i}.json" for i in range(verify_n - len(staged.keys)))]
-
-                    def verify(s: ObjectStorage = storage, k: list[str] = keys) -> None:
-                        with contextlib.suppress(ObjectNotFoundError):
-                            verify_keys(s, k)
-
-                    verified, _ = _measure(verify)
-                    row = {"link": link, "restage_s": restage, "restage_files": restage_n, "verify_s": verified,
-                           "verify_keys": verify_n}  # fmt: skip
-                    results["rows"].append(row)
-                    print(json.dumps(row), file=sys.stderr, flush=True)
-                    _empty_bucket(client, bucket)
-            finally:
-                forwarder.terminate()
-                forwarder.join(5)
-        with machine_lock(600):
-            if args.quick:
-                results["end_to_end"] = end_to_end(root, 2, 1000, 8)
-            else:
-                results["end_to_end"] = end_to_end(root, E2E_GROUPS, E2E_ROWS, E2E_DIM)
-    out = Path(__file__).with_name("results-staging-quick.json" if args.quick else "results-staging.json")
+        written = time.monotonic()
+        # The link itself, against a local sink (no S3 server, no lock): 1 connection must stay at 25 MB/s.
+        if "link_check" not in results:
+            results["link_check"] = check_link((1, 4) if args.quick else (1, 4, 8, 16), 0.5 if args.quick else 2.0)
+        # Files prepared ahead of staging, as usual: settled, so hashed once (a file changed in the last
+        # SETTLED_S seconds is hashed again as it is sent).
+        time.sleep(max(0.0, SETTLED_S - (time.monotonic() - written)))
+        if args.no_end_to_end and out.exists() and not args.resume:  # keep the end-to-end row of the last run
+            kept = json.loads(out.read_text(encoding="utf-8")).get("end_to_end")
+            if kept is not None:
+                results["end_to_end"] = kept
+        for r in range(first, first + rounds):
+            _round(root, r, workloads, tiny, verify_n, samples)
+            results["rounds_done"] = results["rounds"] = r + 1
+            results["samples"] = samples
+            results["load_avg_at_end"] = os.getloadavg()
+            results["rows"] = _rows(samples)
+            out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")  # a long run keeps each round
+        if not args.no_end_to_end:
+            with machine_lock(1500):
+                if args.quick:
+                    results["end_to_end"] = end_to_end(root, 2, 1000, 8)
+                else:
+                    results["end_to_end"] = end_to_end(root, E2E_GROUPS, E2E_ROWS, E2E_DIM)
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print_table(results, sys.stderr if args.json else sys.stdout)
     if args.json:
@@ -375,20 +404,31 @@ def print_end_to_end(row: dict[str, Any], stream: Any) -> None:
 
 
 def print_table(results: dict[str, Any], stream: Any) -> None:
+    link = results.get("link_check")
+    if link:
+        parts = [f"RTT {link['rtt_ms']:.1f} ms"] + [
+            f"{k.split('_')[0]} conn: {v['aggregate_mb_s']:.0f} MB/s ({min(v['per_connection_mb_s']):.1f}-"
+            f"{max(v['per_connection_mb_s']):.1f} each)"
+            for k, v in link.items()
+            if k.endswith("_connections")
+        ]
+        print("emulated link, measured against a sink: " + "; ".join(parts), file=stream)
     print(
+        f"medians of {results.get('rounds', 1)} paired rounds [min-max]\n"
         "| link | workload | ours | floor (obstore.put) | pymilvus's path (minio fput_object) "
         "| ours/floor | ours/pymilvus |",
         file=stream,
     )
     print("|---|---|---|---|---|---|---|", file=stream)
+    rng = lambda s, f="{:.0f}": f"{f.format(s['median'])} [{f.format(s['min'])}-{f.format(s['max'])}]"  # noqa: E731
     for row in results["rows"]:
         if "workload" not in row:
             continue
-        o, f, p = row["ours"], row["floor"], row["pymilvus"]
-        cell = lambda r: f"{r['mb_s']:.0f} MiB/s ({r['cpu_s_per_gb']:.1f} CPU s/GB)"  # noqa: E731
+        cell = lambda r: f"{rng(r['mb_s'])} MiB/s ({r['cpu_s_per_gb']['median']:.1f} CPU s/GB)"  # noqa: E731
         print(
-            f"| {row['link']} | {row['workload']} | {cell(o)} | {cell(f)} | {cell(p)} | "
-            f"{o['mb_s'] / f['mb_s']:.2f}x | {o['mb_s'] / p['mb_s']:.2f}x |",
+            f"| {row['link']} | {row['workload']} | {cell(row['ours'])} | {cell(row['floor'])} | "
+            f"{cell(row['pymilvus'])} | {rng(row['ours_over_floor'], '{:.2f}')}x | "
+            f"{rng(row['ours_over_pymilvus'], '{:.2f}')}x |",
             file=stream,
         )
     if "end_to_end" in results:
@@ -396,8 +436,9 @@ def print_table(results: dict[str, Any], stream: Any) -> None:
     for row in results["rows"]:
         if "restage_s" in row:
             print(
-                f"| {row['link']} | re-stage {row['restage_files']} unchanged files: {row['restage_s'] * 1000:.0f} ms;"
-                f" verify {row['verify_keys']} keys: {row['verify_s'] * 1000:.0f} ms | | | | | |",
+                f"| {row['link']} | re-stage {row['restage_files']} unchanged files: "
+                f"{row['restage_s']['median'] * 1000:.0f} ms; verify {row['verify_keys']} keys: "
+                f"{row['verify_s']['median'] * 1000:.0f} ms | | | | | |",
                 file=stream,
             )
 

@@ -27,6 +27,7 @@ import inspect
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,9 @@ PART_SIZE = 8 * 1024 * 1024
 PARTS_IN_FLIGHT = 8
 FILES_IN_FLIGHT = 4
 HEADS_IN_FLIGHT = 16
+#: A file last changed at least this long (seconds) before staging is not hashed again as it is sent: a stat after
+#: its upload shows whether it changed (:func:`settled`).
+SETTLED_S = 3.0
 _HASH_BLOCK = 1024 * 1024
 
 _SCHEMES = ("s3", "gs", "az")
@@ -486,20 +490,39 @@ def staged_key(prefix: str, digest: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class LocalFile:
-    """A local file to stage: its path, size and content digest (hex SHA-256), and its modification time
-    (``os.stat``'s ``st_mtime_ns``, None when not known) when it was looked at, to see a change before it is sent."""
+    """A local file to stage: its path, size and content digest (hex SHA-256), and its modification and status
+    change times (``os.stat``'s ``st_mtime_ns``/``st_ctime_ns``, None when not known) when it was looked at, to see
+    a change before it is sent. ``settled``: it was last changed long enough before staging started that any later
+    write moves those times (see :func:`settled`), so its bytes are not hashed a second time as they are sent."""
 
     path: str
     size: int
     digest: str
     mtime_ns: int | None = None
+    ctime_ns: int | None = None
+    settled: bool = False
 
 
-def unchanged(planned: LocalFile, size: int, mtime_ns: int, sent_digest: str | None) -> bool:
-    """Pure: whether the file sent is still the one planned. ``size``/``mtime_ns`` are a stat after the upload;
-    ``sent_digest`` the SHA-256 of the bytes sent (None when they were not all hashed). A file that changed between
-    hashing and upload would put other content under its digest's key."""
+def settled(mtime_ns: int, ctime_ns: int, now_ns: int) -> bool:
+    """Pure: whether a file whose times are ``mtime_ns``/``ctime_ns`` at ``now_ns`` (before it is hashed) was last
+    changed at least :data:`SETTLED_S` earlier. Then any write after that moves its mtime and ctime (file systems
+    keep them to 2 s at worst, and nothing sets a ctime back), so a stat after the upload that finds both times and
+    the size unchanged shows the bytes sent are the bytes hashed (not seen: a write through a shared memory map to a
+    page still dirty from before, which moves no time until it is written back). A file changed more recently may be
+    being written right now, in the same clock tick: its bytes are hashed again as they are sent."""
+    return now_ns - max(mtime_ns, ctime_ns) >= SETTLED_S * 1_000_000_000
+
+
+def unchanged(
+    planned: LocalFile, size: int, mtime_ns: int, sent_digest: str | None, ctime_ns: int | None = None
+) -> bool:
+    """Pure: whether the file sent is still the one planned. ``size``/``mtime_ns``/``ctime_ns`` are a stat after
+    the upload; ``sent_digest`` the SHA-256 of the bytes sent (None when they were not hashed: a settled file, or
+    bytes read out of order). A file that changed between hashing and upload would put other content under its
+    digest's key."""
     if sent_digest is not None and sent_digest != planned.digest:
+        return False
+    if planned.ctime_ns is not None and ctime_ns is not None and ctime_ns != planned.ctime_ns:
         return False
     return size == planned.size and (planned.mtime_ns is None or mtime_ns == planned.mtime_ns)
 
@@ -938,13 +961,13 @@ class _Reader:
     reads in order; any other order leaves :attr:`digest` None), stops when the call is cancelled, and keeps the
     exception that stopped it (the library wraps it in an OSError)."""
 
-    def __init__(self, path: str, progress: _Progress, cancel: threading.Event) -> None:
+    def __init__(self, path: str, progress: _Progress, cancel: threading.Event, *, hash_bytes: bool = True) -> None:
         self._file: io.BufferedReader = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._progress = progress
         self._cancel = cancel
         self._sha = hashlib.sha256()
         self._hashed = 0  # bytes hashed, from the start, in order
-        self._in_order = True
+        self._in_order = hash_bytes  # without hashing, no digest of what was sent (the stat after decides)
         self.error: BaseException | None = None
 
     @property
@@ -972,7 +995,9 @@ class _Reader:
                 raise _Cancelled
             at = self._file.tell()
             data = self._file.read(size)
-            if at == self._hashed:
+            if not self._in_order:
+                pass
+            elif at == self._hashed:
                 self._sha.update(data)
                 self._hashed += len(data)
             elif at + len(data) > self._hashed:
@@ -996,7 +1021,7 @@ def _upload(
     storage: ObjectStorage, store: Any, key: str, local: LocalFile, progress: _Progress, cancel: threading.Event
 ) -> None:
     obstore = _obstore()
-    reader = _Reader(local.path, progress, cancel)
+    reader = _Reader(local.path, progress, cancel, hash_bytes=not local.settled)
     try:
         obstore.put(
             store,
@@ -1021,7 +1046,7 @@ def _upload(
     finally:
         reader.close()
     after = os.stat(local.path)
-    if not unchanged(local, after.st_size, after.st_mtime_ns, sent_digest):
+    if not unchanged(local, after.st_size, after.st_mtime_ns, sent_digest, after.st_ctime_ns):
         _remove_changed(storage, store, key, local)
     progress.add(file_done=True)
 
@@ -1193,11 +1218,22 @@ def hash_local_files(
     """Each local path checked (exists, regular, not empty: :class:`InvalidInputError`) with its size, mtime and
     SHA-256, hashed in parallel. ``started``: path -> a :class:`~._files.source.HashingLocalFile` the file check
     read through; its digest goes on from where the check stopped, when the file has not changed since."""
+    now_ns = time.time_ns()
     stats = {p: _stat_local(p) for p in paths}
     pool = concurrent.futures.ThreadPoolExecutor(max(1, min(FILES_IN_FLIGHT, len(paths))))
     with _guarded(storage, pool, cancel, ()):
         digests = list(pool.map(lambda p: _digest(p, cancel, (started or {}).get(p), stats[p]), paths))
-    return [LocalFile(p, stats[p].st_size, d, stats[p].st_mtime_ns) for p, d in zip(paths, digests, strict=True)]
+    return [
+        LocalFile(
+            p,
+            stats[p].st_size,
+            d,
+            stats[p].st_mtime_ns,
+            stats[p].st_ctime_ns,
+            settled(stats[p].st_mtime_ns, stats[p].st_ctime_ns, now_ns),
+        )
+        for p, d in zip(paths, digests, strict=True)
+    ]
 
 
 def head_objects(storage: ObjectStorage, keys: Sequence[str]) -> dict[str, RemoteObject | KeyCheck | None]:

@@ -19,6 +19,7 @@ import pymilvus_import as pi
 from pymilvus_import import InvalidInputError, ObjectStorage
 from pymilvus_import._storage import (
     DEFAULT_PREFIX,
+    SETTLED_S,
     KeyCheck,
     LocalFile,
     RemoteObject,
@@ -27,6 +28,7 @@ from pymilvus_import._storage import (
     key_verdicts,
     normalize_key,
     plan_uploads,
+    settled,
     split_for_upload,
     unchanged,
     yaml_section,
@@ -168,6 +170,23 @@ def test_a_file_is_unchanged_only_with_its_size_mtime_and_the_digest_of_the_byte
     # Without a known mtime, size and the digest sent still decide.
     unknown = LocalFile("/d/a.json", size, "d" * 64)
     assert unchanged(unknown, size + size_delta, mtime, sent_digest) == (size_delta == 0 and sent != "other")
+
+
+@given(st.integers(1, 2**40), st.integers(0, 2**62), st.integers(-2, 2), st.sampled_from(["same", None]))
+def test_a_moved_status_change_time_is_a_change_even_with_the_same_size_and_mtime(
+    size: int, ctime: int, ctime_delta: int, sent: str | None
+) -> None:
+    planned = LocalFile("/d/a.json", size, "d" * 64, 5, ctime, settled=sent is None)
+    sent_digest = planned.digest if sent == "same" else None
+    assert unchanged(planned, size, 5, sent_digest, ctime + ctime_delta) == (ctime_delta == 0)
+    assert unchanged(planned, size, 5, sent_digest) is True  # no ctime after: size and mtime decide
+
+
+@given(st.integers(0, 2**62), st.integers(0, 2**62), st.integers(0, 10**10))
+def test_a_file_is_settled_only_when_both_its_times_are_old_enough(mtime: int, ctime: int, age: int) -> None:
+    now = max(mtime, ctime) + age
+    assert settled(mtime, ctime, now) == (age >= SETTLED_S * 1_000_000_000)
+    assert not settled(now, ctime, now) and not settled(mtime, now, now)  # changed just now: not settled
 
 
 def test_split_for_upload_keeps_keys_and_stages_local_files() -> None:

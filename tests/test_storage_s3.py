@@ -32,6 +32,7 @@ from pymilvus_import import (
     ObjectStorage,
     StagingProgress,
     StorageError,
+    _storage,
     stage_files,
     verify_keys,
 )
@@ -186,6 +187,37 @@ def test_a_file_changed_during_its_upload_leaves_no_object_under_the_stale_key(
     stale = f"staged/{hashlib.sha256(data).hexdigest()}/big.parquet"
     assert info.value.key == stale and info.value.staged_keys == (earlier,)
     assert keys_in(s3, bucket) == [earlier] and pending_uploads(s3, bucket) == []
+
+
+def test_a_settled_file_changed_during_its_upload_is_refused_by_its_stat(
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file last changed long before staging is not hashed again as it is sent: the stat after the upload (size,
+    # mtime, ctime) is what sees a write. Its times are set back, and "long before" shortened, to get one here.
+    data = os.urandom(3 * 8 * 1024 * 1024)
+    path = write(tmp_path / "old.parquet", data)
+    os.utime(path, ns=(time.time_ns() - 3600 * 10**9,) * 2)
+    monkeypatch.setattr(_storage, "SETTLED_S", 0.0)
+
+    def rewrite_once(progress: StagingProgress) -> None:
+        if not getattr(rewrite_once, "done", False):
+            rewrite_once.done = True  # type: ignore[attr-defined]
+            with open(path, "r+b") as f:  # same size, other bytes in the last part
+                f.seek(len(data) - 10)
+                f.write(b"0123456789")
+
+    with pytest.raises(StorageError, match="changed while it was staged") as info:
+        stage_files(storage, [[path]], on_progress=rewrite_once)
+    assert info.value.key == f"staged/{hashlib.sha256(data).hexdigest()}/old.parquet"
+    assert keys_in(s3, bucket) == [] and pending_uploads(s3, bucket) == []
+    # Unchanged, it stages with the digest of its content in the key and in the metadata.
+    os.utime(path, ns=(time.time_ns() - 3600 * 10**9,) * 2)
+    staged = stage_files(storage, [[path]])
+    content = Path(path).read_bytes()
+    head = s3_client(s3).head_object(Bucket=bucket, Key=staged.keys[0])
+    assert staged.keys == (f"staged/{hashlib.sha256(content).hexdigest()}/old.parquet",)
+    assert head["Metadata"][DIGEST_METADATA] == hashlib.sha256(content).hexdigest()
+    assert s3_client(s3).get_object(Bucket=bucket, Key=staged.keys[0])["Body"].read() == content
 
 
 def test_a_file_changed_after_its_bytes_were_read_is_refused(
