@@ -1049,6 +1049,9 @@ def _upload(
     storage: ObjectStorage, store: Any, key: str, local: LocalFile, progress: _Progress, cancel: threading.Event
 ) -> None:
     obstore = _obstore()
+    if single_put(storage.scheme, local.size):
+        _put_whole(storage, store, key, local, progress, cancel)
+        return
     reader = _Reader(local.path, progress, cancel, hash_bytes=not local.settled)
     try:
         obstore.put(
@@ -1056,7 +1059,7 @@ def _upload(
             key,
             reader,
             attributes={digest_metadata(storage.scheme): local.digest},
-            use_multipart=not single_put(storage.scheme, local.size),
+            use_multipart=True,
             chunk_size=PART_SIZE,
             max_concurrency=PARTS_IN_FLIGHT,
         )
@@ -1077,6 +1080,36 @@ def _upload(
         reader.close()
     after = os.stat(local.path)
     if not unchanged(local, after.st_size, after.st_mtime_ns, sent_digest, after.st_ctime_ns):
+        _remove_changed(storage, store, key, local)
+    progress.add(file_done=True)
+
+
+def _put_whole(
+    storage: ObjectStorage, store: Any, key: str, local: LocalFile, progress: _Progress, cancel: threading.Event
+) -> None:
+    """One PUT of the whole file, read into memory once (no reads back into Python from the library's threads):
+    atomic, so a failure leaves no object; the bytes sent are hashed unless the file is settled."""
+    if cancel.is_set():
+        raise _Cancelled
+    with open(local.path, "rb") as f:
+        data = f.read(SINGLE_PUT_MAX + 1)
+    progress.add(len(data))  # an on_progress that raises stops the upload with its own error, nothing sent
+    try:
+        _obstore().put(
+            store, key, data, attributes={digest_metadata(storage.scheme): local.digest}, use_multipart=False
+        )
+    except Exception as exc:
+        raise StorageError(
+            f"uploading {local.path!r} to {storage.scheme}://{storage.bucket}/{key} failed: "
+            f"{storage._scrub(_first_line(exc))}",
+            bucket=storage.bucket,
+            key=key,
+        ) from None
+    sent_digest = None if local.settled else hashlib.sha256(data).hexdigest()
+    after = os.stat(local.path)
+    if len(data) != local.size or not unchanged(
+        local, after.st_size, after.st_mtime_ns, sent_digest, after.st_ctime_ns
+    ):
         _remove_changed(storage, store, key, local)
     progress.add(file_done=True)
 
