@@ -380,7 +380,7 @@ def table_rows(files: Mapping[str, Any]) -> list[tuple[str, ...]]:
         for kind, ms in files["header_ms"].items()
     )
     what = f"{files['rows']:,} rows; JSON/CSV {files['row_rows']:,} rows, of which the JSON check parses 100"
-    rows = [("7a", f"header check of one file, warm median ({what})", per, "", "", "info", "")]
+    rows: list[tuple[str, ...]] = [("7a", f"header check of one file, warm median ({what})", per, "", "", "info", "")]
     many = files["header_many"]
     text = ", ".join(
         f"{kind} {m['total_ms']:.0f} ms ({m['total_ms'] / m['files'] * 1000:.0f} µs/file)" for kind, m in many.items()
