@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.milvus_launcher import HOST, LaunchError, listening, stop_process_group
+from tools.seaweedfs_launcher import boto3_s3_client
 
 ROOT = Path(__file__).resolve().parents[1]
 AZURITE_BIN = ROOT / ".tools" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
@@ -174,12 +175,4 @@ class MotoS3(_Process):
         return self._user(name, statement, self.access_key, self.secret_key)
 
     def boto3_client(self) -> Any:
-        import boto3
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name="us-east-1",
-        )
+        return boto3_s3_client(self.endpoint, self.access_key, self.secret_key)

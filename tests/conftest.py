@@ -28,6 +28,7 @@ pytest (``clean_environment``, autouse); a test that needs one sets it with ``mo
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -40,6 +41,17 @@ import s3_server
 from milvus_server import MilvusHarness, MilvusServer
 
 import pymilvus_import as pi
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # `make test` runs the two pytest processes side by side from a shell, which starts background jobs with SIGINT
+    # ignored, and an ignored signal stays ignored in every child. Give SIGINT its usual disposition here, so the
+    # programs the tests start (a CLI to Ctrl-C, a stager) get it as a terminal's foreground process does, without a
+    # preexec_fn (a Python callback between fork and exec is unsafe in a process running gRPC's threads: a child
+    # aborted in gRPC's fork handler, in CI).
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 if TYPE_CHECKING:
     from fake_milvus import Milvus24TestServer

@@ -384,19 +384,12 @@ STAGE_SCRIPT = textwrap.dedent(
 )
 
 
-def default_sigint() -> None:
-    # A shell runs background jobs with SIGINT ignored, and Python then installs no KeyboardInterrupt handler: give
-    # the child the default disposition, as a terminal's foreground process has.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def run_stager(s3: S3Server, bucket: str, path: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", STAGE_SCRIPT, s3.endpoint, bucket, path],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        preexec_fn=default_sigint,
     )
 
 
@@ -512,7 +505,6 @@ def ctrl_c_half_way(s3: S3Server, argv: list[str]) -> str:
         text=True,
         env=cli_env(s3),
         cwd=ROOT,
-        preexec_fn=default_sigint,
     )
     assert proc.stdout is not None and proc.stderr is not None
     for line in proc.stdout:

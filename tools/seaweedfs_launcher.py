@@ -204,15 +204,7 @@ class SeaweedFS:
 
     def boto3_client(self) -> Any:
         """A boto3 S3 client for this server's account (test and benchmark set-up: buckets, reading objects back)."""
-        import boto3
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name="us-east-1",
-        )
+        return boto3_s3_client(self.endpoint, self.access_key, self.secret_key)
 
     def log_tail(self, n: int = 40) -> str:
         try:
@@ -237,3 +229,17 @@ class SeaweedFS:
         tail = self.log_tail()
         self.stop(grace=2.0)
         raise LaunchError(f"{why}\ncommand: {' '.join(self.command(self._socket_dir or self.base_dir))}\n{tail}")
+
+
+def boto3_s3_client(endpoint: str, access_key: str, secret_key: str) -> Any:
+    """A boto3 S3 client for a local S3 server (SeaweedFS here, moto in the tests): set-up and reading back, never
+    the code under test."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name="us-east-1",
+    )

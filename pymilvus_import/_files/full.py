@@ -316,6 +316,33 @@ def _text_values(array: Any) -> Iterator[tuple[int, bytes]]:
             yield index, value
 
 
+def _json_texts(tally: RowTally, name: str, meta: bool, array: Any, row: int) -> bool:
+    """The JSON rules over a string column known to be valid UTF-8: each value decoded once, in one loop, and
+    :func:`json_problem` asked for the message only on the rows it refuses. False (nothing added) when the values
+    do not convert to str after all, for the caller's general path."""
+    from .json import _DECODER
+
+    try:
+        values = array.to_pylist()
+    except UnicodeDecodeError:  # pragma: no cover - Arrow's UTF-8 validation and Python's agree
+        return False
+    decode = _DECODER.decode
+    for offset, text in enumerate(values):
+        if text is None:
+            continue
+        try:
+            value = decode(text)
+        except (ValueError, RecursionError):
+            ok = False
+        else:
+            ok = not meta or isinstance(value, dict)
+        if not ok:
+            found = json_problem(text, meta=meta)
+            if found is not None:
+                tally.add(name, found[0], row + offset, f"field {name!r}: {found[1]}")
+    return True
+
+
 def parquet_batch_values(
     tally: RowTally, version: Version | None, fields: Mapping[str, FieldInfo], batch: Any, row: int
 ) -> None:
@@ -342,7 +369,9 @@ def parquet_batch_values(
             except pa.ArrowInvalid:
                 valid = False
             json_field = t == "JSON" or f.is_dynamic
-            if not valid or json_field:
+            # Valid UTF-8 in a JSON field (no UTF-8 rule of its own): each value decoded once, in one loop.
+            done = valid and json_field and t not in STRING_TYPES and _json_texts(tally, name, f.is_dynamic, array, row)
+            if not done and (not valid or json_field):
                 for offset, data in _text_values(array):
                     bad = utf8_problem(data)
                     if bad is not None and t in STRING_TYPES:
