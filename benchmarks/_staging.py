@@ -3,8 +3,8 @@
 
 Side by side, in one run, on two links:
 
-- **ours**: ``stage_files`` (digest, HEAD, multipart with ``PARTS_IN_FLIGHT`` parts per file, ``FILES_IN_FLIGHT``
-  files at once);
+- **ours**: ``stage_files`` (digest, HEAD, then one PUT for a file up to ``SINGLE_PUT_MAX``, else multipart with
+  ``PARTS_IN_FLIGHT`` parts; the files in flight within ``UPLOAD_SLOTS`` parts of memory);
 - **floor**: the chosen library's own best-case put of the same bytes (``obstore.put``, 16 MiB parts, 8 in flight,
   4 files at once; no digest, no HEAD);
 - **pymilvus's path**: ``minio`` ``fput_object``, one file at a time (what RemoteBulkWriter does).

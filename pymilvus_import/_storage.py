@@ -81,6 +81,16 @@ PART_SIZE = 8 * 1024 * 1024
 PARTS_IN_FLIGHT = 8
 FILES_IN_FLIGHT = 4
 HEADS_IN_FLIGHT = 16
+#: A file this size or smaller goes in one PUT (atomic: a failure leaves no object, and no multipart upload to abort)
+#: instead of a multipart upload (create + parts + complete: three round trips at least). It is held in memory
+#: while sent, so it is no more than the memory one multipart upload in flight may hold.
+SINGLE_PUT_MAX = 2 * PART_SIZE
+#: The largest object each service takes in one PUT: S3 5 GiB, GCS 5 TiB (a single upload), Azure Put Blob 5000 MiB
+#: (256 MiB before service version 2019-12-12; Azurite follows the newer limit). :data:`SINGLE_PUT_MAX` is under all.
+_SINGLE_PUT_LIMIT = {"s3": 5 * 1024**3, "gs": 5 * 1024**4, "az": 5000 * 1024 * 1024}
+#: Memory for the uploads in flight, in ``PART_SIZE`` slots: what ``FILES_IN_FLIGHT`` multipart uploads may hold.
+#: Files that go in one PUT hold fewer slots, so more of them go at once (:func:`upload_slots`).
+UPLOAD_SLOTS = FILES_IN_FLIGHT * PARTS_IN_FLIGHT
 #: A file last changed at least this long (seconds) before staging is not hashed again as it is sent: a stat after
 #: its upload shows whether it changed (:func:`settled`).
 SETTLED_S = 3.0
@@ -533,6 +543,24 @@ class RemoteObject:
 
     size: int
     digest: str | None
+
+
+def single_put(scheme: str, size: int) -> bool:
+    """Pure: whether a file of ``size`` bytes is sent in one PUT on ``scheme`` (else a multipart upload)."""
+    return size <= min(SINGLE_PUT_MAX, _SINGLE_PUT_LIMIT[scheme])
+
+
+def upload_slots(scheme: str, size: int) -> int:
+    """Pure: the memory a file's upload holds while in flight, in ``PART_SIZE`` slots of :data:`UPLOAD_SLOTS`: the
+    whole file for one PUT, ``PARTS_IN_FLIGHT`` parts for a multipart upload."""
+    return max(1, -(-size // PART_SIZE)) if single_put(scheme, size) else PARTS_IN_FLIGHT
+
+
+def may_start(slots: int, free: int, in_flight: int) -> bool:
+    """Pure: whether the next upload, holding ``slots`` (:func:`upload_slots`), starts now, with ``free`` slots of
+    :data:`UPLOAD_SLOTS` left and ``in_flight`` uploads going: within that memory and ``HEADS_IN_FLIGHT`` files.
+    With none in flight it always starts."""
+    return in_flight == 0 or (in_flight < HEADS_IN_FLIGHT and slots <= free)
 
 
 def plan_uploads(
@@ -1021,6 +1049,9 @@ def _upload(
     storage: ObjectStorage, store: Any, key: str, local: LocalFile, progress: _Progress, cancel: threading.Event
 ) -> None:
     obstore = _obstore()
+    if single_put(storage.scheme, local.size):
+        _put_whole(storage, store, key, local, progress, cancel)
+        return
     reader = _Reader(local.path, progress, cancel, hash_bytes=not local.settled)
     try:
         obstore.put(
@@ -1028,11 +1059,13 @@ def _upload(
             key,
             reader,
             attributes={digest_metadata(storage.scheme): local.digest},
+            use_multipart=True,
             chunk_size=PART_SIZE,
             max_concurrency=PARTS_IN_FLIGHT,
         )
     except BaseException as exc:
-        # The library aborts its multipart upload when the payload fails, so nothing partial is left.
+        # One PUT is atomic, and the library aborts its multipart upload when the payload fails: nothing partial
+        # is left.
         if reader.error is not None:
             raise reader.error from None
         raise StorageError(
@@ -1047,6 +1080,36 @@ def _upload(
         reader.close()
     after = os.stat(local.path)
     if not unchanged(local, after.st_size, after.st_mtime_ns, sent_digest, after.st_ctime_ns):
+        _remove_changed(storage, store, key, local)
+    progress.add(file_done=True)
+
+
+def _put_whole(
+    storage: ObjectStorage, store: Any, key: str, local: LocalFile, progress: _Progress, cancel: threading.Event
+) -> None:
+    """One PUT of the whole file, read into memory once (no reads back into Python from the library's threads):
+    atomic, so a failure leaves no object; the bytes sent are hashed unless the file is settled."""
+    if cancel.is_set():
+        raise _Cancelled
+    with open(local.path, "rb") as f:
+        data = f.read(SINGLE_PUT_MAX + 1)
+    progress.add(len(data))  # an on_progress that raises stops the upload with its own error, nothing sent
+    try:
+        _obstore().put(
+            store, key, data, attributes={digest_metadata(storage.scheme): local.digest}, use_multipart=False
+        )
+    except Exception as exc:
+        raise StorageError(
+            f"uploading {local.path!r} to {storage.scheme}://{storage.bucket}/{key} failed: "
+            f"{storage._scrub(_first_line(exc))}",
+            bucket=storage.bucket,
+            key=key,
+        ) from None
+    sent_digest = None if local.settled else hashlib.sha256(data).hexdigest()
+    after = os.stat(local.path)
+    if len(data) != local.size or not unchanged(
+        local, after.st_size, after.st_mtime_ns, sent_digest, after.st_ctime_ns
+    ):
         _remove_changed(storage, store, key, local)
     progress.add(file_done=True)
 
@@ -1078,10 +1141,12 @@ def stage_files(
     ``PREFIX/<sha256>/<file name>`` and return their keys in the same shape.
 
     Every file is checked first (exists, regular, not empty: :class:`InvalidInputError`, nothing sent). A file
-    already there with the same size and digest is skipped. Large files go as multipart uploads streamed from disk
-    (memory: ``PART_SIZE * PARTS_IN_FLIGHT`` per file, ``FILES_IN_FLIGHT`` files at once); each part request is
-    retried on transient errors by the library. A failure or Ctrl-C aborts the uploads in flight (no partial
-    object) and raises :class:`StorageError` / :class:`StagingInterruptedError` with the keys already staged.
+    already there with the same size and digest is skipped. A file up to ``SINGLE_PUT_MAX`` goes in one PUT; a
+    larger one as a multipart upload streamed from disk (``PART_SIZE * PARTS_IN_FLIGHT`` of memory per file); the
+    files in flight hold at most ``UPLOAD_SLOTS * PART_SIZE`` in all (``FILES_IN_FLIGHT`` multipart uploads, or more
+    single PUTs, up to ``HEADS_IN_FLIGHT`` files). Each request is retried on transient errors by the library. A
+    failure or Ctrl-C aborts the uploads in flight (no partial object) and raises :class:`StorageError` /
+    :class:`StagingInterruptedError` with the keys already staged.
     ``on_progress`` gets a :class:`StagingProgress` as bytes go out (from worker threads, one call at a time).
     """
     from ._transport import run_work
@@ -1254,22 +1319,26 @@ def upload_files(
     *,
     done: list[str],
 ) -> tuple[tuple[str, ...], int]:
-    """Upload each ``(key, file)``, ``FILES_IN_FLIGHT`` at once; each key is appended to ``done`` as it lands.
+    """Upload each ``(key, file)``, in order, as many at once as :data:`UPLOAD_SLOTS` of memory allow
+    (:func:`upload_slots`; at most ``HEADS_IN_FLIGHT`` files); each key is appended to ``done`` as it lands.
     Returns the keys uploaded and the bytes sent."""
     store = _store(storage)
     progress = _Progress(on_progress, sum(f.size for _, f in files), len(files))
     uploaded: list[str] = []
-    pool = concurrent.futures.ThreadPoolExecutor(FILES_IN_FLIGHT)
+    pool = concurrent.futures.ThreadPoolExecutor(HEADS_IN_FLIGHT)
     with _guarded(storage, pool, cancel, done):
         queue = list(files)
-        uploads: dict[concurrent.futures.Future[None], str] = {}
+        uploads: dict[concurrent.futures.Future[None], tuple[str, int]] = {}
+        free = UPLOAD_SLOTS
         while queue or uploads:
-            while queue and len(uploads) < FILES_IN_FLIGHT:
+            while queue and may_start(slots := upload_slots(storage.scheme, queue[0][1].size), free, len(uploads)):
                 key, local = queue.pop(0)
-                uploads[pool.submit(_upload, storage, store, key, local, progress, cancel)] = key
+                free -= slots
+                uploads[pool.submit(_upload, storage, store, key, local, progress, cancel)] = (key, slots)
             finished, _ = concurrent.futures.wait(uploads, return_when=concurrent.futures.FIRST_COMPLETED)
             for future in finished:
-                key = uploads.pop(future)
+                key, slots = uploads.pop(future)
+                free += slots
                 future.result()  # raises the first failure
                 done.append(key)
                 uploaded.append(key)

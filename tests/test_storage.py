@@ -10,6 +10,7 @@ import string
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -19,18 +20,27 @@ import pymilvus_import as pi
 from pymilvus_import import InvalidInputError, ObjectStorage
 from pymilvus_import._storage import (
     DEFAULT_PREFIX,
+    FILES_IN_FLIGHT,
+    HEADS_IN_FLIGHT,
+    PART_SIZE,
+    PARTS_IN_FLIGHT,
     SETTLED_S,
+    SINGLE_PUT_MAX,
+    UPLOAD_SLOTS,
     KeyCheck,
     LocalFile,
     RemoteObject,
     check_unique_keys,
     key_check,
     key_verdicts,
+    may_start,
     normalize_key,
     plan_uploads,
     settled,
+    single_put,
     split_for_upload,
     unchanged,
+    upload_slots,
     yaml_section,
 )
 
@@ -339,3 +349,40 @@ def test_stage_files_refuses_bad_arguments_before_touching_anything(tmp_path: Pa
         pi.stage_files(storage, [str(path)])
     with pytest.raises(InvalidInputError, match="ObjectStorage"):
         pi.stage_files("s3://milvus-bucket/p", [[str(path)]])  # type: ignore[arg-type]
+
+
+# -- one PUT or a multipart upload, and the memory the uploads in flight hold -------------------------------------
+
+
+@given(scheme=st.sampled_from(["s3", "gs", "az"]), size=st.integers(1, 6 * 1024**3))
+def test_a_file_goes_in_one_put_only_within_the_memory_of_one_multipart_upload(scheme: str, size: int) -> None:
+    one = single_put(scheme, size)
+    assert one == (size <= SINGLE_PUT_MAX)  # the memory bound decides: under every service's own PUT limit
+    assert SINGLE_PUT_MAX <= PART_SIZE * PARTS_IN_FLIGHT and SINGLE_PUT_MAX < 256 * 1024 * 1024  # old Azure limit
+    slots = upload_slots(scheme, size)
+    # The slots cover the bytes held: the whole file for one PUT, PARTS_IN_FLIGHT parts for a multipart upload.
+    assert slots * PART_SIZE >= (size if one else PART_SIZE * PARTS_IN_FLIGHT)
+    assert 1 <= slots <= PARTS_IN_FLIGHT and (one or slots == PARTS_IN_FLIGHT)
+
+
+@given(
+    sizes=st.lists(st.integers(1, 64 * 1024 * 1024), min_size=1, max_size=60),
+    order=st.randoms(use_true_random=False),
+)
+def test_the_uploads_in_flight_stay_within_the_memory_budget_and_all_start(sizes: list[int], order: Any) -> None:
+    # upload_files' loop: files start in order while may_start says so; uploads end in any order.
+    queue, in_flight, free, started = list(sizes), [], UPLOAD_SLOTS, 0
+    while queue or in_flight:
+        while queue and may_start(slots := upload_slots("s3", queue[0]), free, len(in_flight)):
+            queue.pop(0)
+            in_flight.append(slots)
+            free -= slots
+            started += 1
+            assert len(in_flight) <= HEADS_IN_FLIGHT
+            assert free >= 0  # the bytes in flight never exceed UPLOAD_SLOTS * PART_SIZE
+        assert in_flight  # never stuck: something is going, or everything is done
+        free += in_flight.pop(order.randrange(len(in_flight)))
+    assert started == len(sizes) and free == UPLOAD_SLOTS
+    # 16 MiB files (one PUT, 2 slots each) go 16 at once; multipart files FILES_IN_FLIGHT at once, as before.
+    assert UPLOAD_SLOTS // upload_slots("s3", 16 * 1024 * 1024) == HEADS_IN_FLIGHT
+    assert UPLOAD_SLOTS // upload_slots("s3", 17 * 1024 * 1024) == FILES_IN_FLIGHT

@@ -28,7 +28,7 @@ from pymilvus_import import (
     stage_files,
     verify_keys,
 )
-from pymilvus_import._storage import AZURE_DIGEST_METADATA, PART_SIZE, normalize_key, open_key
+from pymilvus_import._storage import AZURE_DIGEST_METADATA, PART_SIZE, SINGLE_PUT_MAX, normalize_key, open_key
 
 
 @pytest.fixture
@@ -103,6 +103,20 @@ def test_a_large_file_goes_in_blocks_and_keeps_the_digest(
     assert blob.get_blob_properties().metadata[AZURE_DIGEST_METADATA] == hashlib.sha256(data).hexdigest()
     assert blob.download_blob().readall() == data
     assert seen[-1].bytes_done == len(data) and seen[-1].files_done == 1
+
+
+@pytest.mark.parametrize("size", [SINGLE_PUT_MAX, SINGLE_PUT_MAX + 1])
+def test_a_file_up_to_single_put_max_goes_as_one_blob_a_larger_one_in_blocks(
+    container: Any, storage: ObjectStorage, tmp_path: Path, size: int
+) -> None:
+    data = os.urandom(size)
+    key = stage_files(storage, [[write(tmp_path / "f.parquet", data)]]).keys[0]
+    blob = container.get_blob_client(key)
+    committed, uncommitted = blob.get_block_list("all")
+    # Put Blob (one request) leaves no block list; Put Block + Put Block List does.
+    assert [b.size for b in committed] == ([] if size <= SINGLE_PUT_MAX else [PART_SIZE, PART_SIZE, 1])
+    assert uncommitted == [] and blob.download_blob().readall() == data
+    assert blob.get_blob_properties().metadata[AZURE_DIGEST_METADATA] == hashlib.sha256(data).hexdigest()
 
 
 def test_a_failed_upload_leaves_no_blob(container: Any, storage: ObjectStorage, tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from pymilvus_import import (
     stage_files,
     verify_keys,
 )
-from pymilvus_import._storage import DIGEST_METADATA, PART_SIZE
+from pymilvus_import._storage import DIGEST_METADATA, PART_SIZE, SINGLE_PUT_MAX
 from tools.seaweedfs_launcher import SeaweedFS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,12 +166,44 @@ def test_many_files_at_once(s3: S3Server, bucket: str, storage: ObjectStorage, t
     assert [k.rsplit("/", 1)[1] for k in staged.keys] == [Path(p).name for p in paths]
 
 
-def test_a_file_changed_during_its_upload_leaves_no_object_under_the_stale_key(
+@pytest.mark.parametrize("size", [SINGLE_PUT_MAX, SINGLE_PUT_MAX + 1])
+def test_a_file_up_to_single_put_max_goes_in_one_put_a_larger_one_in_parts(
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path, size: int
+) -> None:
+    data = os.urandom(size)
+    seen: list[StagingProgress] = []
+    staged = stage_files(storage, [[write(tmp_path / "f.parquet", data)]], on_progress=seen.append)
+    head = s3_client(s3).head_object(Bucket=bucket, Key=staged.keys[0])
+    if size <= SINGLE_PUT_MAX:  # one PUT: the ETag is the MD5 of the content
+        assert head["ETag"].strip('"') == hashlib.md5(data).hexdigest()
+    else:  # a multipart ETag: "<md5 of the part md5s>-<parts>"
+        assert head["ETag"].strip('"').endswith("-3")
+    assert head["ContentLength"] == size and head["Metadata"][DIGEST_METADATA] == hashlib.sha256(data).hexdigest()
+    got = s3_client(s3).get_object(Bucket=bucket, Key=staged.keys[0])["Body"].read()
+    assert got == data and pending_uploads(s3, bucket) == []
+    assert seen[-1].bytes_done == size and seen[-1].files_done == 1
+
+
+def test_a_failed_single_put_leaves_no_object(
     s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "mid.parquet", os.urandom(SINGLE_PUT_MAX))
+
+    def fail(progress: StagingProgress) -> None:
+        raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        stage_files(storage, [[path]], on_progress=fail)
+    assert keys_in(s3, bucket) == [] and pending_uploads(s3, bucket) == []
+
+
+@pytest.mark.parametrize("size", [3 * PART_SIZE, SINGLE_PUT_MAX])  # three parts; one PUT
+def test_a_file_changed_during_its_upload_leaves_no_object_under_the_stale_key(
+    s3: S3Server, bucket: str, storage: ObjectStorage, tmp_path: Path, size: int
 ) -> None:
     before = write(tmp_path / "a.json", b"already staged")
     earlier = stage_files(storage, [[before]]).keys[0]
-    data = os.urandom(3 * 8 * 1024 * 1024)  # three parts: the file is rewritten after the first one is read
+    data = os.urandom(size)  # the file is rewritten after the first bytes are read
     path = write(tmp_path / "big.parquet", data)
 
     def rewrite_once(progress: StagingProgress) -> None:
