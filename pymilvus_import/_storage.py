@@ -1068,12 +1068,7 @@ def _upload(
         # is left.
         if reader.error is not None:
             raise reader.error from None
-        raise StorageError(
-            f"uploading {local.path!r} to {storage.scheme}://{storage.bucket}/{key} failed: "
-            f"{storage._scrub(_first_line(exc))}",
-            bucket=storage.bucket,
-            key=key,
-        ) from None
+        raise _upload_failed(storage, key, local, exc) from None
     else:
         sent_digest = reader.digest
     finally:
@@ -1082,6 +1077,16 @@ def _upload(
     if not unchanged(local, after.st_size, after.st_mtime_ns, sent_digest, after.st_ctime_ns):
         _remove_changed(storage, store, key, local)
     progress.add(file_done=True)
+
+
+def _upload_failed(storage: ObjectStorage, key: str, local: LocalFile, exc: BaseException) -> StorageError:
+    """The error for an upload of ``local`` to ``key`` that the library failed (its message scrubbed of secrets)."""
+    return StorageError(
+        f"uploading {local.path!r} to {storage.scheme}://{storage.bucket}/{key} failed: "
+        f"{storage._scrub(_first_line(exc))}",
+        bucket=storage.bucket,
+        key=key,
+    )
 
 
 def _put_whole(
@@ -1099,12 +1104,7 @@ def _put_whole(
             store, key, data, attributes={digest_metadata(storage.scheme): local.digest}, use_multipart=False
         )
     except Exception as exc:
-        raise StorageError(
-            f"uploading {local.path!r} to {storage.scheme}://{storage.bucket}/{key} failed: "
-            f"{storage._scrub(_first_line(exc))}",
-            bucket=storage.bucket,
-            key=key,
-        ) from None
+        raise _upload_failed(storage, key, local, exc) from None
     sent_digest = None if local.settled else hashlib.sha256(data).hexdigest()
     after = os.stat(local.path)
     if len(data) != local.size or not unchanged(
